@@ -1,0 +1,5 @@
+"""``python -m gcx`` is the ``gcx`` command."""
+
+from gcx.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""The ``gcx`` command line. Sub-commands live beside the programs they drive.
+
+Every expected failure is a :class:`gcx.errors.GCXError`: :func:`main` prints its message and
+exits with its code (2 for bad input or configuration, 1 for failed checks). A traceback means a
+bug.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from gcx import __version__
+from gcx.errors import GCXError
+
+from .keys import app as keys_app
+
+app = typer.Typer(
+    name="gcx",
+    help="GCX, the Global Compute Exchange: graded, tradable, verifiable GPU compute hours.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gcx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """GCX command line."""
+
+
+def _register_programs() -> None:
+    from node_agent.cli import app as node_app
+
+    app.add_typer(node_app, name="node")
+
+
+_register_programs()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except GCXError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

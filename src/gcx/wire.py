@@ -1,0 +1,145 @@
+"""The msgpack wire codec: canonical encoding, strict decoding, typed errors (DESIGN §3).
+
+Encoding is *canonical*: map keys sorted (by their UTF-8 bytes), floats always as float64,
+integers in their shortest form, no extension types. The same value therefore always encodes to
+the same bytes, which is what signatures and digests are computed over.
+
+Decoding is *strict*: the size is checked before any parsing; msgpack's own container limits
+are set from it; extension types, non-string map keys, trailing bytes, NaN/inf and anything
+outside a message's schema are rejected. Messages are maps with ``type`` and ``v``; each
+``(type, v)`` pair is registered with a pydantic model that validates every field. All failures
+raise a subclass of :class:`gcx.errors.WireError`; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypeVar
+
+import msgpack
+from pydantic import BaseModel, ValidationError
+
+from .errors import DecodeError, OversizeError, SchemaError
+
+DEFAULT_MAX_SIZE = 256 * 1024
+MAX_DEPTH = 16
+
+M = TypeVar("M", bound=BaseModel)
+_REGISTRY: dict[tuple[str, int], type[BaseModel]] = {}
+
+
+def _canonical(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise SchemaError(f"value nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise SchemaError("map keys must be strings")
+        return {k: _canonical(value[k], depth + 1) for k in sorted(value, key=lambda k: k.encode())}
+    if isinstance(value, list | tuple):
+        return [_canonical(v, depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError("NaN and infinite floats are not allowed")
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return value
+    raise SchemaError(f"cannot encode a {type(value).__name__}")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """The canonical msgpack encoding of a JSON-like value (dict/list/str/bytes/int/float/bool/None)."""
+    out: bytes = msgpack.packb(_canonical(value), use_bin_type=True, use_single_float=False)
+    return out
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise DecodeError(f"msgpack extension type {code} is not allowed")
+
+
+def _check_depth_and_floats(value: Any, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"message nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_depth_and_floats(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_depth_and_floats(v, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise DecodeError("NaN and infinite floats are not allowed")
+
+
+def unpack(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Any:
+    """Decode one msgpack value from ``data`` with strict limits; raise :class:`WireError`."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > max_size:
+        raise OversizeError(f"message of {len(data)} bytes exceeds the limit of {max_size}")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_reject_ext,
+            max_str_len=max_size,
+            max_bin_len=max_size,
+            max_array_len=max_size,
+            max_map_len=max_size // 2,
+            max_ext_len=0,
+        )
+    except DecodeError:
+        raise
+    except msgpack.ExtraData:
+        raise DecodeError("trailing bytes after the message") from None
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
+        raise DecodeError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
+    _check_depth_and_floats(value)
+    return value
+
+
+def validate(model: type[M], value: Any) -> M:
+    """Validate a decoded value against ``model``; raise :class:`SchemaError` naming the field."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(message)'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise SchemaError(f"invalid {model.__name__}: {problems}") from None
+
+
+def decode_as(model: type[M], data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> M:
+    """Decode bytes that must hold a ``model`` (no ``type`` dispatch)."""
+    return validate(model, unpack(data, max_size))
+
+
+def register(type_name: str, version: int) -> Any:
+    """Class decorator: register a pydantic model as message ``(type_name, version)``."""
+
+    def wrap(cls: type[M]) -> type[M]:
+        key = (type_name, version)
+        if key in _REGISTRY:
+            raise ValueError(f"message type {key} registered twice")
+        _REGISTRY[key] = cls
+        return cls
+
+    return wrap
+
+
+def decode_message(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> BaseModel:
+    """Decode a message map, dispatch on ``(type, v)`` and validate it against its model."""
+    value = unpack(data, max_size)
+    if not isinstance(value, dict):
+        raise SchemaError(f"a message must be a map, got {type(value).__name__}")
+    kind, version = value.get("type"), value.get("v")
+    if not isinstance(kind, str) or type(version) is not int:
+        raise SchemaError("a message needs a string 'type' and an integer 'v'")
+    model = _REGISTRY.get((kind, version))
+    if model is None:
+        known = sorted(f"{t}/{v}" for t, v in _REGISTRY)
+        raise SchemaError(f"unknown message type {kind}/{version} (known: {', '.join(known) or 'none'})")
+    return validate(model, value)
+
+
+def encode_message(message: BaseModel) -> bytes:
+    """Canonical bytes of a message model (``type`` and ``v`` must be fields of the model)."""
+    return canonical_bytes(message.model_dump(mode="python"))

@@ -1,0 +1,240 @@
+"""The real ``gcx`` command in real processes: keys, bench --quick, verify-report, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcx import signing
+from gcx.keys import load_key
+
+REQUIRED_KEYS = {
+    "schema",
+    "backend",
+    "device",
+    "reference",
+    "results",
+    "ch_per_hour",
+    "grade",
+    "grades",
+    "telemetry",
+    "node",
+    "signature",
+}
+RESULT_KEYS = {"name", "unit", "median", "p10", "p90", "cv", "repeats"}
+
+
+def gcx(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GCX_")}
+    full_env.update({"GCX_HOME": str(home), "GCX_NODE__BACKEND": "numpy", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "gcx", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def node_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    assert gcx(home, "keys", "new").returncode == 0
+    return home
+
+
+@pytest.fixture(scope="module")
+def report_file(node_home: Path) -> Path:
+    out = node_home / "report.json"
+    proc = gcx(node_home, "node", "bench", "--quick", "--json", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(out.read_text())
+    return out
+
+
+def test_keys_new_show_and_refuse_overwrite(tmp_path: Path) -> None:
+    created = gcx(tmp_path, "keys", "new", "--json")
+    assert created.returncode == 0, created.stderr
+    info = json.loads(created.stdout)
+    assert info["address"].startswith("0x") and len(info["address"]) == 42
+    assert (Path(info["path"]).stat().st_mode & 0o777) == 0o600
+    shown = json.loads(gcx(tmp_path, "keys", "show", "--json").stdout)
+    assert shown["address"] == info["address"]
+    again = gcx(tmp_path, "keys", "new")
+    assert_clean_failure(again, 2, "already exists")
+    ok = gcx(tmp_path, "keys", "new", "--exist-ok", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["address"] == info["address"]
+
+
+def test_bench_quick_json_has_the_documented_shape(report_file: Path, node_home: Path) -> None:
+    report: dict[str, Any] = json.loads(report_file.read_text())
+    assert set(report) >= REQUIRED_KEYS
+    assert report["schema"] == "gcx.bench/1"
+    assert report["backend"] == "numpy"
+    assert report["ch_per_hour"] > 0
+    assert report["grade"] == "".join(report["grades"][k] for k in ("performance", "reliability", "energy"))
+    assert report["grades"]["reliability"] == "?"
+    assert {"name", "version"} <= set(report["reference"])
+    names = {r["name"] for r in report["results"]}
+    assert {"gemm_fp64", "gemm_fp32", "gemm_int8", "mem_triad"} <= names
+    for r in report["results"]:
+        assert set(r) >= RESULT_KEYS
+        assert r["p10"] <= r["median"] <= r["p90"]
+    node = json.loads(gcx(node_home, "keys", "show", "--json").stdout)["address"]
+    assert report["node"] == node
+    assert set(report["telemetry"]) >= {"power_w_avg", "energy_j", "temperature_c_max"}
+    assert json.loads((node_home / "reports" / "latest.json").read_text())["signature"] == report["signature"]
+
+
+def test_verify_report_accepts_the_real_report(report_file: Path, node_home: Path) -> None:
+    proc = gcx(node_home, "node", "verify-report", str(report_file), "--json")
+    assert proc.returncode == 0, proc.stderr
+    verdict = json.loads(proc.stdout)
+    assert verdict["ok"] is True
+    assert verdict["grade"] == json.loads(report_file.read_text())["grade"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda r: r["results"][0]["samples"].__setitem__(0, r["results"][0]["samples"][0] * 2), "signature"),
+        (lambda r: r.__setitem__("ch_per_hour", r["ch_per_hour"] * 2), "signature"),
+        (lambda r: r.__setitem__("node", "0x" + "11" * 20), "signature"),
+        (lambda r: r["reference"].__setitem__("version", 99), "signature"),
+    ],
+)
+def test_verify_report_rejects_tampering(
+    report_file: Path, node_home: Path, tmp_path: Path, mutate: Any, needle: str
+) -> None:
+    report = json.loads(report_file.read_text())
+    mutate(report)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(report))
+    proc = gcx(node_home, "node", "verify-report", str(bad))
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert needle in proc.stderr.lower() or needle in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda r: r["results"][0]["samples"].__setitem__(0, r["results"][0]["samples"][0] * 2), "samples"),
+        (lambda r: r.__setitem__("ch_per_hour", r["ch_per_hour"] * 2), "does not follow from the results"),
+        (lambda r: r["grades"].__setitem__("performance", "A"), "grade"),
+        (lambda r: r["reference"].__setitem__("version", 99), "--reference"),
+    ],
+)
+def test_verify_report_rejects_figures_the_node_signed_itself(
+    report_file: Path,
+    node_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mutate: Any,
+    needle: str,
+) -> None:
+    """A node that signs figures which do not follow from its results is caught, not just a forger."""
+    monkeypatch.setenv("GCX_HOME", str(node_home))
+    report = json.loads(report_file.read_text())
+    mutate(report)
+    report["signature"] = signing.sign(report, load_key("node").private_key)
+    bad = tmp_path / "resigned.json"
+    bad.write_text(json.dumps(report))
+    assert_clean_failure(gcx(node_home, "node", "verify-report", str(bad)), 1, needle)
+
+
+def test_verify_report_bad_files(node_home: Path, tmp_path: Path) -> None:
+    assert_clean_failure(gcx(node_home, "node", "verify-report", str(tmp_path / "none.json")), 2, "no such")
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    assert_clean_failure(gcx(node_home, "node", "verify-report", str(junk)), 1, "not JSON")
+    junk.write_text("[1, 2]")
+    assert_clean_failure(gcx(node_home, "node", "verify-report", str(junk)), 1, "JSON object")
+
+
+def test_bench_without_a_key_says_how_to_make_one(tmp_path: Path) -> None:
+    assert_clean_failure(gcx(tmp_path, "node", "bench", "--quick"), 2, "gcx keys new")
+
+
+def test_bench_with_a_world_readable_key(tmp_path: Path) -> None:
+    gcx(tmp_path, "keys", "new")
+    (tmp_path / "keys" / "node.json").chmod(0o644)
+    assert_clean_failure(gcx(tmp_path, "node", "bench", "--quick"), 2, "chmod 600")
+
+
+def test_bench_with_a_corrupt_key(tmp_path: Path) -> None:
+    gcx(tmp_path, "keys", "new")
+    (tmp_path / "keys" / "node.json").write_text('{"private_key": "0xzz"}')
+    assert_clean_failure(gcx(tmp_path, "node", "bench", "--quick"), 2, "corrupt")
+
+
+def test_config_typo_is_named_with_a_suggestion(node_home: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "gcx.toml"
+    cfg.write_text("[bench]\nrepeatz = 3\n")
+    assert_clean_failure(
+        gcx(node_home, "node", "bench", "--quick", "--config", str(cfg)), 2, "bench.repeatz", "bench.repeats"
+    )
+    proc = gcx(node_home, "node", "bench", "--quick", env={"GCX_BENCH__QUICK_REPEATS": "0"})
+    assert_clean_failure(proc, 2, "GCX_BENCH__QUICK_REPEATS", "bench.quick_repeats")
+
+
+def test_missing_and_corrupt_reference_profile(node_home: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    assert_clean_failure(
+        gcx(node_home, "node", "bench", "--quick", "--reference", str(missing)),
+        2,
+        "reference profile not found",
+    )
+    corrupt = tmp_path / "corrupt.toml"
+    corrupt.write_text("[profile\nname=")
+    assert_clean_failure(
+        gcx(node_home, "node", "bench", "--quick", "--reference", str(corrupt)), 2, "not valid TOML"
+    )
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "reference.toml"
+    broken = tmp_path / "broken.toml"
+    broken.write_text(shipped.read_text().replace('unit = "GB/s"', 'unit = "furlongs"'))
+    assert_clean_failure(
+        gcx(node_home, "node", "bench", "--quick", "--reference", str(broken)), 2, "furlongs"
+    )
+
+
+def test_unknown_precision_is_rejected(node_home: Path) -> None:
+    assert_clean_failure(gcx(node_home, "node", "bench", "--only", "fp8"), 2, "fp8", "fp16")
+
+
+def test_only_runs_a_diagnostic_subset(node_home: Path) -> None:
+    proc = gcx(node_home, "node", "bench", "--quick", "--only", "fp32,triad", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["schema"] == "gcx.bench-results/1"
+    assert sorted(r["name"] for r in out["results"]) == ["gemm_fp32", "mem_triad"]
+
+
+def test_forcing_cupy_without_a_gpu_fails_cleanly(node_home: Path) -> None:
+    proc = gcx(node_home, "node", "bench", "--quick", "--backend", "cupy")
+    if proc.returncode == 0:
+        pytest.skip("a usable GPU is present")
+    assert_clean_failure(proc, 2)
+
+
+def test_card_is_printed_for_humans(node_home: Path) -> None:
+    proc = gcx(node_home, "node", "bench", "--quick", env={"GCX_BENCH__QUICK_REPEATS": "3"})
+    assert proc.returncode == 0, proc.stderr
+    assert "GCX capacity card" in proc.stdout
+    assert "CH/h" in proc.stdout
+    assert "no usable GPU" not in proc.stderr  # backend forced to numpy: no fallback happened
