@@ -23,7 +23,9 @@ from numpy.typing import NDArray
 
 from gcx.errors import BackendUnavailable, BenchmarkError
 from node_agent.backends.base import TELEMETRY_KEYS, BenchPlan
-from node_agent.backends.cupy_backend import ALL_NAMES, GEMM_NAMES, GEMM_SPECS, CupyBackend, GemmKernel
+from node_agent.backends.cupy_backend import CupyBackend
+from node_agent.backends.cupy_common import ALL_NAMES, GEMM_NAMES
+from node_agent.backends.cupy_gemm import GEMM_SPECS, GemmKernel
 from node_agent.telemetry_nvml import NvmlSampler, nvml_device_facts, reason_names
 
 EXPECTED_UNITS = {
