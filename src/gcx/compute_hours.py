@@ -19,10 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import units
-from .errors import ReportError
+from .errors import ConfigError, ReportError
 from .reference import ReferenceProfile
 
 MICRO = 1_000_000
+# No machine rates a billion reference systems per hour; above this a figure is garbage, and
+# rejecting it keeps every integer conversion finite.
+MAX_RATE = 1e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +41,15 @@ def speedups(profile: ReferenceProfile, measured: Mapping[str, Measurement]) -> 
     out: dict[str, float] = {}
     for name, ref in profile.benchmarks.items():
         candidates = [name, *profile.substitutes.get(name, [])]
-        values = [
-            units.speedup(m.value, m.unit, ref.value, ref.unit)
-            for cand in candidates
-            if (m := measured.get(cand)) is not None
-        ]
+        values = []
+        for cand in candidates:
+            m = measured.get(cand)
+            if m is None:
+                continue
+            try:
+                values.append(units.speedup(m.value, m.unit, ref.value, ref.unit))
+            except ConfigError as exc:
+                raise ReportError(f"result {cand}: {exc}") from None
         if values:
             out[name] = max(values)
     return out
@@ -67,8 +74,8 @@ def ch_rate(profile: ReferenceProfile, measured: Mapping[str, Measurement], mark
 
 def to_micro(rate: float) -> int:
     """A CH rate as integer micro-CH per hour (at least 1 for any positive rate)."""
-    if not (math.isfinite(rate) and rate > 0):
-        raise ReportError(f"CH rate must be positive and finite, got {rate!r}")
+    if not (math.isfinite(rate) and 0 < rate <= MAX_RATE):
+        raise ReportError(f"CH rate must be positive and at most {MAX_RATE:g}, got {rate!r}")
     return max(1, round(rate * MICRO))
 
 

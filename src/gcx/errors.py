@@ -25,6 +25,8 @@ class KeyStoreError(GCXError):
 class WireError(GCXError):
     """Base class of wire-format failures: the bytes cannot be accepted as a message."""
 
+    exit_code = 1
+
 
 class DecodeError(WireError):
     """The bytes are not well-formed msgpack of the shape we accept."""

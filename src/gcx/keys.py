@@ -25,7 +25,7 @@ from eth_account import Account
 from .errors import KeyStoreError
 from .paths import PASSPHRASE_ENV, ensure_home, gcx_home
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class ParticipantKey:
 
 
 def key_path(name: str, home: Path | None = None) -> Path:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise KeyStoreError(f"invalid key name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
     return (home or gcx_home()) / "keys" / f"{name}.json"
 
@@ -101,8 +101,12 @@ def load_key(name: str, passphrase: Callable[[], str] | None = None) -> Particip
             secret = passphrase()
         try:
             raw = bytes(Account.decrypt(data, secret))
-        except ValueError as exc:
+        except ValueError as exc:  # eth-keyfile: wrong passphrase (MAC mismatch)
             raise KeyStoreError(f"cannot decrypt key {name!r}: {exc}") from None
+        except Exception as exc:  # a keystore missing its kdf/cipher fields raises KeyError, TypeError...
+            raise KeyStoreError(
+                f"key file {path} is a corrupt keystore: {type(exc).__name__}: {exc}"
+            ) from None
         encrypted = True
     else:
         try:

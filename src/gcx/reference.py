@@ -47,7 +47,10 @@ class Figure(_Strict):
 
     @model_validator(mode="after")
     def _unit_known(self) -> Figure:
-        units.parse_unit(self.unit)  # raises ConfigError with the known units
+        try:
+            units.parse_unit(self.unit)
+        except ConfigError as exc:  # pydantic reports ValueErrors with the key's location
+            raise ValueError(str(exc)) from None
         return self
 
 
@@ -111,6 +114,9 @@ class ReferenceProfile(_Strict):
                 raise ValueError(f"substitutes.{bench} names an unknown benchmark")
             if bench in subs:
                 raise ValueError(f"substitutes.{bench} lists itself")
+            unknown = [s for s in subs if s not in self.benchmarks]
+            if unknown:
+                raise ValueError(f"substitutes.{bench} names unknown benchmarks: {', '.join(unknown)}")
         p, r, e = self.grades.performance, self.grades.reliability, self.grades.energy
         if not p.A > p.B > p.C:
             raise ValueError("grades.performance must satisfy A > B > C")

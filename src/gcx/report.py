@@ -28,8 +28,12 @@ MAX_SAMPLES = 10_000
 REL_TOL = 1e-9
 
 Fin = Annotated[float, Field(allow_inf_nan=False)]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Measurements and rates are bounded far above any real figure, so sums and integer conversions
+# of adversarial reports stay finite.
+MAX_FIGURE = 1e30
+PosFloat = Annotated[float, Field(gt=0, le=MAX_FIGURE, allow_inf_nan=False)]
+Rate = Annotated[float, Field(gt=0, le=chm.MAX_RATE, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, le=MAX_FIGURE, allow_inf_nan=False)]
 ShortStr = Annotated[str, Field(max_length=256)]
 Scalar = bool | int | Fin | ShortStr | None
 
@@ -100,10 +104,8 @@ class BenchReport(_Doc):
     reference: ReferenceEntry
     market_class: Annotated[str, Field(max_length=64)]
     results: Annotated[list[ResultEntry], Field(min_length=1, max_length=MAX_RESULTS)]
-    ch_per_hour: PosFloat
-    ch_per_hour_by_class: Annotated[
-        dict[Annotated[str, Field(max_length=64)], PosFloat], Field(max_length=16)
-    ]
+    ch_per_hour: Rate
+    ch_per_hour_by_class: Annotated[dict[Annotated[str, Field(max_length=64)], Rate], Field(max_length=16)]
     grade: Annotated[str, Field(pattern=r"^[ABCD][1234?][XYZ?]$")]
     grades: GradesEntry
     joules_per_ch: PosFloat | None
@@ -153,7 +155,7 @@ def rate(
     micro = by_class[market_class]
     energy, duration = telemetry.get("energy_j"), telemetry.get("duration_s")
     jpc = None
-    if energy is not None and duration:
+    if energy and duration:  # a counter that did not advance measured nothing
         jpc = chm.joules_per_ch(float(energy), float(duration), chm.from_micro(micro))
     return Rating(market_class, micro, by_class, jpc, grading.grade(profile, micro, None, jpc))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,18 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
 
 
 def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The pydantic model found by walking ``loc`` through nested model fields."""
-    current: type[BaseModel] | None = model
+    """The pydantic model found by walking ``loc`` through nested model fields and dict values."""
+    current: Any = model
     for part in loc:
-        if current is None or not isinstance(part, str) or part not in current.model_fields:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if not isinstance(part, str) or part not in current.model_fields:
+                return None
+            current = current.model_fields[part].annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]  # ``part`` is a key of the table
+        else:
             return None
-        annotation = current.model_fields[part].annotation
-        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    return current
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 def describe_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:

@@ -39,6 +39,8 @@ def _canonical(value: Any, depth: int = 0) -> Any:
         return [_canonical(v, depth + 1) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         raise SchemaError("NaN and infinite floats are not allowed")
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise SchemaError("integers must fit in 64 bits")
     if value is None or isinstance(value, bool | int | float | str | bytes):
         return value
     raise SchemaError(f"cannot encode a {type(value).__name__}")
@@ -58,7 +60,9 @@ def _check_depth_and_floats(value: Any, depth: int = 0) -> None:
     if depth > MAX_DEPTH:
         raise DecodeError(f"message nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
-        for v in value.values():
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise DecodeError(f"map keys must be strings, got {type(k).__name__}")
             _check_depth_and_floats(v, depth + 1)
     elif isinstance(value, list):
         for v in value:

@@ -1,0 +1,38 @@
+"""Shared fixtures of the gcx core tests: an isolated home folder and the shipped profile's data."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcx.paths import default_reference_path
+from gcx.reference import ReferenceProfile, load_profile
+
+_REFERENCE_DATA = tomllib.loads(default_reference_path().read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def shipped_profile() -> ReferenceProfile:
+    return load_profile()
+
+
+@pytest.fixture
+def ref_data() -> dict[str, Any]:
+    """A private, mutable copy of the shipped reference profile as read from TOML."""
+    return copy.deepcopy(_REFERENCE_DATA)
+
+
+@pytest.fixture
+def gcx_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$GCX_HOME`` pointing at a fresh folder, with no GCX settings or passphrase in the env."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("GCX_HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("GCX_") and name != "GCX_HOME":
+            monkeypatch.delenv(name)
+    return home

@@ -1,0 +1,217 @@
+"""gcx.settings: defaults < TOML file < environment; errors name the key and its source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from gcx.errors import ConfigError
+from gcx.paths import configs_dir, ensure_home, gcx_home
+from gcx.settings import Settings, config_path, load_settings
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gcx.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults(gcx_home: Path) -> None:
+    s = load_settings(environ={})
+    assert s == Settings()
+    assert (s.node.key, s.node.backend, s.node.device_index, s.node.market_class) == ("node", "auto", 0, None)
+    assert (s.bench.repeats, s.bench.quick_repeats) == (10, 5)
+    assert (s.bench.target_sample_ms, s.bench.quick_target_sample_ms) == (100.0, 20.0)
+    assert s.reference.profile is None
+
+
+def test_shipped_example_config_equals_defaults(gcx_home: Path) -> None:
+    assert load_settings(configs_dir() / "gcx.toml", environ={}) == Settings()
+
+
+def test_file_values(gcx_home: Path, tmp_path: Path) -> None:
+    path = _file(
+        tmp_path,
+        """
+        [node]
+        key = "worker"
+        backend = "numpy"
+        market_class = "hpc"
+        [bench]
+        repeats = 12
+        target_sample_ms = 50
+        [reference]
+        profile = "/opt/ref.toml"
+        """,
+    )
+    s = load_settings(path, environ={})
+    assert (s.node.key, s.node.backend, s.node.market_class) == ("worker", "numpy", "hpc")
+    assert s.bench.repeats == 12
+    assert s.bench.quick_repeats == 5  # untouched keys keep their defaults
+    assert s.bench.target_sample_ms == 50.0
+    assert s.reference.profile == Path("/opt/ref.toml")
+
+
+def test_home_config_file_is_used(gcx_home: Path) -> None:
+    ensure_home()
+    (gcx_home / "config.toml").write_text("[bench]\nrepeats = 7\n", encoding="utf-8")
+    assert config_path() == gcx_home / "config.toml"
+    assert load_settings(environ={}).bench.repeats == 7
+
+
+def test_gcx_config_env_names_the_file(
+    gcx_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _file(tmp_path, "[bench]\nrepeats = 9\n")
+    monkeypatch.setenv("GCX_CONFIG", str(path))
+    assert config_path() == path
+    assert load_settings(environ={}).bench.repeats == 9
+
+
+def test_env_override_wins_over_file(gcx_home: Path, tmp_path: Path) -> None:
+    path = _file(tmp_path, "[bench]\nrepeats = 12\nquick_repeats = 4\n")
+    s = load_settings(path, environ={"GCX_BENCH__REPEATS": "20"})
+    assert s.bench.repeats == 20
+    assert s.bench.quick_repeats == 4
+
+
+def test_env_override_from_process_environment(gcx_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GCX_BENCH__REPEATS", "20")
+    monkeypatch.setenv("GCX_NODE__BACKEND", "numpy")
+    s = load_settings()
+    assert (s.bench.repeats, s.node.backend) == (20, "numpy")
+
+
+def test_env_string_and_path_values(gcx_home: Path) -> None:
+    s = load_settings(
+        environ={"GCX_NODE__KEY": "worker-2", "GCX_REFERENCE__PROFILE": "/srv/ref v2.toml", "OTHER": "x"}
+    )
+    assert s.node.key == "worker-2"
+    assert s.reference.profile == Path("/srv/ref v2.toml")
+
+
+def test_env_without_separator_is_ignored(gcx_home: Path) -> None:
+    assert load_settings(environ={"GCX_BENCH": "5", "GCX_SOMETHING": "x"}) == Settings()
+
+
+def test_typo_in_file_is_named_with_suggestion(gcx_home: Path, tmp_path: Path) -> None:
+    path = _file(tmp_path, "[bench]\nrepeatz = 20\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    msg = str(err.value)
+    assert str(path) in msg
+    assert "'bench.repeatz'" in msg
+    assert "did you mean 'bench.repeats'" in msg
+
+
+def test_typo_in_section_is_named_with_suggestion(gcx_home: Path, tmp_path: Path) -> None:
+    path = _file(tmp_path, "[bnech]\nrepeats = 20\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'bnech'.*did you mean 'bench'"):
+        load_settings(path, environ={})
+
+
+def test_typo_in_env_is_named(gcx_home: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"GCX_BENCH__REPEATZ": "20"})
+    assert "GCX_BENCH__REPEATZ" in str(err.value)
+    assert "did you mean 'bench.repeats'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "key"),
+    [
+        ("GCX_BENCH__REPEATS", "abc", "bench.repeats"),
+        ("GCX_BENCH__REPEATS", "2", "bench.repeats"),  # below the minimum of 3
+        ("GCX_BENCH__REPEATS", "1001", "bench.repeats"),
+        ("GCX_NODE__BACKEND", "tpu", "node.backend"),
+        ("GCX_NODE__DEVICE_INDEX", "-1", "node.device_index"),
+        ("GCX_BENCH__TARGET_SAMPLE_MS", "0", "bench.target_sample_ms"),
+        ("GCX_BENCH__TARGET_SAMPLE_MS", "inf", "bench.target_sample_ms"),
+    ],
+)
+def test_bad_env_value_names_the_variable(gcx_home: Path, name: str, value: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={name: value})
+    assert name in str(err.value)
+    assert key in str(err.value)
+
+
+def test_env_empty_segment(gcx_home: Path) -> None:
+    with pytest.raises(ConfigError, match="GCX_BENCH____REPEATS"):
+        load_settings(environ={"GCX_BENCH____REPEATS": "5"})
+
+
+def test_env_conflicting_overrides(gcx_home: Path) -> None:
+    with pytest.raises(ConfigError, match="conflicts"):
+        load_settings(environ={"GCX_BENCH__REPEATS": "5", "GCX_BENCH__REPEATS__X": "1"})
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[bench]\nrepeats = "ten"\n', "bench.repeats"),
+        ("[bench]\nrepeats = 10.5\n", "bench.repeats"),
+        ("[bench]\nrepeats = [10]\n", "bench.repeats"),
+        ('[node]\nbackend = "tpu"\n', "node.backend"),
+        ("[node]\nkey = 5\n", "node.key"),
+        ('[node]\nkey = ""\n', "node.key"),
+        ("[node]\nmarket_class = 1\n", "node.market_class"),
+        ("[node]\ndevice_index = 64\n", "node.device_index"),
+        ('bench = "fast"\n', "bench"),
+        ("[reference]\nprofile = 3\n", "reference.profile"),
+    ],
+)
+def test_wrong_types_in_file(gcx_home: Path, tmp_path: Path, text: str, key: str) -> None:
+    path = _file(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert f"{path}: {key}" in str(err.value)
+
+
+def test_corrupt_settings_file(gcx_home: Path, tmp_path: Path) -> None:
+    path = _file(tmp_path, "[bench\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path, environ={})
+
+
+def test_missing_explicit_config_file(gcx_home: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_missing_gcx_config_file(gcx_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GCX_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match=r"missing\.toml"):
+        load_settings(environ={})
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_gcx_home(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.delenv("GCX_CONFIG", raising=False)
+    monkeypatch.setenv("GCX_HOME", value)
+    with pytest.raises(ConfigError, match="GCX_HOME"):
+        gcx_home()
+    with pytest.raises(ConfigError, match="GCX_HOME"):
+        load_settings(environ={})
+
+
+def test_home_is_created_private(gcx_home: Path) -> None:
+    assert not gcx_home.exists()
+    assert ensure_home() == gcx_home
+    assert gcx_home.is_dir()
+    assert gcx_home.stat().st_mode & 0o077 == 0
+
+
+def test_home_that_is_a_file(gcx_home: Path) -> None:
+    gcx_home.parent.mkdir(parents=True, exist_ok=True)
+    gcx_home.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        ensure_home()
+
+
+def test_settings_are_frozen(gcx_home: Path) -> None:
+    s = load_settings(environ={})
+    with pytest.raises(ValidationError, match="frozen"):
+        s.bench.repeats = 3  # type: ignore[misc]
