@@ -42,6 +42,11 @@ def _only(spec: str | None) -> frozenset[str] | None:
     return frozenset(names)
 
 
+def _stdout_console() -> Console:
+    """Rich console for stdout: a wide fixed layout when piped (rich would assume 80 columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=120)
+
+
 def _write_json(path: Path, document: dict[str, Any]) -> None:
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -133,7 +138,7 @@ def bench(
                 )
             )
         else:
-            Console().print(results_table(results))
+            _stdout_console().print(results_table(results))
         return
     assert key is not None
     report = build_report(run, profile, key, market_class, reason)
@@ -143,7 +148,7 @@ def bench(
     if as_json:
         typer.echo(json.dumps(report))
     else:
-        render_card(report, Console())
+        render_card(report, _stdout_console())
 
 
 @app.command("verify-report")

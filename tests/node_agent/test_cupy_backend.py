@@ -22,26 +22,13 @@ import pytest
 from numpy.typing import NDArray
 
 from gcx.errors import BackendUnavailable, BenchmarkError
-from node_agent.backends.base import TELEMETRY_KEYS, BenchPlan
+from node_agent.backends.base import BENCHMARK_UNITS, TELEMETRY_KEYS, BenchPlan
 from node_agent.backends.cupy_backend import CupyBackend
 from node_agent.backends.cupy_common import ALL_NAMES, GEMM_NAMES
 from node_agent.backends.cupy_gemm import GEMM_SPECS, GemmKernel
 from node_agent.telemetry_nvml import NvmlSampler, nvml_device_facts, reason_names
 
-EXPECTED_UNITS = {
-    "gemm_fp64": "TFLOP/s",
-    "gemm_fp32": "TFLOP/s",
-    "gemm_tf32": "TFLOP/s",
-    "gemm_fp16": "TFLOP/s",
-    "gemm_bf16": "TFLOP/s",
-    "gemm_int8": "TOP/s",
-    "mem_copy": "GB/s",
-    "mem_triad": "GB/s",
-    "launch_latency": "us",
-    "h2d_bandwidth": "GB/s",
-    "d2h_bandwidth": "GB/s",
-    "h2d_latency": "us",
-}
+EXPECTED_UNITS = BENCHMARK_UNITS  # the one table of names and units every backend uses
 
 
 def _plan(only: set[str] | None = None) -> BenchPlan:
