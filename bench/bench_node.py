@@ -95,7 +95,7 @@ def main() -> None:
                     "device": quick[-1][1]["device"],
                 },
                 "quick": _summary(quick, None if gpu else QUICK_TARGET_S),
-                "full": _summary(full, FULL_GPU_TARGET_S if gpu else None),
+                "full": _summary(full, FULL_GPU_TARGET_S if gpu else None) if full else None,
             },
             indent=2,
         )
