@@ -29,11 +29,47 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
 class NodeSettings(_Section):
     key: Annotated[str, Field(min_length=1, max_length=64)] = "node"
     backend: Literal["auto", "cupy", "numpy"] = "auto"
     device_index: Annotated[int, Field(ge=0, le=63)] = 0
     market_class: str | None = None  # None: the reference profile's default class
+    # The daemon (`gcx node run`):
+    bench_mode: Literal["full", "quick"] = "full"  # quick: devnets and CI only
+    report_max_age_s: Annotated[int, Field(ge=0)] = 7 * 86_400  # reuse a cached report this young
+    price_per_ch: Annotated[int, Field(ge=0, lt=2**64)] = 500_000  # micro-units of the quote currency
+    hours: Annotated[int, Field(ge=0, le=24 * 366)] = 24  # hours of capacity offered
+    stake_address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = (
+        None  # default: node address
+    )
+    advert_interval_s: Seconds = 30.0
+    advert_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 120
+    heartbeat_interval_s: Seconds = 5.0
+
+
+class NetworkSettings(_Section):
+    listen: Annotated[list[str], Field(min_length=1, max_length=8)] = ["/ip4/127.0.0.1/tcp/0"]
+    bootstrap: Annotated[list[str], Field(max_length=64)] = []  # multiaddrs ending in /p2p/<peer id>
+    dial_timeout_s: Seconds = 5.0
+    request_timeout_s: Seconds = 10.0
+    coordinator_api: str | None = (
+        None  # e.g. "http://127.0.0.1:8600"; `gcx node doctor` checks the clock against it
+    )
+
+
+class CoordinatorSettings(_Section):
+    key: Annotated[str, Field(min_length=1, max_length=64)] = "coordinator"
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, Field(ge=0, le=65535)] = 8600
+    database: Path | None = None  # default: $GCX_HOME/coordinator/registry.sqlite
+    uptime_slot_s: Annotated[int, Field(ge=1, le=3600)] = 10
+    uptime_window_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 3600
+    max_advert_ttl_s: Annotated[int, Field(ge=10, le=86_400)] = 3600
+    max_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
+    adverts_per_peer_per_s: Annotated[float, Field(gt=0, le=1000)] = 2.0
 
 
 class BenchSettings(_Section):
@@ -51,6 +87,8 @@ class Settings(_Section):
     node: NodeSettings = NodeSettings()
     bench: BenchSettings = BenchSettings()
     reference: ReferenceSettings = ReferenceSettings()
+    network: NetworkSettings = NetworkSettings()
+    coordinator: CoordinatorSettings = CoordinatorSettings()
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], list[str]]:

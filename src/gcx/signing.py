@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import coincurve
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_hash.auto import keccak
+from eth_utils.address import to_checksum_address
 
 from .errors import SignatureError
 from .wire import canonical_bytes
 
 SIGNATURE_FIELD = "signature"
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141  # secp256k1 group order
 
 
 def digest(document: Mapping[str, Any]) -> bytes:
@@ -37,21 +40,42 @@ def sign(document: Mapping[str, Any], private_key: bytes) -> str:
 
 def recover(document: Mapping[str, Any]) -> str:
     """The checksummed address that signed ``document``; :class:`SignatureError` if malformed."""
+    return to_checksum_address(_recover_raw(document))
+
+
+def _recover_raw(document: Mapping[str, Any]) -> bytes:
+    """The 20-byte address that signed ``document``.
+
+    Recovery calls libsecp256k1 (coincurve, the backend eth-keys itself uses) directly: it is
+    on the coordinator's hot path, where eth-account's layers cost three times the curve math.
+    High-s signatures are refused (EIP-2), so every signature has exactly one valid form.
+    """
     sig = document.get(SIGNATURE_FIELD)
     if not isinstance(sig, str) or not sig.startswith("0x") or len(sig) != 132:
         raise SignatureError("signature must be a 0x-prefixed 65-byte hex string")
     try:
         raw = bytes.fromhex(sig[2:])
-        address: str = Account.recover_message(encode_defunct(primitive=digest(document)), signature=raw)
-    except SignatureError:
-        raise
-    except Exception as exc:  # eth-keys raises several types for invalid (r, s, v)
+    except ValueError:
+        raise SignatureError("signature is not hex") from None
+    if len(raw) != 65:  # fromhex skips whitespace
+        raise SignatureError("signature must be 65 bytes")
+    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+    if v not in (27, 28) or not (0 < r < _N and 0 < s <= _N // 2):
+        raise SignatureError("invalid signature: r, s or v out of range")
+    message = keccak(b"\x19Ethereum Signed Message:\n32" + digest(document))
+    try:
+        public = coincurve.PublicKey.from_signature_and_message(
+            raw[:64] + bytes([v - 27]), message, hasher=None
+        )
+    except Exception as exc:  # libsecp256k1 refuses a signature with no recoverable key
         raise SignatureError(f"invalid signature: {exc}") from None
-    return address
+    return bytes(keccak(public.format(compressed=False)[1:])[-20:])
 
 
 def verify(document: Mapping[str, Any], claimed_address: str) -> None:
     """Raise :class:`SignatureError` unless ``claimed_address`` signed ``document``."""
-    signer = recover(document)
-    if signer.lower() != str(claimed_address).lower():
-        raise SignatureError(f"signature was made by {signer}, not by the claimed {claimed_address}")
+    signer = _recover_raw(document)
+    if "0x" + signer.hex() != str(claimed_address).lower():
+        raise SignatureError(
+            f"signature was made by {to_checksum_address(signer)}, not by the claimed {claimed_address}"
+        )

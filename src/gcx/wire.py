@@ -28,22 +28,37 @@ M = TypeVar("M", bound=BaseModel)
 _REGISTRY: dict[tuple[str, int], type[BaseModel]] = {}
 
 
+_SCALARS = (str, bytes, bool, type(None))
+
+
 def _canonical(value: Any, depth: int = 0) -> Any:
-    if depth > MAX_DEPTH:
-        raise SchemaError(f"value nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise SchemaError("map keys must be strings")
-        return {k: _canonical(value[k], depth + 1) for k in sorted(value, key=lambda k: k.encode())}
-    if isinstance(value, list | tuple):
-        return [_canonical(v, depth + 1) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SchemaError("NaN and infinite floats are not allowed")
-    if isinstance(value, int) and not -(2**63) <= value < 2**64:
-        raise SchemaError("integers must fit in 64 bits")
-    if value is None or isinstance(value, bool | int | float | str | bytes):
+    # Exact type checks first: this runs for every signed or hashed message, so the common
+    # types take one comparison each. Sorting str keys by code point is sorting their UTF-8 bytes.
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise SchemaError("NaN and infinite floats are not allowed")
         return value
-    raise SchemaError(f"cannot encode a {type(value).__name__}")
+    if kind is int:
+        if not -(2**63) <= value < 2**64:
+            raise SchemaError("integers must fit in 64 bits")
+        return value
+    if kind in _SCALARS:
+        return value
+    if depth >= MAX_DEPTH:
+        raise SchemaError(f"value nested deeper than {MAX_DEPTH} levels")
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                raise SchemaError("map keys must be strings")
+        return {k: _canonical(value[k], depth + 1) for k in sorted(value)}
+    if kind is list or kind is tuple:
+        return [_canonical(v, depth + 1) for v in value]
+    bases: tuple[Any, ...] = (bool, int, float, str, bytes, dict, list, tuple)
+    for base in bases:  # subclasses (IntEnum, namedtuple...): normalise to the base type
+        if isinstance(value, base):
+            return _canonical(base(value), depth)
+    raise SchemaError(f"cannot encode a {kind.__name__}")
 
 
 def canonical_bytes(value: Any) -> bytes:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -47,18 +47,6 @@ def _stdout_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=120)
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
-
-
 @app.command("bench")
 def bench(
     quick: Annotated[
@@ -80,15 +68,14 @@ def bench(
 ) -> None:
     """Benchmark this host, grade it in Compute Hours and print the signed capacity report."""
     from gcx.keys import load_key
-    from gcx.paths import ensure_home
     from gcx.reference import load_profile
     from gcx.settings import load_settings
 
     from .backends import select_backend
-    from .backends.base import BenchPlan
     from .capacity import build_report
     from .card import render_card, results_table
     from .progress import progress_display
+    from .reports import bench_plan, latest_report_path, save_report
     from .runner import run_benchmarks
 
     settings = load_settings(config)
@@ -112,13 +99,8 @@ def bench(
     engine, reason = select_backend(choice, settings.node.device_index)  # type: ignore[arg-type]
     if reason:
         err.print(f"[yellow]no usable GPU[/]: {reason}; benchmarking the CPU with NumPy")
-    b = settings.bench
-    plan = BenchPlan(
-        quick=quick,
-        repeats=b.quick_repeats if quick else b.repeats,
-        target_sample_s=(b.quick_target_sample_ms if quick else b.target_sample_ms) / 1000,
-        only=subset,
-    )
+    mode = settings.node.model_copy(update={"bench_mode": "quick" if quick else "full"})
+    plan = dataclasses.replace(bench_plan(settings.model_copy(update={"node": mode})), only=subset)
     show_progress = sys.stderr.isatty()
     with progress_display(err) if show_progress else nullcontext(None) as progress:
         run = run_benchmarks(engine, plan, progress)
@@ -142,13 +124,88 @@ def bench(
         return
     assert key is not None
     report = build_report(run, profile, key, market_class, reason)
-    if out is not None:
-        _write_json(out, report)
-    _write_json(ensure_home() / "reports" / "latest.json", report)
+    try:
+        if out is not None:
+            save_report(out, report)
+        save_report(latest_report_path(), report)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report: {exc}") from None
     if as_json:
         typer.echo(json.dumps(report))
     else:
         render_card(report, _stdout_console())
+
+
+@app.command("run")
+def run_daemon(
+    config: ConfigOpt = None,
+    bootstrap: Annotated[
+        list[str] | None, typer.Option("--bootstrap", "-b", help="Bootstrap peer multiaddr (repeatable).")
+    ] = None,
+    ready_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line once the node is up.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run the node agent daemon until SIGTERM or SIGINT: benchmark (or reuse a fresh report), join
+    the network, advertise signed capacity, heartbeat, answer report and liveness requests."""
+    import trio
+
+    from gcx.keys import load_key
+    from gcx.lifecycle import run_until_signalled
+    from gcx.logs import setup_logging
+    from gcx.reference import load_profile
+    from gcx.settings import load_settings
+
+    from .daemon import NodeDaemon
+
+    setup_logging(log_level)
+    settings = load_settings(config)
+    if bootstrap:
+        settings = settings.model_copy(
+            update={"network": settings.network.model_copy(update={"bootstrap": list(bootstrap)})}
+        )
+    key = load_key(settings.node.key, lambda: str(typer.prompt("Key passphrase", hide_input=True)))
+    profile = load_profile(settings.reference.profile)
+
+    def ready(info: dict[str, Any]) -> None:
+        if ready_json:
+            print(json.dumps(info), flush=True)
+        else:
+            print(
+                f"node ready: {info['node']} grade {info['grade']}, listening on {info['addrs'][0]}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    daemon = NodeDaemon(settings, key, profile)
+    trio.run(run_until_signalled, lambda: daemon.run(ready))
+
+
+@app.command("doctor")
+def doctor(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Pre-flight checks (config, key, GPU and NVML, ports, clock, bootstrap peers, cached report);
+    exits 1 if any check fails."""
+    from rich.table import Table
+
+    from .doctor import run_checks
+
+    checks = run_checks(config)
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(c) for c in checks]))
+    else:
+        table = Table(header_style="bold", show_lines=False)
+        for col in ("check", "status", "detail", "fix"):
+            table.add_column(col)
+        colour = {"pass": "green", "warn": "yellow", "fail": "red"}
+        for c in checks:
+            table.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail, c.fix)
+        _stdout_console().print(table)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
 
 
 @app.command("verify-report")

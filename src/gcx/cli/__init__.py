@@ -43,9 +43,14 @@ def _root(
 
 
 def _register_programs() -> None:
+    from coordinator.cli import app as coordinator_app
     from node_agent.cli import app as node_app
 
+    from .devnet import app as devnet_app
+
     app.add_typer(node_app, name="node")
+    app.add_typer(coordinator_app, name="coordinator")
+    app.add_typer(devnet_app, name="devnet")
 
 
 _register_programs()

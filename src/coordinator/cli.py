@@ -1,0 +1,56 @@
+"""``gcx coordinator …``: the exchange operator's commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Coordinator: provider registry and API (the exchange operator's service).", no_args_is_help=True
+)
+
+
+@app.command("run")
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file.")] = None,
+    api_port: Annotated[int | None, typer.Option(help="HTTP API port (0: any free port).")] = None,
+    ready_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line with the endpoints once ready.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run the coordinator until SIGTERM or SIGINT."""
+    import trio
+
+    from gcx.keys import load_key
+    from gcx.lifecycle import run_until_signalled
+    from gcx.logs import setup_logging
+    from gcx.reference import load_profile
+    from gcx.settings import load_settings
+
+    from .service import run_coordinator
+
+    setup_logging(log_level)
+    settings = load_settings(config)
+    if api_port is not None:
+        settings = settings.model_copy(
+            update={"coordinator": settings.coordinator.model_copy(update={"api_port": api_port})}
+        )
+    key = load_key(settings.coordinator.key, lambda: str(typer.prompt("Key passphrase", hide_input=True)))
+    profile = load_profile(settings.reference.profile)
+
+    def ready(info: dict[str, Any]) -> None:
+        if ready_json:
+            print(json.dumps(info), flush=True)
+        else:
+            print(
+                f"coordinator ready: API {info['api']}, p2p {info['multiaddrs'][0]}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    trio.run(run_until_signalled, lambda: run_coordinator(settings, key, profile, ready))

@@ -1,0 +1,169 @@
+"""The provider registry: accepts adverts and heartbeats, answers listings (DESIGN §4).
+
+Sans-I/O except for its :class:`~coordinator.store.RegistryStore`: the libp2p and HTTP adapters
+pass in bytes, the sender's identity and the time, and read listings out. Every rejected input is
+counted by reason and logged; nothing a peer sends can raise out of :meth:`Registry.ingest_advert`
+or :meth:`Registry.ingest_heartbeat`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gcx import compute_hours as chm
+from gcx import grading, wire
+from gcx.advert import MAX_HEARTBEAT_BYTES, Heartbeat
+from gcx.errors import WireError
+from gcx.reference import ReferenceProfile
+
+from .adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
+from .metrics import Metrics
+from .store import ProviderRecord, RegistryStore
+from .uptime import UptimePolicy, uptime_percent
+
+log = logging.getLogger("gcx.coordinator.registry")
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """``rate`` messages per second with bursts of ``burst`` (per sending peer)."""
+
+    rate: float
+    burst: float
+    tokens: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def allow(self, peer: str, now: float) -> bool:
+        level, last = self.tokens.get(peer, (self.burst, now))
+        level = min(self.burst, level + (now - last) * self.rate)
+        if level < 1.0:
+            self.tokens[peer] = (level, now)
+            return False
+        self.tokens[peer] = (level - 1.0, now)
+        return True
+
+
+class Registry:
+    def __init__(
+        self,
+        store: RegistryStore,
+        profile: ReferenceProfile,
+        *,
+        advert_policy: AdvertPolicy | None = None,
+        uptime_policy: UptimePolicy | None = None,
+        metrics: Metrics | None = None,
+        rate: float = 2.0,
+        burst: float = 20.0,
+    ) -> None:
+        self.store = store
+        self.profile = profile
+        self.advert_policy = advert_policy or AdvertPolicy()
+        self.uptime = uptime_policy or UptimePolicy()
+        self.metrics = metrics or Metrics()
+        self._cache = ReportCache()
+        self._adverts_bucket = TokenBucket(rate, burst)
+        self._heartbeat_bucket = TokenBucket(rate * 2, burst)
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def ingest_advert(
+        self, data: bytes, sender_peer_id: str, sender_address: str, now: float | None = None
+    ) -> bool:
+        """Validate and store one gossiped advert; True if accepted."""
+        now = time.time() if now is None else now
+        started = time.perf_counter()
+        try:
+            if not self._adverts_bucket.allow(sender_peer_id, now):
+                raise AdvertRejected("rate_limited", f"more than {self._adverts_bucket.rate}/s")
+            advert, _ = check_advert(
+                data,
+                sender_peer_id=sender_peer_id,
+                sender_address=sender_address,
+                now=int(now),
+                last_nonce=self.store.last_nonce(sender_peer_id),
+                profile=self.profile,
+                policy=self.advert_policy,
+                cache=self._cache,
+            )
+        except AdvertRejected as exc:
+            self.metrics.adverts_rejected.labels(reason=exc.reason).inc()
+            log.info("rejected advert from %s: %s", sender_peer_id, exc)
+            return False
+        self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
+        self.metrics.adverts_accepted.inc()
+        self.metrics.ingest_seconds.observe(time.perf_counter() - started)
+        log.debug("accepted advert %d from %s", advert.nonce, sender_peer_id)
+        return True
+
+    def ingest_heartbeat(self, data: bytes, sender_peer_id: str, now: float | None = None) -> bool:
+        """Record a heartbeat from a known provider; True if it counted."""
+        now = time.time() if now is None else now
+        if not self._heartbeat_bucket.allow(sender_peer_id, now):
+            self.metrics.heartbeats.labels(outcome="rate_limited").inc()
+            return False
+        try:
+            wire.validate(Heartbeat, wire.unpack(data, MAX_HEARTBEAT_BYTES))
+        except WireError as exc:
+            self.metrics.heartbeats.labels(outcome="malformed").inc()
+            log.info("malformed heartbeat from %s: %s", sender_peer_id, exc)
+            return False
+        if not self.store.mark_seen(sender_peer_id, int(now), self.uptime.slot_of(now)):
+            self.metrics.heartbeats.labels(outcome="unknown_peer").inc()
+            return False
+        self.metrics.heartbeats.labels(outcome="accepted").inc()
+        return True
+
+    def prune(self, now: float | None = None) -> None:
+        """Forget slots older than the uptime window."""
+        now = time.time() if now is None else now
+        self.store.prune_slots(self.uptime.slot_of(now) - self.uptime.window_slots - 1)
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def view(self, record: ProviderRecord, now: float) -> dict[str, Any]:
+        """The public JSON view of one provider, with reliability measured here."""
+        start, end = self.uptime.window(record.first_slot, now)
+        uptime = uptime_percent(
+            self.uptime, self.store.up_slots(record.peer_id, start, end), record.first_slot, now
+        )
+        reliability = grading.reliability_grade(self.profile, uptime)
+        grade = record.grade[0] + reliability + record.grade[2]
+        return {
+            "peer_id": record.peer_id,
+            "address": record.address,
+            "grade": grade,
+            "grades": {"performance": record.grade[0], "reliability": reliability, "energy": record.grade[2]},
+            "ch_per_hour": chm.from_micro(record.ch_per_hour_micro),
+            "ch_per_hour_micro": record.ch_per_hour_micro,
+            "uptime": uptime,
+            "last_seen": record.last_seen,
+            "first_seen": record.first_seen,
+            "price": record.price_per_ch,
+            "hours": record.hours,
+            "expires_at": record.expires_at,
+            "listed": record.expires_at > now,
+            "nonce": record.nonce,
+            "stake_address": record.stake_address,
+            "report_digest": record.report_digest,
+            "listen_addrs": list(record.listen_addrs),
+        }
+
+    def listing(self, now: float | None = None, include_expired: bool = False) -> list[dict[str, Any]]:
+        """Providers with an unexpired advert (all known providers with ``include_expired``)."""
+        now = time.time() if now is None else now
+        views = [self.view(r, now) for r in self.store.providers()]
+        listed = [v for v in views if v["listed"]]
+        self.metrics.providers_listed.set(len(listed))
+        return views if include_expired else listed
+
+    def provider(self, peer_id: str, now: float | None = None) -> dict[str, Any] | None:
+        """One provider's view plus its latest advert's embedded report, or None if unknown."""
+        record = self.store.provider(peer_id)
+        if record is None:
+            return None
+        view = self.view(record, time.time() if now is None else now)
+        encoded = wire.unpack(record.advert, self.advert_policy.max_bytes)["report"]
+        view["report"] = wire.unpack(encoded, self.advert_policy.max_bytes)
+        return view

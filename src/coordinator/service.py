@@ -1,0 +1,122 @@
+"""``gcx coordinator run``: the provider registry as a service (DESIGN §4).
+
+Theory of operation: a libp2p host with the coordinator's key subscribes to
+``gcx/capacity/1`` and ``gcx/heartbeat/1``. Each gossip message arrives with the sender's peer
+ID, authenticated by gossipsub's strict signing; the Ethereum address of that peer's key is
+derived from the peer ID and handed, with the bytes, to the sans-I/O :class:`Registry`, which
+validates and stores. The HTTP API (FastAPI on hypercorn's trio worker) reads the same registry.
+Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
+for local tools (``gcx devnet``) to find.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import trio
+from gcx.p2p import P2PError, address_of_peer, listen_addrs, open_host, open_pubsub
+
+from gcx import __version__
+from gcx.advert import CAPACITY_TOPIC, HEARTBEAT_TOPIC
+from gcx.keys import ParticipantKey
+from gcx.paths import ensure_home
+from gcx.reference import ReferenceProfile
+from gcx.settings import Settings
+
+from .adverts import AdvertPolicy
+from .api import create_app
+from .http_server import serve_api
+from .metrics import Metrics
+from .registry import Registry
+from .store import RegistryStore
+from .uptime import UptimePolicy
+
+log = logging.getLogger("gcx.coordinator")
+PRUNE_EVERY_S = 60.0
+
+
+def build_registry(settings: Settings, profile: ReferenceProfile) -> Registry:
+    c = settings.coordinator
+    path = c.database or ensure_home() / "coordinator" / "registry.sqlite"
+    return Registry(
+        RegistryStore(path),
+        profile,
+        advert_policy=AdvertPolicy(max_ttl_s=c.max_advert_ttl_s, max_clock_skew_s=c.max_clock_skew_s),
+        uptime_policy=UptimePolicy(
+            slot_s=c.uptime_slot_s, window_slots=max(1, c.uptime_window_s // c.uptime_slot_s)
+        ),
+        metrics=Metrics(),
+        rate=c.adverts_per_peer_per_s,
+    )
+
+
+async def _consume_adverts(pubsub: Any, registry: Registry) -> None:
+    async for msg in pubsub.subscription(CAPACITY_TOPIC):
+        peer_id = msg.from_peer.to_base58()
+        try:
+            address = address_of_peer(msg.from_peer)
+        except P2PError as exc:
+            registry.metrics.adverts_rejected.labels(reason="peer_mismatch").inc()
+            log.info("rejected advert from %s: %s", peer_id, exc)
+            continue
+        registry.ingest_advert(msg.data, peer_id, address)
+
+
+async def _consume_heartbeats(pubsub: Any, registry: Registry) -> None:
+    async for msg in pubsub.subscription(HEARTBEAT_TOPIC):
+        registry.ingest_heartbeat(msg.data, msg.from_peer.to_base58())
+
+
+async def _prune(registry: Registry) -> None:
+    while True:
+        await trio.sleep(PRUNE_EVERY_S)
+        registry.prune()
+
+
+def _write_endpoint(info: dict[str, Any]) -> None:
+    path = ensure_home() / "coordinator" / "endpoint.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def run_coordinator(
+    settings: Settings,
+    key: ParticipantKey,
+    profile: ReferenceProfile,
+    ready: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Run the coordinator until cancelled."""
+    registry = build_registry(settings, profile)
+    c = settings.coordinator
+    try:
+        async with open_host(key.private_key, settings.network.listen) as host:
+            info: dict[str, Any] = {
+                "peer_id": host.get_id().to_base58(),
+                "address": key.address,
+                "multiaddrs": listen_addrs(host),
+                "reference": profile.ident(),
+                "version": __version__,
+            }
+            async with (
+                open_pubsub(host, [CAPACITY_TOPIC, HEARTBEAT_TOPIC]) as pubsub,
+                trio.open_nursery() as n,
+            ):
+                port = await n.start(serve_api, create_app(registry, info=info), c.api_host, c.api_port)
+                info["api"] = f"http://{c.api_host}:{port}"
+                n.start_soon(_consume_adverts, pubsub, registry)
+                n.start_soon(_consume_heartbeats, pubsub, registry)
+                n.start_soon(_prune, registry)
+                _write_endpoint(info)
+                log.info(
+                    "coordinator %s: API %s, p2p %s", key.address, info["api"], ", ".join(info["multiaddrs"])
+                )
+                if ready:
+                    ready(info)
+    finally:
+        registry.store.close()

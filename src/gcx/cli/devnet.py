@@ -1,0 +1,113 @@
+"""``gcx devnet up|status``: a whole GCX network on this machine."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from contextlib import nullcontext
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Run a local network: a coordinator and N node agents on loopback.", no_args_is_help=True
+)
+
+
+def _providers_table(providers: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="providers", header_style="bold")
+    for col in ("peer id", "address", "grade", "CH/h", "uptime", "price/CH", "hours", "last seen"):
+        table.add_column(col)
+    for p in providers:
+        uptime = "—" if p["uptime"] is None else f"{p['uptime']:.1f}%"
+        table.add_row(
+            p["peer_id"][:16] + "…",
+            p["address"],
+            p["grade"],
+            f"{p['ch_per_hour']:.6f}",
+            uptime,
+            f"{p['price'] / 1e6:.6f}",
+            str(p["hours"]),
+            str(p["last_seen"]),
+        )
+    return table
+
+
+@app.command("up")
+def up(
+    nodes: Annotated[int, typer.Option(help="Number of node agents (1–64).")] = 3,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line when the network is ready.")
+    ] = False,
+    api_port: Annotated[int, typer.Option(help="Coordinator API port (0: any free port).")] = 0,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Print the providers and tear down instead of running until a signal."),
+    ] = False,
+) -> None:
+    """Start the network, wait until the registry lists every node, then run until SIGINT/SIGTERM."""
+    import httpx
+    from rich.console import Console
+
+    from gcx.devnet import Devnet
+
+    console = Console(stderr=True)
+    net = Devnet(nodes, api_port)
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with console.status(f"starting a coordinator and {nodes} node(s)…") if not as_json else nullcontext():
+            net.start()
+        summary = net.summary
+        if as_json:
+            print(json.dumps(summary), flush=True)
+        else:
+            console.print(
+                f"[bold]devnet ready[/]: API {summary['api']}  ({nodes} nodes, home {summary['home']})"
+            )
+        if once or not as_json:
+            providers = httpx.get(f"{summary['api']}/v1/providers", timeout=5).json()["providers"]
+            Console(width=160).print(_providers_table(providers))
+        if once:
+            return
+        console.print("running; Ctrl-C stops every process")
+        while not stop["now"]:
+            time.sleep(0.5)
+            net.check_alive()
+    finally:
+        net.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show the running devnet: its processes and the registry's providers."""
+    import httpx
+    from rich.console import Console
+
+    from gcx.devnet import pid_alive, read_state
+
+    state = read_state()
+    procs = {name: pid_alive(pid) for name, pid in state["pids"].items()}
+    try:
+        providers = httpx.get(f"{state['api']}/v1/providers", timeout=5).json()["providers"]
+        api_ok = True
+    except httpx.HTTPError:
+        providers, api_ok = [], False
+    if as_json:
+        typer.echo(
+            json.dumps({"api": state["api"], "api_ok": api_ok, "processes": procs, "providers": providers})
+        )
+        return
+    console = Console(width=160)
+    console.print(f"API {state['api']}: {'up' if api_ok else 'DOWN'}")
+    console.print("processes: " + ", ".join(f"{n} {'up' if ok else 'DOWN'}" for n, ok in procs.items()))
+    console.print(_providers_table(providers))

@@ -1,0 +1,196 @@
+"""``gcx node run``: the provider daemon (DESIGN §1, §4).
+
+Theory of operation: the daemon loads its key and a capacity report (a fresh cached one, or it
+benchmarks first), starts a libp2p host with the node key as its identity, joins the network
+through the bootstrap peers (redialling any it loses, with backoff) and then, until SIGTERM or
+SIGINT:
+
+* publishes a signed capacity advert on ``gcx/capacity/1`` when it joins, whenever it gains a
+  new gossip peer, and every ``node.advert_interval_s`` (an advert expires after
+  ``node.advert_ttl_s``, so a node that stops advertising leaves the listings);
+* publishes a heartbeat on ``gcx/heartbeat/1`` every ``node.heartbeat_interval_s``;
+* answers ``/gcx/report/1`` (its full signed report) and ``/gcx/liveness/1`` on direct streams.
+
+Advert nonces come from the clock in microseconds, never below the last one used (kept in
+``$GCX_HOME/node/state.json``), so they increase across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from gcx import wire
+from gcx.advert import CAPACITY_TOPIC, HEARTBEAT_TOPIC, make_advert, make_heartbeat, report_digest
+from gcx.keys import ParticipantKey
+from gcx.p2p import (
+    P2PError,
+    connect,
+    listen_addrs,
+    open_host,
+    open_pubsub,
+    serve,
+)
+from gcx.paths import ensure_home
+from gcx.reference import ReferenceProfile
+from gcx.settings import Settings
+
+from .reports import current_report
+
+log = logging.getLogger("gcx.node")
+
+REPORT_PROTOCOL = "/gcx/report/1"
+LIVENESS_PROTOCOL = "/gcx/liveness/1"
+MAX_BACKOFF_S = 30.0
+
+
+class NonceSource:
+    """Strictly increasing advert nonces that survive restarts."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path, self.clock = path, clock
+        try:
+            self.last = int(json.loads(path.read_text(encoding="utf-8"))["last_nonce"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.last = 0
+
+    def next(self) -> int:
+        self.last = max(self.last + 1, int(self.clock() * 1_000_000))
+        tmp = self.path.with_suffix(".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"last_nonce": self.last}), encoding="utf-8")
+        os.replace(tmp, self.path)
+        return self.last
+
+
+class NodeDaemon:
+    def __init__(self, settings: Settings, key: ParticipantKey, profile: ReferenceProfile) -> None:
+        self.settings, self.key, self.profile = settings, key, profile
+        self.report: dict[str, Any] = {}
+        self.digest = ""
+        self.nonces = NonceSource(ensure_home() / "node" / "state.json")
+        self.adverts_published = 0
+        self.heartbeats_published = 0
+        self._republish = trio.Event()
+
+    async def run(self, ready: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Run until cancelled (the CLI cancels on SIGTERM/SIGINT)."""
+        self.report = await trio.to_thread.run_sync(current_report, self.key, self.profile, self.settings)
+        self.digest = report_digest(self.report)
+        log.info(
+            "report %s: %.6f CH/h, grade %s",
+            self.digest[:12],
+            self.report["ch_per_hour"],
+            self.report["grade"],
+        )
+        net = self.settings.network
+        async with open_host(self.key.private_key, net.listen) as host:
+            self.peer_id = host.get_id().to_base58()
+            self.addrs = listen_addrs(host)
+            serve(
+                host,
+                REPORT_PROTOCOL,
+                self._answer_report,
+                max_size=1024,
+                timeout_s=net.request_timeout_s,
+                max_concurrent=16,
+            )
+            serve(
+                host,
+                LIVENESS_PROTOCOL,
+                self._answer_liveness,
+                max_size=1024,
+                timeout_s=net.request_timeout_s,
+                max_concurrent=64,
+            )
+            async with (
+                open_pubsub(host, [CAPACITY_TOPIC, HEARTBEAT_TOPIC]) as pubsub,
+                trio.open_nursery() as nursery,
+            ):
+                for addr in net.bootstrap:
+                    nursery.start_soon(self._stay_connected, host, addr)
+                nursery.start_soon(self._advertise, pubsub)
+                nursery.start_soon(self._heartbeat, pubsub)
+                log.info(
+                    "node %s (%s) listening on %s", self.key.address, self.peer_id, ", ".join(self.addrs)
+                )
+                if ready:
+                    ready(
+                        {
+                            "node": self.key.address,
+                            "peer_id": self.peer_id,
+                            "addrs": self.addrs,
+                            "grade": self.report["grade"],
+                            "ch_per_hour": self.report["ch_per_hour"],
+                        }
+                    )
+
+    async def _stay_connected(self, host: Any, addr: str) -> None:
+        """Dial a bootstrap peer, and redial with exponential backoff whenever it is lost."""
+        backoff = 0.5
+        while True:
+            if not _connected_to(host, addr):
+                try:
+                    await connect(host, addr, self.settings.network.dial_timeout_s)
+                    log.info("connected to bootstrap peer %s", addr)
+                    backoff = 0.5
+                    self._republish.set()
+                except P2PError as exc:
+                    log.warning("bootstrap peer %s unreachable (%s); retrying in %.1f s", addr, exc, backoff)
+                    await trio.sleep(backoff)
+                    backoff = min(MAX_BACKOFF_S, backoff * 2)
+                    continue
+            await trio.sleep(1.0)
+
+    def _advert(self) -> bytes:
+        node = self.settings.node
+        return make_advert(
+            self.key, self.peer_id, self.report, price_per_ch=node.price_per_ch, hours=node.hours,
+            nonce=self.nonces.next(), now=int(time.time()), ttl_s=node.advert_ttl_s,
+            listen_addrs=self.addrs, stake_address=node.stake_address,
+        )  # fmt: skip
+
+    async def _advertise(self, pubsub: Any) -> None:
+        interval = self.settings.node.advert_interval_s
+        while True:
+            with trio.move_on_after(interval):
+                await pubsub.wait_for_peers(CAPACITY_TOPIC, 1, math.inf)
+                await pubsub.publish(CAPACITY_TOPIC, self._advert())
+                self.adverts_published += 1
+                log.debug("published advert %d", self.adverts_published)
+                await self._republish.wait()
+            self._republish = trio.Event()
+
+    async def _heartbeat(self, pubsub: Any) -> None:
+        seq = 0
+        while True:
+            await trio.sleep(self.settings.node.heartbeat_interval_s)
+            seq += 1
+            try:
+                await pubsub.publish(HEARTBEAT_TOPIC, make_heartbeat(seq, int(time.time()), self.digest))
+                self.heartbeats_published += 1
+            except P2PError as exc:  # no peers yet: the next beat will do
+                log.debug("heartbeat %d not published: %s", seq, exc)
+
+    async def _answer_report(self, peer: Any, payload: bytes) -> bytes:
+        return wire.canonical_bytes(self.report)
+
+    async def _answer_liveness(self, peer: Any, payload: bytes) -> bytes:
+        return wire.canonical_bytes(
+            {"ok": True, "node": self.key.address, "report_digest": self.digest, "time": int(time.time())}
+        )
+
+
+def _connected_to(host: Any, addr: str) -> bool:
+    peer = addr.rsplit("/p2p/", 1)[-1] if "/p2p/" in addr else None
+    if peer is None:
+        return False
+    return any(p.to_base58() == peer for p in host.get_network().connections)

@@ -1,0 +1,117 @@
+"""The whole provider network in real processes on loopback: a coordinator and node agents
+started by the devnet supervisor, then restarted, killed and silenced."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gcx.devnet import Devnet
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+# Short timers so the test sees expiry and uptime change within seconds.
+NODE_ENV = {
+    "GCX_NODE__ADVERT_TTL_S": "12",
+    "GCX_NODE__ADVERT_INTERVAL_S": "2.0",
+    "GCX_NODE__HEARTBEAT_INTERVAL_S": "0.5",
+}
+COORDINATOR_ENV = {"GCX_COORDINATOR__UPTIME_SLOT_S": "1"}
+
+
+def providers(api: str, include_expired: bool = False) -> dict[str, dict[str, Any]]:
+    response = httpx.get(f"{api}/v1/providers", params={"include_expired": include_expired}, timeout=5)
+    response.raise_for_status()
+    return {p["peer_id"]: p for p in response.json()["providers"]}
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    base = tmp_path_factory.mktemp("devnet")
+    with Devnet(3, base=base / "devnet", node_env=NODE_ENV, coordinator_env=COORDINATOR_ENV) as devnet:
+        yield devnet
+
+
+def test_nodes_join_advertise_and_are_listed(net: Devnet) -> None:
+    listed = providers(net.summary["api"])
+    nodes = {n["peer_id"]: n for n in net.summary["nodes"]}
+    assert set(listed) == set(nodes)
+    for peer_id, p in listed.items():
+        assert p["address"] == nodes[peer_id]["node"]
+        assert p["grade"][0] in "ABCD" and p["grade"][2] in "XYZ?"
+        assert p["ch_per_hour"] > 0 and p["hours"] == 24 and p["price"] == 500_000
+    detail = httpx.get(f"{net.summary['api']}/v1/providers/{next(iter(listed))}", timeout=5).json()
+    assert detail["report"]["schema"] == "gcx.bench/1"
+    metrics = httpx.get(f"{net.summary['api']}/metrics", timeout=5).text
+    assert "gcx_adverts_accepted_total" in metrics
+
+
+def test_heartbeats_give_a_reliability_grade(net: Devnet) -> None:
+    api = net.summary["api"]
+    wait_for(
+        lambda: all(p["uptime"] is not None for p in providers(api).values()), 30, "uptime to be measured"
+    )
+    for p in providers(api).values():
+        assert p["uptime"] > 80.0
+        assert p["grades"]["reliability"] in "1234"
+
+
+def test_a_restarted_node_keeps_its_identity_and_advertises_again(net: Devnet) -> None:
+    api = net.summary["api"]
+    peer = net.summary["nodes"][0]["peer_id"]
+    before = providers(api)[peer]["nonce"]
+    net.restart("node-1")
+    wait_for(lambda: providers(api)[peer]["nonce"] > before, 60, "a new advert from the restarted node")
+
+
+def test_a_coordinator_restart_keeps_the_registry(net: Devnet) -> None:
+    api = net.summary["api"]
+    before = providers(api, include_expired=True)
+    net.restart("coordinator")
+    after = providers(api, include_expired=True)
+    assert set(after) == set(before)  # read back from SQLite before any new advert
+    # and the nodes find the coordinator again and keep advertising
+    nonces = {k: v["nonce"] for k, v in after.items()}
+    wait_for(
+        lambda: all(p["nonce"] > nonces[k] for k, p in providers(api).items()) and len(providers(api)) == 3,
+        60,
+        "adverts after the coordinator restart",
+    )
+
+
+def test_a_node_that_dies_silently_loses_uptime_then_leaves_the_listing(net: Devnet) -> None:
+    api = net.summary["api"]
+    victim = next(c for c in net.children if c.name == "node-3")
+    peer = victim.info["peer_id"]
+    up = providers(api)[peer]["uptime"]
+    victim.proc.send_signal(signal.SIGKILL)  # no goodbye, no more heartbeats
+    victim.proc.wait()
+    wait_for(lambda: providers(api, include_expired=True)[peer]["uptime"] < up - 5, 30, "uptime to fall")
+    wait_for(lambda: peer not in providers(api), 30, "the silent node's advert to expire")
+    assert peer in providers(api, include_expired=True)
+    net.children.remove(victim)
+    victim.log.close()
+
+
+def test_status_files_exist(net: Devnet) -> None:
+    state = Path(net.summary["home"]) / "state.json"
+    assert state.is_file()
+    assert (Path(net.summary["home"]) / "coordinator" / "coordinator" / "registry.sqlite").is_file()
