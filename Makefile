@@ -17,10 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# One provider's signed capacity card, then a whole local network: a coordinator and 3 node
+# agents as separate processes on loopback, the registry's providers table, teardown.
 demo: $(STAMP)
 	@GCX_HOME=$(DEMO_HOME) $(GCX) keys new --exist-ok
-	@GCX_HOME=$(DEMO_HOME) $(GCX) node bench --out $(DEMO_HOME)/report.json
+	@GCX_HOME=$(DEMO_HOME) $(GCX) node bench --quick --out $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node verify-report $(DEMO_HOME)/report.json
+	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet up --nodes 3 --once
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -32,6 +35,9 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_node.py
+	$(PY) -m coordinator.bench_ingest
+	$(PY) -m coordinator.bench_adverts --no-gossip
+	$(PY) -m coordinator.bench_adverts
 
 # On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak.
 bench-gpu: $(STAMP)

@@ -56,9 +56,10 @@ def make_key(isolated_home: Path) -> Callable[[str], ParticipantKey]:
 
 @pytest.fixture
 def make_report() -> Callable[..., dict[str, Any]]:
-    """``make_report(key, factor=1.0)``: a real report signed by ``key``."""
+    """``make_report(key, factor=1.0, now=1_700_000_000)``: a real report signed by ``key``, rated
+    in class hpc (``now=None``: created now)."""
 
-    def make(key: ParticipantKey, factor: float = 1.0) -> dict[str, Any]:
-        return build_report(reference_run(factor), PROFILE, key, market_class="hpc", now=1_700_000_000)
+    def make(key: ParticipantKey, factor: float = 1.0, now: int | None = 1_700_000_000) -> dict[str, Any]:
+        return build_report(reference_run(factor), PROFILE, key, market_class="hpc", now=now)
 
     return make

@@ -13,6 +13,11 @@ class Metrics:
         self.adverts_accepted = Counter(
             "gcx_adverts_accepted", "Capacity adverts accepted", registry=self.registry
         )
+        self.adverts_duplicate = Counter(
+            "gcx_adverts_duplicate",
+            "Adverts received again (direct and gossiped copies of one advert)",
+            registry=self.registry,
+        )
         self.adverts_rejected = Counter(
             "gcx_adverts_rejected", "Capacity adverts rejected, by reason", ["reason"], registry=self.registry
         )

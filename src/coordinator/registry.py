@@ -65,15 +65,31 @@ class Registry:
         self._cache = ReportCache()
         self._adverts_bucket = TokenBucket(rate, burst)
         self._heartbeat_bucket = TokenBucket(rate * 2, burst)
+        self._last: dict[str, bytes] = {}  # peer -> its last accepted advert (for duplicates)
+        self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
 
     # -- input ----------------------------------------------------------------------------------
 
     def ingest_advert(
         self, data: bytes, sender_peer_id: str, sender_address: str, now: float | None = None
     ) -> bool:
-        """Validate and store one gossiped advert; True if accepted."""
+        """Validate and store one advert; True if accepted (or an exact duplicate of the last)."""
+        return self.submit_advert(data, sender_peer_id, sender_address, now)[0]
+
+    def submit_advert(
+        self, data: bytes, sender_peer_id: str, sender_address: str, now: float | None = None
+    ) -> tuple[bool, str | None]:
+        """Validate and store one advert; return ``(accepted, rejection reason)``.
+
+        An advert arrives twice when a node sends it directly *and* gossips it; the copy that
+        is byte-for-byte the last accepted advert of that peer is acknowledged as a duplicate,
+        not counted as a replay.
+        """
         now = time.time() if now is None else now
         started = time.perf_counter()
+        if self._last.get(sender_peer_id) == data:
+            self.metrics.adverts_duplicate.inc()
+            return True, None
         try:
             if not self._adverts_bucket.allow(sender_peer_id, now):
                 raise AdvertRejected("rate_limited", f"more than {self._adverts_bucket.rate}/s")
@@ -82,7 +98,7 @@ class Registry:
                 sender_peer_id=sender_peer_id,
                 sender_address=sender_address,
                 now=int(now),
-                last_nonce=self.store.last_nonce(sender_peer_id),
+                last_nonce=self._last_nonce(sender_peer_id),
                 profile=self.profile,
                 policy=self.advert_policy,
                 cache=self._cache,
@@ -90,12 +106,22 @@ class Registry:
         except AdvertRejected as exc:
             self.metrics.adverts_rejected.labels(reason=exc.reason).inc()
             log.info("rejected advert from %s: %s", sender_peer_id, exc)
-            return False
+            return False, str(exc)
         self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
+        self._last[sender_peer_id] = bytes(data)
+        self._nonces[sender_peer_id] = advert.nonce
         self.metrics.adverts_accepted.inc()
         self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         log.debug("accepted advert %d from %s", advert.nonce, sender_peer_id)
-        return True
+        return True, None
+
+    def _last_nonce(self, peer_id: str) -> int | None:
+        nonce = self._nonces.get(peer_id)
+        if nonce is None:
+            nonce = self.store.last_nonce(peer_id)
+            if nonce is not None:
+                self._nonces[peer_id] = nonce
+        return nonce
 
     def ingest_heartbeat(self, data: bytes, sender_peer_id: str, now: float | None = None) -> bool:
         """Record a heartbeat from a known provider; True if it counted."""

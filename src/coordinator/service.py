@@ -1,10 +1,12 @@
 """``gcx coordinator run``: the provider registry as a service (DESIGN §4).
 
-Theory of operation: a libp2p host with the coordinator's key subscribes to
-``gcx/capacity/1`` and ``gcx/heartbeat/1``. Each gossip message arrives with the sender's peer
-ID, authenticated by gossipsub's strict signing; the Ethereum address of that peer's key is
-derived from the peer ID and handed, with the bytes, to the sans-I/O :class:`Registry`, which
-validates and stores. The HTTP API (FastAPI on hypercorn's trio worker) reads the same registry.
+Theory of operation: a libp2p host with the coordinator's key takes adverts on the direct
+protocol ``/gcx/advert/1`` (answering each with its verdict) and on the gossip topic
+``gcx/capacity/1``, and heartbeats on ``/gcx/heartbeat/1``. Each arrives with the sender's peer
+ID, authenticated by Noise (streams) or by gossipsub's strict signing; the Ethereum address of
+that peer's key is derived from the peer ID and handed, with the bytes, to the sans-I/O
+:class:`Registry`, which validates and stores (the second copy of an advert that came both ways
+is acknowledged as a duplicate). The HTTP API (FastAPI on hypercorn's trio worker) reads the same registry.
 Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
 for local tools (``gcx devnet``) to find.
 """
@@ -14,15 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 import trio
-from gcx.p2p import P2PError, address_of_peer, listen_addrs, open_host, open_pubsub
 
-from gcx import __version__
-from gcx.advert import CAPACITY_TOPIC, HEARTBEAT_TOPIC
+from gcx import __version__, wire
+from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_ADVERT_BYTES
 from gcx.keys import ParticipantKey
+from gcx.p2p import P2PError, address_of_peer, listen_addrs, open_host, open_pubsub, serve
 from gcx.paths import ensure_home
 from gcx.reference import ReferenceProfile
 from gcx.settings import Settings
@@ -66,9 +69,26 @@ async def _consume_adverts(pubsub: Any, registry: Registry) -> None:
         registry.ingest_advert(msg.data, peer_id, address)
 
 
-async def _consume_heartbeats(pubsub: Any, registry: Registry) -> None:
-    async for msg in pubsub.subscription(HEARTBEAT_TOPIC):
-        registry.ingest_heartbeat(msg.data, msg.from_peer.to_base58())
+def _serve_direct(host: Any, registry: Registry, timeout_s: float) -> None:
+    """Serve ``/gcx/advert/1`` and ``/gcx/heartbeat/1``: each answers with a verdict and our clock."""
+
+    async def on_advert(peer: Any, payload: bytes) -> bytes:
+        accepted, reason = registry.submit_advert(payload, peer.to_base58(), address_of_peer(peer))
+        return wire.canonical_bytes({"accepted": accepted, "reason": reason, "time": int(time.time())})
+
+    async def on_heartbeat(peer: Any, payload: bytes) -> bytes:
+        counted = registry.ingest_heartbeat(payload, peer.to_base58())
+        return wire.canonical_bytes({"counted": counted, "time": int(time.time())})
+
+    serve(
+        host,
+        ADVERT_PROTOCOL,
+        on_advert,
+        max_size=MAX_ADVERT_BYTES + 1024,
+        timeout_s=timeout_s,
+        max_concurrent=256,
+    )
+    serve(host, HEARTBEAT_PROTOCOL, on_heartbeat, max_size=1024, timeout_s=timeout_s, max_concurrent=256)
 
 
 async def _prune(registry: Registry) -> None:
@@ -104,13 +124,13 @@ async def run_coordinator(
                 "version": __version__,
             }
             async with (
-                open_pubsub(host, [CAPACITY_TOPIC, HEARTBEAT_TOPIC]) as pubsub,
+                open_pubsub(host, [CAPACITY_TOPIC]) as pubsub,
                 trio.open_nursery() as n,
             ):
                 port = await n.start(serve_api, create_app(registry, info=info), c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
                 n.start_soon(_consume_adverts, pubsub, registry)
-                n.start_soon(_consume_heartbeats, pubsub, registry)
+                _serve_direct(host, registry, settings.network.request_timeout_s)
                 n.start_soon(_prune, registry)
                 _write_endpoint(info)
                 log.info(

@@ -1,4 +1,4 @@
-"""Capacity adverts and heartbeats: the messages a node agent gossips (``docs/protocol.md``).
+"""Capacity adverts and heartbeats: what a node agent tells the network (``docs/protocol.md``).
 
 A **capacity advert** (``gcx.capacity`` v1) offers ``hours`` of a node's graded capacity at
 ``price_per_ch`` (integer micro-units of the quote currency per CH). It embeds the node's signed
@@ -8,9 +8,13 @@ decoding it (CH rate as integer micro-CH per hour, grade, report digest), and is
 (EIP-191, :mod:`gcx.signing`) by the same key. ``nonce`` strictly increases with every advert a node publishes; ``expires_at``
 bounds how long it may be listed.
 
-A **heartbeat** (``gcx.heartbeat`` v1) says "still here": it carries no claim, so the gossip
-layer's own signature (strict signing by the sender's libp2p key, which *is* the node key) is its
-authentication.
+Adverts go to the coordinator on a direct stream (``/gcx/advert/1``, which answers with the
+verdict) *and* on the gossip topic ``gcx/capacity/1`` for everyone else: gossip is for discovery,
+and may drop a message, so what must arrive does not rely on it (DESIGN §4).
+
+A **heartbeat** (``gcx.heartbeat`` v1) says "still here" on a direct stream
+(``/gcx/heartbeat/1``); it carries no claim, so the authenticated stream (Noise, keyed by the
+node key) is its authentication.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from . import signing, wire
 from .keys import ParticipantKey
 
 CAPACITY_TOPIC = "gcx/capacity/1"
-HEARTBEAT_TOPIC = "gcx/heartbeat/1"
+ADVERT_PROTOCOL = "/gcx/advert/1"
+HEARTBEAT_PROTOCOL = "/gcx/heartbeat/1"
 MAX_ADVERT_BYTES = 64 * 1024
 MAX_HEARTBEAT_BYTES = 256
 

@@ -14,6 +14,7 @@ raise a subclass of :class:`gcx.errors.WireError`; nothing else escapes.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import msgpack
@@ -72,18 +73,33 @@ def _reject_ext(code: int, data: bytes) -> Any:
 
 
 def _check_depth_and_floats(value: Any, depth: int = 0) -> None:
+    """Reject non-str map keys, NaN/inf and nesting beyond :data:`MAX_DEPTH` in decoded data.
+
+    msgpack yields only dict, list, str, bytes, int, float, bool and None here, so exact type
+    checks suffice; scalars are checked in the loop without a call per element.
+    """
     if depth > MAX_DEPTH:
         raise DecodeError(f"message nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
+    items: Iterable[Any]
+    if type(value) is dict:
+        for k in value:
+            if type(k) is not str:
                 raise DecodeError(f"map keys must be strings, got {type(k).__name__}")
+        items = value.values()
+    elif type(value) is list:
+        items = value
+    else:
+        if type(value) is float and not math.isfinite(value):
+            raise DecodeError("NaN and infinite floats are not allowed")
+        return
+    if value and depth + 1 > MAX_DEPTH:  # the elements themselves sit one level deeper
+        raise DecodeError(f"message nested deeper than {MAX_DEPTH} levels")
+    for v in items:
+        kind = type(v)
+        if kind is dict or kind is list:
             _check_depth_and_floats(v, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _check_depth_and_floats(v, depth + 1)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise DecodeError("NaN and infinite floats are not allowed")
+        elif kind is float and not math.isfinite(v):
+            raise DecodeError("NaN and infinite floats are not allowed")
 
 
 def unpack(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Any:

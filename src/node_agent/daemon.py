@@ -5,10 +5,13 @@ benchmarks first), starts a libp2p host with the node key as its identity, joins
 through the bootstrap peers (redialling any it loses, with backoff) and then, until SIGTERM or
 SIGINT:
 
-* publishes a signed capacity advert on ``gcx/capacity/1`` when it joins, whenever it gains a
-  new gossip peer, and every ``node.advert_interval_s`` (an advert expires after
-  ``node.advert_ttl_s``, so a node that stops advertising leaves the listings);
-* publishes a heartbeat on ``gcx/heartbeat/1`` every ``node.heartbeat_interval_s``;
+* sends a signed capacity advert to each connected coordinator on ``/gcx/advert/1`` (which
+  answers with its verdict: a rejection is logged with its reason) and gossips it on
+  ``gcx/capacity/1``, when it joins, on every (re)connection and every ``node.advert_interval_s``
+  (an advert expires after ``node.advert_ttl_s``, so a node that stops advertising leaves the
+  listings);
+* sends a heartbeat to each coordinator on ``/gcx/heartbeat/1`` every
+  ``node.heartbeat_interval_s``;
 * answers ``/gcx/report/1`` (its full signed report) and ``/gcx/liveness/1`` on direct streams.
 
 Advert nonces come from the clock in microseconds, never below the last one used (kept in
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable
@@ -29,7 +31,15 @@ from typing import Any
 import trio
 
 from gcx import wire
-from gcx.advert import CAPACITY_TOPIC, HEARTBEAT_TOPIC, make_advert, make_heartbeat, report_digest
+from gcx.advert import (
+    ADVERT_PROTOCOL,
+    CAPACITY_TOPIC,
+    HEARTBEAT_PROTOCOL,
+    make_advert,
+    make_heartbeat,
+    report_digest,
+)
+from gcx.errors import GCXError
 from gcx.keys import ParticipantKey
 from gcx.p2p import (
     P2PError,
@@ -37,6 +47,7 @@ from gcx.p2p import (
     listen_addrs,
     open_host,
     open_pubsub,
+    request,
     serve,
 )
 from gcx.paths import ensure_home
@@ -77,8 +88,9 @@ class NodeDaemon:
         self.report: dict[str, Any] = {}
         self.digest = ""
         self.nonces = NonceSource(ensure_home() / "node" / "state.json")
-        self.adverts_published = 0
-        self.heartbeats_published = 0
+        self.coordinators: dict[str, Any] = {}  # bootstrap multiaddr -> peer ID, while connected
+        self.adverts_accepted = 0
+        self.heartbeats_sent = 0
         self._republish = trio.Event()
 
     async def run(self, ready: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -112,13 +124,13 @@ class NodeDaemon:
                 max_concurrent=64,
             )
             async with (
-                open_pubsub(host, [CAPACITY_TOPIC, HEARTBEAT_TOPIC]) as pubsub,
+                open_pubsub(host, [CAPACITY_TOPIC]) as pubsub,
                 trio.open_nursery() as nursery,
             ):
                 for addr in net.bootstrap:
                     nursery.start_soon(self._stay_connected, host, addr)
-                nursery.start_soon(self._advertise, pubsub)
-                nursery.start_soon(self._heartbeat, pubsub)
+                nursery.start_soon(self._advertise, host, pubsub)
+                nursery.start_soon(self._heartbeat, host)
                 log.info(
                     "node %s (%s) listening on %s", self.key.address, self.peer_id, ", ".join(self.addrs)
                 )
@@ -137,17 +149,20 @@ class NodeDaemon:
         """Dial a bootstrap peer, and redial with exponential backoff whenever it is lost."""
         backoff = 0.5
         while True:
-            if not _connected_to(host, addr):
+            peer = self.coordinators.get(addr)
+            if peer is None or not _connected(host, peer):
+                self.coordinators.pop(addr, None)
                 try:
-                    await connect(host, addr, self.settings.network.dial_timeout_s)
-                    log.info("connected to bootstrap peer %s", addr)
-                    backoff = 0.5
-                    self._republish.set()
+                    peer = await connect(host, addr, self.settings.network.dial_timeout_s)
                 except P2PError as exc:
                     log.warning("bootstrap peer %s unreachable (%s); retrying in %.1f s", addr, exc, backoff)
                     await trio.sleep(backoff)
                     backoff = min(MAX_BACKOFF_S, backoff * 2)
                     continue
+                log.info("connected to bootstrap peer %s", addr)
+                self.coordinators[addr] = peer
+                backoff = 0.5
+                self._republish.set()
             await trio.sleep(1.0)
 
     def _advert(self) -> bytes:
@@ -158,27 +173,58 @@ class NodeDaemon:
             listen_addrs=self.addrs, stake_address=node.stake_address,
         )  # fmt: skip
 
-    async def _advertise(self, pubsub: Any) -> None:
-        interval = self.settings.node.advert_interval_s
+    async def _advertise(self, host: Any, pubsub: Any) -> None:
+        """Send the advert to every connected coordinator (which answers with its verdict) and
+        gossip it, at start, on (re)connecting, and every ``node.advert_interval_s``."""
         while True:
-            with trio.move_on_after(interval):
-                await pubsub.wait_for_peers(CAPACITY_TOPIC, 1, math.inf)
-                await pubsub.publish(CAPACITY_TOPIC, self._advert())
-                self.adverts_published += 1
-                log.debug("published advert %d", self.adverts_published)
-                await self._republish.wait()
             self._republish = trio.Event()
+            if self.coordinators:
+                advert = self._advert()
+                async with trio.open_nursery() as nursery:
+                    for peer in list(self.coordinators.values()):
+                        nursery.start_soon(self._send_advert, host, peer, advert)
+                try:
+                    await pubsub.publish(CAPACITY_TOPIC, advert)
+                except P2PError as exc:  # gossip is best effort
+                    log.debug("advert not gossiped: %s", exc)
+            with trio.move_on_after(self.settings.node.advert_interval_s):
+                await self._republish.wait()
 
-    async def _heartbeat(self, pubsub: Any) -> None:
+    async def _send_advert(self, host: Any, peer: Any, advert: bytes) -> None:
+        try:
+            answer = wire.unpack(
+                await request(
+                    host, peer, ADVERT_PROTOCOL, advert, timeout_s=self.settings.network.request_timeout_s
+                )
+            )
+        except GCXError as exc:
+            log.warning("advert not delivered to %s: %s", peer.to_base58(), exc)
+            return
+        if isinstance(answer, dict) and answer.get("accepted") is True:
+            self.adverts_accepted += 1
+            log.debug("advert accepted by %s", peer.to_base58())
+        else:
+            reason = answer.get("reason") if isinstance(answer, dict) else answer
+            log.warning("coordinator %s rejected our advert: %s", peer.to_base58(), reason)
+
+    async def _heartbeat(self, host: Any) -> None:
         seq = 0
         while True:
             await trio.sleep(self.settings.node.heartbeat_interval_s)
             seq += 1
-            try:
-                await pubsub.publish(HEARTBEAT_TOPIC, make_heartbeat(seq, int(time.time()), self.digest))
-                self.heartbeats_published += 1
-            except P2PError as exc:  # no peers yet: the next beat will do
-                log.debug("heartbeat %d not published: %s", seq, exc)
+            beat = make_heartbeat(seq, int(time.time()), self.digest)
+            for peer in list(self.coordinators.values()):
+                try:
+                    await request(
+                        host,
+                        peer,
+                        HEARTBEAT_PROTOCOL,
+                        beat,
+                        timeout_s=self.settings.network.request_timeout_s,
+                    )
+                    self.heartbeats_sent += 1
+                except GCXError as exc:  # the redial loop deals with a lost coordinator
+                    log.debug("heartbeat %d to %s failed: %s", seq, peer.to_base58(), exc)
 
     async def _answer_report(self, peer: Any, payload: bytes) -> bytes:
         return wire.canonical_bytes(self.report)
@@ -189,8 +235,5 @@ class NodeDaemon:
         )
 
 
-def _connected_to(host: Any, addr: str) -> bool:
-    peer = addr.rsplit("/p2p/", 1)[-1] if "/p2p/" in addr else None
-    if peer is None:
-        return False
-    return any(p.to_base58() == peer for p in host.get_network().connections)
+def _connected(host: Any, peer: Any) -> bool:
+    return peer in host.get_network().connections

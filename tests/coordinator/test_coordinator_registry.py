@@ -163,7 +163,14 @@ def test_replays_and_stale_nonces_are_rejected(
 ) -> None:
     first = advert(key, report, nonce=10)
     assert registry.ingest_advert(first, "peer-a", key.address, now=NOW)
-    assert not registry.ingest_advert(first, "peer-a", key.address, now=NOW + 1)
+    # The same bytes again (the gossiped copy of a directly sent advert): acknowledged, not stored.
+    assert registry.submit_advert(first, "peer-a", key.address, now=NOW + 1) == (True, None)
+    assert registry.metrics.adverts_duplicate._value.get() == 1
+    assert registry.listing(now=NOW + 1)[0]["last_seen"] == NOW
+    # A different advert with a stale nonce is a replay.
+    stale = advert(key, report, nonce=10, price_per_ch=1)
+    accepted, reason = registry.submit_advert(stale, "peer-a", key.address, now=NOW + 2)
+    assert not accepted and reason is not None and reason.startswith("replay")
     assert not registry.ingest_advert(advert(key, report, nonce=9), "peer-a", key.address, now=NOW + 2)
     assert rejected(registry, "replay") == 2
     assert registry.ingest_advert(
