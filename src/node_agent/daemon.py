@@ -35,6 +35,7 @@ from gcx.advert import (
     ADVERT_PROTOCOL,
     CAPACITY_TOPIC,
     HEARTBEAT_PROTOCOL,
+    MAX_ADVERT_BYTES,
     make_advert,
     make_heartbeat,
     report_digest,
@@ -111,7 +112,7 @@ class NodeDaemon:
                 host,
                 REPORT_PROTOCOL,
                 self._answer_report,
-                max_size=1024,
+                max_size=MAX_ADVERT_BYTES,  # the response is the whole report
                 timeout_s=net.request_timeout_s,
                 max_concurrent=16,
             )

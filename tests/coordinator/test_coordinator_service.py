@@ -14,12 +14,12 @@ import trio
 
 from coordinator.service import run_coordinator
 from gcx import wire
-from gcx.advert import ADVERT_PROTOCOL, HEARTBEAT_PROTOCOL, make_advert, make_heartbeat
+from gcx.advert import ADVERT_PROTOCOL, HEARTBEAT_PROTOCOL, make_advert, make_heartbeat, report_digest
 from gcx.keys import new_key
 from gcx.p2p import FrameTooLarge, connect, open_host, request
 from gcx.reference import load_profile
 from gcx.settings import CoordinatorSettings, NodeSettings, Settings
-from node_agent.daemon import NodeDaemon
+from node_agent.daemon import LIVENESS_PROTOCOL, REPORT_PROTOCOL, NodeDaemon
 from node_agent.reports import latest_report_path, save_report
 
 pytestmark = pytest.mark.timeout(90)
@@ -112,6 +112,13 @@ async def test_node_and_coordinator_in_one_process(
                 )
             )
             assert beat["counted"] is False  # no accepted advert from the stranger
+            # Anyone can ask the node for its full report and whether it is alive.
+            node_peer = await connect(host, node["addrs"][0], 10)
+            served = wire.unpack(await request(host, node_peer, REPORT_PROTOCOL, b"", timeout_s=10))
+            assert served == report
+            alive = wire.unpack(await request(host, node_peer, LIVENESS_PROTOCOL, b"", timeout_s=10))
+            assert alive["ok"] is True and alive["node"] == node_key.address
+            assert alive["report_digest"] == report_digest(report)
         metrics = (await client.get(f"{api}/metrics")).text
         assert 'gcx_adverts_rejected_total{reason="peer_mismatch"} 1.0' in metrics
         assert 'gcx_adverts_rejected_total{reason="malformed"} 1.0' in metrics

@@ -3,7 +3,11 @@ started by the devnet supervisor, then restarted, killed and silenced."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,3 +119,46 @@ def test_status_files_exist(net: Devnet) -> None:
     state = Path(net.summary["home"]) / "state.json"
     assert state.is_file()
     assert (Path(net.summary["home"]) / "coordinator" / "coordinator" / "registry.sqlite").is_file()
+
+
+def test_devnet_status_reports_processes_and_providers(net: Devnet) -> None:
+    home = Path(net.summary["home"]).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GCX_")} | {"GCX_HOME": str(home)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gcx", "devnet", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout)
+    assert status["api_ok"] is True and status["api"] == net.summary["api"]
+    assert status["processes"]["coordinator"] is True
+    assert {p["peer_id"] for p in status["providers"]} <= {n["peer_id"] for n in net.summary["nodes"]}
+
+
+def test_devnet_up_cli_prints_the_api_and_stops_everything_on_sigint(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GCX_")} | {"GCX_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gcx", "devnet", "up", "--nodes", "1", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert ready["api"].startswith("http://127.0.0.1:")
+        assert len(providers(ready["api"])) == 1
+        pids = json.loads((tmp_path / "devnet" / "state.json").read_text())["pids"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        for pid in pids.values():
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -238,3 +238,42 @@ def test_card_is_printed_for_humans(node_home: Path) -> None:
     assert "GCX capacity card" in proc.stdout
     assert "CH/h" in proc.stdout
     assert "no usable GPU" not in proc.stderr  # backend forced to numpy: no fallback happened
+
+
+def test_doctor_names_each_problem_with_its_fix(tmp_path: Path) -> None:
+    proc = gcx(tmp_path, "node", "doctor", "--json")
+    assert proc.returncode == 1  # no key yet
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert checks["key"]["status"] == "fail" and "gcx keys new" in checks["key"]["fix"]
+    assert checks["config"]["status"] == "pass"
+    assert checks["gpu"]["status"] == "warn"  # GCX_NODE__BACKEND=numpy in these tests
+    assert checks["bootstrap"]["status"] == "warn"
+    assert checks["report"]["status"] == "warn"
+    assert all(c["status"] in ("pass", "warn", "fail") for c in checks.values())
+
+
+def test_doctor_fails_an_unreachable_bootstrap_peer_and_a_taken_port(tmp_path: Path) -> None:
+    import socket
+
+    gcx(tmp_path, "keys", "new")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dead = "/ip4/127.0.0.1/tcp/1/p2p/16Uiu2HAm4ibbuXSyLF6CHSFpYgkBuRmYdmTBmkUyznJF7DbjatoB"
+        proc = gcx(
+            tmp_path,
+            "node",
+            "doctor",
+            "--json",
+            env={
+                "GCX_NETWORK__BOOTSTRAP": f'["{dead}"]',
+                "GCX_NETWORK__LISTEN": f'["/ip4/127.0.0.1/tcp/{port}"]',
+                "GCX_NETWORK__DIAL_TIMEOUT_S": "2.0",
+            },
+        )
+    assert proc.returncode == 1, proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert checks["key"]["status"] == "pass"
+    assert checks["ports"]["status"] == "fail" and str(port) in checks["ports"]["detail"]
+    assert checks["bootstrap"]["status"] == "fail" and "tcp/1" in checks["bootstrap"]["detail"]
