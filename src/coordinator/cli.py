@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -26,6 +24,7 @@ def run(
     """Run the coordinator until SIGTERM or SIGINT."""
     import trio
 
+    from gcx.cli.common import prompt_passphrase, ready_announcer
     from gcx.keys import load_key
     from gcx.lifecycle import run_until_signalled
     from gcx.logs import setup_logging
@@ -40,17 +39,10 @@ def run(
         settings = settings.model_copy(
             update={"coordinator": settings.coordinator.model_copy(update={"api_port": api_port})}
         )
-    key = load_key(settings.coordinator.key, lambda: str(typer.prompt("Key passphrase", hide_input=True)))
+    key = load_key(settings.coordinator.key, prompt_passphrase)
     profile = load_profile(settings.reference.profile)
 
-    def ready(info: dict[str, Any]) -> None:
-        if ready_json:
-            print(json.dumps(info), flush=True)
-        else:
-            print(
-                f"coordinator ready: API {info['api']}, p2p {info['multiaddrs'][0]}",
-                file=sys.stderr,
-                flush=True,
-            )
-
+    ready = ready_announcer(
+        ready_json, lambda i: f"coordinator ready: API {i['api']}, p2p {i['multiaddrs'][0]}"
+    )
     trio.run(run_until_signalled, lambda: run_coordinator(settings, key, profile, ready))

@@ -7,7 +7,7 @@ import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -67,6 +67,7 @@ def bench(
     reference: ReferenceOpt = None,
 ) -> None:
     """Benchmark this host, grade it in Compute Hours and print the signed capacity report."""
+    from gcx.cli.common import prompt_passphrase
     from gcx.keys import load_key
     from gcx.reference import load_profile
     from gcx.settings import load_settings
@@ -90,11 +91,7 @@ def bench(
     if choice not in ("auto", "cupy", "numpy"):
         raise ConfigError(f"--backend must be auto, cupy or numpy, not {choice!r}")
     subset = _only(only)
-    key = (
-        None
-        if subset
-        else load_key(settings.node.key, lambda: str(typer.prompt("Key passphrase", hide_input=True)))
-    )
+    key = None if subset else load_key(settings.node.key, prompt_passphrase)
     err = Console(stderr=True)
     engine, reason = select_backend(choice, settings.node.device_index)  # type: ignore[arg-type]
     if reason:
@@ -151,6 +148,7 @@ def run_daemon(
     the network, advertise signed capacity, heartbeat, answer report and liveness requests."""
     import trio
 
+    from gcx.cli.common import prompt_passphrase, ready_announcer
     from gcx.keys import load_key
     from gcx.lifecycle import run_until_signalled
     from gcx.logs import setup_logging
@@ -165,19 +163,12 @@ def run_daemon(
         settings = settings.model_copy(
             update={"network": settings.network.model_copy(update={"bootstrap": list(bootstrap)})}
         )
-    key = load_key(settings.node.key, lambda: str(typer.prompt("Key passphrase", hide_input=True)))
+    key = load_key(settings.node.key, prompt_passphrase)
     profile = load_profile(settings.reference.profile)
 
-    def ready(info: dict[str, Any]) -> None:
-        if ready_json:
-            print(json.dumps(info), flush=True)
-        else:
-            print(
-                f"node ready: {info['node']} grade {info['grade']}, listening on {info['addrs'][0]}",
-                file=sys.stderr,
-                flush=True,
-            )
-
+    ready = ready_announcer(
+        ready_json, lambda i: f"node ready: {i['node']} grade {i['grade']}, listening on {i['addrs'][0]}"
+    )
     daemon = NodeDaemon(settings, key, profile)
     trio.run(run_until_signalled, lambda: daemon.run(ready))
 

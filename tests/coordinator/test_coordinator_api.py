@@ -4,7 +4,6 @@ signed reports and adverts from real keys, served by hypercorn on loopback, quer
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,16 +99,6 @@ def advert(
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("GCX_HOME", str(home))
-    for name in list(os.environ):
-        if name.startswith("GCX_") and name != "GCX_HOME":
-            monkeypatch.delenv(name)
-    return home
-
-
-@pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "coordinator" / "registry.sqlite"
 
@@ -120,7 +109,7 @@ def registry(db_path: Path) -> Registry:
 
 
 @pytest.fixture
-def keys(home: Path) -> dict[str, ParticipantKey]:
+def keys(isolated_home: Path) -> dict[str, ParticipantKey]:
     return {name: new_key(name) for name in ("one", "two", "old", "forger")}
 
 

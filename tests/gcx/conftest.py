@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,6 @@ def ref_data() -> dict[str, Any]:
 
 
 @pytest.fixture
-def gcx_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``$GCX_HOME`` pointing at a fresh folder, with no GCX settings or passphrase in the env."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("GCX_HOME", str(home))
-    for name in list(os.environ):
-        if name.startswith("GCX_") and name != "GCX_HOME":
-            monkeypatch.delenv(name)
-    return home
+def gcx_home(isolated_home: Path) -> Path:
+    """``$GCX_HOME`` pointing at a fresh folder, with no other GCX settings in the environment."""
+    return isolated_home

@@ -31,7 +31,7 @@ def _providers_table(providers: list[dict[str, Any]]) -> Any:
             uptime,
             f"{p['price'] / 1e6:.6f}",
             str(p["hours"]),
-            str(p["last_seen"]),
+            f"{max(0, int(time.time()) - p['last_seen'])} s ago",
         )
     return table
 

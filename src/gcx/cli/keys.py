@@ -10,6 +10,8 @@ import typer
 
 from gcx.errors import KeyStoreError
 
+from .common import prompt_passphrase
+
 if TYPE_CHECKING:
     from gcx.keys import ParticipantKey
 
@@ -21,10 +23,6 @@ app = typer.Typer(
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Key name (file $GCX_HOME/keys/NAME.json).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _prompt() -> str:
-    return str(typer.prompt("Key passphrase", hide_input=True))
 
 
 def _show(key: ParticipantKey, as_json: bool, created: bool | None = None) -> None:
@@ -52,7 +50,7 @@ def new(
     from gcx.keys import key_path, load_key, new_key
 
     if exist_ok and key_path(name).exists():
-        _show(load_key(name, _prompt), as_json, created=False)
+        _show(load_key(name, prompt_passphrase), as_json, created=False)
         return
     passphrase = None
     if encrypt:
@@ -69,4 +67,4 @@ def show(name: NameOpt = "node", as_json: JsonOpt = False) -> None:
     """Show a key's address and file (never the private key)."""
     from gcx.keys import load_key
 
-    _show(load_key(name, _prompt), as_json)
+    _show(load_key(name, prompt_passphrase), as_json)
