@@ -7,7 +7,10 @@ STAMP  := $(VENV)/.installed
 # The demo keeps its state (key, reports) here, not in your ~/.gcx.
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install demo test check bench bench-gpu clean
+CONTRACTS_STAMP := contracts/node_modules/.installed
+FORGE := cd contracts && ./node_modules/.bin/forge
+
+.PHONY: install demo test check bench bench-gpu clean contracts contracts-test gas-snapshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,15 +20,29 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Solidity toolchain from npm (solc-js, forge, anvil, OpenZeppelin, forge-std): offline after this.
+$(CONTRACTS_STAMP): contracts/package.json contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CONTRACTS_STAMP)
+
+contracts: $(CONTRACTS_STAMP)
+	$(FORGE) build
+
+contracts-test: contracts
+	$(FORGE) test
+
+gas-snapshot: contracts
+	$(FORGE) snapshot
+
 # One provider's signed capacity card, then a whole local network: a coordinator and 3 node
 # agents as separate processes on loopback, the registry's providers table, teardown.
-demo: $(STAMP)
+demo: $(STAMP) contracts
 	@GCX_HOME=$(DEMO_HOME) $(GCX) keys new --exist-ok
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node bench --quick --out $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node verify-report $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet up --nodes 3 --once
 
-test: $(STAMP)
+test: $(STAMP) contracts-test
 	$(PY) -m pytest -q
 
 check: $(STAMP)
@@ -44,4 +61,4 @@ bench-gpu: $(STAMP)
 	$(PY) bench/gpu_vs_torch.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/out contracts/cache

@@ -78,7 +78,13 @@ class ProviderView(_View):
     price: int = Field(description="price per CH in integer micro-units of the quote currency")
     hours: int = Field(description="hours of capacity offered")
     expires_at: int = Field(description="unix seconds when the current advert expires")
-    listed: bool = Field(description="true while the advert is unexpired")
+    listed: bool = Field(
+        description="true while the advert is unexpired and, when the coordinator checks a chain, "
+        "the provider's bonded stake covers the minimum"
+    )
+    staked: bool | None = Field(
+        description="bonded provider stake covers the on-chain minimum; null when no chain is configured"
+    )
     nonce: int = Field(description="nonce of the latest accepted advert")
     stake_address: str = Field(description="address holding the node's stake")
     report_digest: str = Field(description="0x-keccak of the embedded signed benchmark report")

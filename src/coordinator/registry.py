@@ -65,6 +65,9 @@ class Registry:
         self._cache = ReportCache()
         self._adverts_bucket = TokenBucket(rate, burst)
         self._heartbeat_bucket = TokenBucket(rate * 2, burst)
+        # Lower-cased addresses whose on-chain provider stake covers the minimum; None when no
+        # chain is configured (then every provider with a valid advert is listed).
+        self.staked: set[str] | None = None
         self._last: dict[str, bytes] = {}  # peer -> its last accepted advert (for duplicates)
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
 
@@ -169,7 +172,9 @@ class Registry:
             "price": record.price_per_ch,
             "hours": record.hours,
             "expires_at": record.expires_at,
-            "listed": record.expires_at > now,
+            "staked": None if self.staked is None else record.address.lower() in self.staked,
+            "listed": record.expires_at > now
+            and (self.staked is None or record.address.lower() in self.staked),
             "nonce": record.nonce,
             "stake_address": record.stake_address,
             "report_digest": record.report_digest,
@@ -177,7 +182,8 @@ class Registry:
         }
 
     def listing(self, now: float | None = None, include_expired: bool = False) -> list[dict[str, Any]]:
-        """Providers with an unexpired advert (all known providers with ``include_expired``)."""
+        """Providers with an unexpired advert and, with a chain, enough stake (all known providers
+        with ``include_expired``)."""
         now = time.time() if now is None else now
         views = [self.view(r, now) for r in self.store.providers()]
         listed = [v for v in views if v["listed"]]

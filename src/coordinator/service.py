@@ -24,6 +24,7 @@ import trio
 
 from gcx import __version__, wire
 from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_ADVERT_BYTES
+from gcx.errors import GCXError
 from gcx.keys import ParticipantKey
 from gcx.p2p import P2PError, address_of_peer, listen_addrs, open_host, open_pubsub, serve
 from gcx.paths import ensure_home
@@ -91,6 +92,23 @@ def _serve_direct(host: Any, registry: Registry, timeout_s: float) -> None:
     serve(host, HEARTBEAT_PROTOCOL, on_heartbeat, max_size=1024, timeout_s=timeout_s, max_concurrent=256)
 
 
+async def _refresh_stakes(registry: Registry, settings: Settings) -> None:
+    """Keep ``registry.staked`` current: who among known providers has enough bonded stake."""
+    from gcx.chain import active_providers
+    from gcx.chain import connect as connect_chain
+
+    chain = await trio.to_thread.run_sync(
+        connect_chain, settings.chain.rpc_url or "", settings.chain.deployment
+    )
+    while True:
+        addresses = [r.address for r in registry.store.providers()]
+        try:
+            registry.staked = await trio.to_thread.run_sync(active_providers, chain, addresses)
+        except GCXError as exc:  # keep the last known set; the next round retries
+            log.warning("cannot read stakes from the chain: %s", exc)
+        await trio.sleep(settings.chain.stake_refresh_s)
+
+
 async def _prune(registry: Registry) -> None:
     while True:
         await trio.sleep(PRUNE_EVERY_S)
@@ -132,6 +150,9 @@ async def run_coordinator(
                 n.start_soon(_consume_adverts, pubsub, registry)
                 _serve_direct(host, registry, settings.network.request_timeout_s)
                 n.start_soon(_prune, registry)
+                if settings.chain.rpc_url:
+                    registry.staked = set()  # nobody is listed until their stake has been read
+                    n.start_soon(_refresh_stakes, registry, settings)
                 _write_endpoint(info)
                 log.info(
                     "coordinator %s: API %s, p2p %s", key.address, info["api"], ", ".join(info["multiaddrs"])

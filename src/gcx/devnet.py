@@ -79,9 +79,10 @@ def _env(home: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _make_key(home: Path, name: str) -> None:
+def _make_key(home: Path, name: str) -> str:
+    """Create (or reuse) key ``name`` in ``home`` with the real CLI; return its address."""
     proc = subprocess.run(
-        _gcx("keys", "new", "--name", name, "--exist-ok"),
+        _gcx("keys", "new", "--name", name, "--exist-ok", "--json"),
         env=_env(home, {}),
         capture_output=True,
         text=True,
@@ -89,6 +90,8 @@ def _make_key(home: Path, name: str) -> None:
     )
     if proc.returncode != 0:
         raise DevnetError(f"cannot create key {name} in {home}: {proc.stderr.strip()}")
+    address: str = json.loads(proc.stdout)["address"]
+    return address
 
 
 def _start(name: str, home: Path, args: list[str], extra_env: dict[str, str]) -> Child:
@@ -141,6 +144,9 @@ class Devnet:
         self.node_env = {**NODE_ENV, **(node_env or {})}
         self.coordinator_env = {**COORDINATOR_ENV, **(coordinator_env or {})}
         self.children: list[Child] = []
+        self.chain: dict[str, Any] = {}
+        self._anvil: Any = None
+        self._deployer = b""
         self.summary: dict[str, Any] = {}
 
     def __enter__(self) -> Devnet:
@@ -159,6 +165,7 @@ class Devnet:
         deadline = time.monotonic() + timeout_s
         if self.base.exists():
             shutil.rmtree(self.base)  # a devnet is ephemeral: fresh registry, fresh nodes
+        self._start_chain()
         coord_home = self.base / "coordinator"
         _make_key(coord_home, "coordinator")
         # Fixed ports, so a restarted coordinator is found where the nodes expect it.
@@ -186,19 +193,57 @@ class Devnet:
             },
             "nodes": [{"name": c.name, "pid": c.proc.pid, **c.info} for c in self.children[1:]],
             "home": str(self.base),
+            "chain": self.chain,
         }
+        self._write_state()
+        return self.summary
+
+    def _write_state(self) -> None:
+        """``state.json``: endpoints and live process ids, for ``gcx devnet status``."""
         state = {
             **self.summary,
             "pids": {c.name: c.proc.pid for c in self.children},
             "supervisor": os.getpid(),
         }
-        (self.base / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
-        return self.summary
+        tmp = self.base / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        os.replace(tmp, self.base / "state.json")
+
+    def _start_chain(self) -> None:
+        """Start anvil, deploy every contract from a fresh deployer key, and point every child at it."""
+        from eth_account import Account
+
+        from gcx.chain import DeployParams, deploy_all, run_anvil, write_deployment
+
+        chain_dir = self.base / "chain"
+        chain_dir.mkdir(parents=True, exist_ok=True)
+        self._anvil = run_anvil(log=chain_dir / "anvil.log")
+        node = self._anvil.__enter__()
+        self._deployer = bytes(Account.create().key)
+        deployment = deploy_all(node.rpc_url, self._deployer, DeployParams(unbonding_delay_s=60))
+        path = write_deployment(deployment, chain_dir / "deployment.json")
+        self.chain = {
+            "rpc_url": node.rpc_url,
+            "chain_id": node.chain_id,
+            "deployment": str(path),
+            "anvil_pid": node.process.pid,
+        }
+        env = {"GCX_CHAIN__RPC_URL": node.rpc_url, "GCX_CHAIN__DEPLOYMENT": str(path)}
+        self.node_env.update(env)
+        self.coordinator_env.update(env)
+        self.coordinator_env.setdefault("GCX_CHAIN__STAKE_REFRESH_S", "1.0")
 
     def start_node(self, i: int, bootstrap: str) -> Child:
-        """Start node ``i`` (its home and key are kept across restarts)."""
+        """Start node ``i`` (its home and key are kept across restarts); fund it from the faucet
+        the first time, so that it can stake."""
+        from gcx.chain import faucet, read_deployment
+
         home = self.base / f"node-{i}"
-        _make_key(home, "node")
+        first = not (home / "keys" / "node.json").exists()
+        address = _make_key(home, "node")
+        if first:
+            deployment = read_deployment(Path(self.chain["deployment"]))
+            faucet(self.chain["rpc_url"], deployment, self._deployer, address)
         return _start(f"node-{i}", home, ["node", "run", "--json", "--bootstrap", bootstrap], self.node_env)
 
     def restart(self, name: str, sig: int = signal.SIGTERM) -> Child:
@@ -219,6 +264,7 @@ class Devnet:
             new = self.start_node(int(name.removeprefix("node-")), self.children[0].info["multiaddrs"][0])
         self.children[index] = new
         _await_ready(new, time.monotonic() + 60)
+        self._write_state()
         return new
 
     def _await_listed(self, api: str, peers: set[str], deadline: float) -> None:
@@ -258,6 +304,9 @@ class Devnet:
             if child.proc.stdout:
                 child.proc.stdout.close()
         self.children.clear()
+        if self._anvil is not None:
+            self._anvil.__exit__(None, None, None)
+            self._anvil = None
 
 
 def read_state(base: Path | None = None) -> dict[str, Any]:

@@ -83,12 +83,19 @@ class ReferenceSettings(_Section):
     profile: Path | None = None  # None: the shipped configs/reference.toml
 
 
+class ChainSettings(_Section):
+    rpc_url: str | None = None  # None: no chain (stake is neither posted nor checked)
+    deployment: Path | None = None  # default: $GCX_HOME/chain/deployment.json
+    stake_refresh_s: Seconds = 5.0  # how often the coordinator re-reads providers' stake
+
+
 class Settings(_Section):
     node: NodeSettings = NodeSettings()
     bench: BenchSettings = BenchSettings()
     reference: ReferenceSettings = ReferenceSettings()
     network: NetworkSettings = NetworkSettings()
     coordinator: CoordinatorSettings = CoordinatorSettings()
+    chain: ChainSettings = ChainSettings()
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], list[str]]:

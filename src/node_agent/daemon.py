@@ -91,6 +91,7 @@ class NodeDaemon:
         self.nonces = NonceSource(ensure_home() / "node" / "state.json")
         self.coordinators: dict[str, Any] = {}  # bootstrap multiaddr -> peer ID, while connected
         self.adverts_accepted = 0
+        self.stake: int | None = None  # bonded provider stake, when a chain is configured
         self.heartbeats_sent = 0
         self._republish = trio.Event()
 
@@ -98,6 +99,8 @@ class NodeDaemon:
         """Run until cancelled (the CLI cancels on SIGTERM/SIGINT)."""
         self.report = await trio.to_thread.run_sync(current_report, self.key, self.profile, self.settings)
         self.digest = report_digest(self.report)
+        if self.settings.chain.rpc_url:
+            self.stake = await trio.to_thread.run_sync(self._ensure_stake)
         log.info(
             "report %s: %.6f CH/h, grade %s",
             self.digest[:12],
@@ -145,6 +148,14 @@ class NodeDaemon:
                             "ch_per_hour": self.report["ch_per_hour"],
                         }
                     )
+
+    def _ensure_stake(self) -> int:
+        """Bond the provider minimum on first start (and top up after a slash)."""
+        from gcx.chain import connect as connect_chain
+        from gcx.chain import ensure_provider_stake
+
+        chain = connect_chain(self.settings.chain.rpc_url or "", self.settings.chain.deployment, self.key)
+        return ensure_provider_stake(chain)
 
     async def _stay_connected(self, host: Any, addr: str) -> None:
         """Dial a bootstrap peer, and redial with exponential backoff whenever it is lost."""

@@ -40,7 +40,7 @@ INFO: dict[str, Any] = {
 VIEW_FIELDS = {
     "peer_id", "address", "grade", "grades", "ch_per_hour", "ch_per_hour_micro", "uptime", "last_seen",
     "first_seen", "price", "hours", "expires_at", "listed", "nonce", "stake_address", "report_digest",
-    "listen_addrs",
+    "listen_addrs", "staked",
 }  # fmt: skip
 
 

@@ -101,6 +101,26 @@ def test_a_coordinator_restart_keeps_the_registry(net: Devnet) -> None:
     )
 
 
+def test_nodes_stake_on_first_start_and_an_unbonding_provider_is_dropped(
+    net: Devnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gcx.chain import PROVIDER, Chain, read_deployment
+    from gcx.keys import load_key
+
+    api = net.summary["api"]
+    listed = providers(api)
+    assert all(p["staked"] is True for p in listed.values())
+    node = next(n for n in net.summary["nodes"] if n["name"] == "node-2")
+    monkeypatch.setenv("GCX_HOME", str(Path(net.summary["home"]) / "node-2"))
+    chain = Chain(read_deployment(Path(net.summary["chain"]["deployment"])), load_key("node").private_key)
+    bonded = chain.call("StakingRegistry", "stakeOf", node["node"], PROVIDER)[0]
+    assert bonded == chain.call("StakingRegistry", "minStake", PROVIDER) > 0  # staked on first start
+    chain.transact("StakingRegistry", "requestUnbond", PROVIDER, bonded)
+    wait_for(lambda: node["peer_id"] not in providers(api), 30, "the unbonding provider to be dropped")
+    dropped = providers(api, include_expired=True)[node["peer_id"]]
+    assert dropped["staked"] is False and dropped["listed"] is False
+
+
 def test_a_node_that_dies_silently_loses_uptime_then_leaves_the_listing(net: Devnet) -> None:
     api = net.summary["api"]
     victim = next(c for c in net.children if c.name == "node-3")

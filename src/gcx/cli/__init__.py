@@ -46,10 +46,12 @@ def _register_programs() -> None:
     from coordinator.cli import app as coordinator_app
     from node_agent.cli import app as node_app
 
+    from .chain import app as chain_app
     from .devnet import app as devnet_app
 
     app.add_typer(node_app, name="node")
     app.add_typer(coordinator_app, name="coordinator")
+    app.add_typer(chain_app, name="chain")
     app.add_typer(devnet_app, name="devnet")
 
 

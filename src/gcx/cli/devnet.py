@@ -19,7 +19,7 @@ def _providers_table(providers: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
     table = Table(title="providers", header_style="bold")
-    for col in ("peer id", "address", "grade", "CH/h", "uptime", "price/CH", "hours", "last seen"):
+    for col in ("peer id", "address", "grade", "CH/h", "uptime", "price/CH", "hours", "staked", "last seen"):
         table.add_column(col)
     for p in providers:
         uptime = "—" if p["uptime"] is None else f"{p['uptime']:.1f}%"
@@ -31,6 +31,7 @@ def _providers_table(providers: list[dict[str, Any]]) -> Any:
             uptime,
             f"{p['price'] / 1e6:.6f}",
             str(p["hours"]),
+            {True: "yes", False: "no", None: "—"}[p.get("staked")],
             f"{max(0, int(time.time()) - p['last_seen'])} s ago",
         )
     return table

@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IStakingRegistry} from "./interfaces/IStakingRegistry.sol";
+import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
+
+/// @title JobEscrow
+/// @notice Escrowed payment for a GCX job or lease with optimistic settlement (DESIGN §6): the buyer locks the
+///         payment, the provider posts the job's result root, and after a challenge window anyone can finalize,
+///         paying the provider minus a protocol fee. A dispute contract (the future `VerificationGame`, holder of
+///         CHALLENGER_GAME_ROLE) can freeze a job during its window and later resolve it: the provider is paid,
+///         or the buyer is refunded and the provider's stake is slashed in the StakingRegistry.
+///
+/// Job lifecycle (`State`):
+///
+/// | from      | call                        | who                   | when                          | to        |
+/// |-----------|-----------------------------|-----------------------|-------------------------------|-----------|
+/// | None      | open                        | buyer (anyone)        | -                             | Open      |
+/// | Open      | submitResult                | the job's provider    | now <= submitDeadline         | Submitted |
+/// | Open      | refund                      | anyone (pays buyer)   | now >  submitDeadline         | Refunded  |
+/// | Submitted | markChallenged              | CHALLENGER_GAME_ROLE  | now <  challengeDeadline      | Challenged|
+/// | Submitted | finalize                    | anyone                | now >= challengeDeadline      | Finalized |
+/// | Challenged| resolve(providerWon = true) | CHALLENGER_GAME_ROLE  | any time                      | Finalized |
+/// | Challenged| resolve(providerWon = false)| CHALLENGER_GAME_ROLE  | any time                      | Refunded  |
+///
+/// Finalized and Refunded are terminal; a job id is never reused. Job ids are global: derive them off-chain
+/// from data that includes the buyer (e.g. keccak256(buyer, nonce, spec hash)) so nobody can squat one.
+///
+/// Fees. The fee rate (`feeBps`) is fixed per job when it is opened. On payout `fee = amount * feeBps / 10_000`
+/// (rounded down); `feeBurnBps` of the fee (current value at payout) goes to the burn sink, the rest to the fee
+/// recipient (e.g. the InsuranceFund, whose share price a plain transfer raises, or a treasury). Fees accrue here
+/// and are pushed out in bulk by {distributeFees} (anyone), so a payout moves one token transfer and a fee
+/// recipient that reverts can never block providers.
+///
+/// Accounting invariant: `token.balanceOf(this) == Σ amount of jobs in Open/Submitted/Challenged
+/// + pendingFees + pendingBurn` (plus any tokens sent here by plain transfer, which nobody can withdraw).
+///
+/// Trust model: the admin sets fee parameters (bounded by {MAX_FEE_BPS}, and never affecting open jobs' fee
+/// rate), the staking registry and the slash amount, and grants CHALLENGER_GAME_ROLE. The game role can freeze
+/// a job during its window and decide it; that is its whole power: it cannot move funds anywhere but to the
+/// job's buyer or provider. The game must always terminate in a `resolve` (its own timeouts ensure that).
+contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    // ---------------------------------------------------------------- types
+
+    /// @notice Job states; see the transition table in the contract notice.
+    enum State {
+        None,
+        Open,
+        Submitted,
+        Challenged,
+        Finalized,
+        Refunded
+    }
+
+    /// @notice A job, packed in three slots.
+    /// @dev `deadline` is the submission deadline while Open and the challenge deadline (exclusive) from
+    ///      Submitted on.
+    struct Job {
+        // slot 0
+        address buyer;
+        State state;
+        uint40 deadline;
+        uint32 challengeWindow;
+        uint16 feeBps;
+        // slot 1
+        address provider;
+        uint96 amount;
+        // slot 2
+        bytes32 resultRoot;
+    }
+
+    // ---------------------------------------------------------------- constants / roles
+
+    /// @notice Role of the dispute contract (the VerificationGame).
+    bytes32 public constant CHALLENGER_GAME_ROLE = keccak256("CHALLENGER_GAME_ROLE");
+    /// @notice Basis-point denominator.
+    uint256 public constant BPS = 10_000;
+    /// @notice Highest protocol fee rate the admin may set (10 %).
+    uint256 public constant MAX_FEE_BPS = 1_000;
+    /// @notice Longest challenge window a job may ask for.
+    uint256 public constant MAX_CHALLENGE_WINDOW = 30 days;
+    /// @notice Longest time from open to the submission deadline.
+    uint256 public constant MAX_SUBMIT_PERIOD = 365 days;
+
+    // ---------------------------------------------------------------- storage
+
+    /// @notice The payment stablecoin.
+    IERC20 public immutable token;
+
+    /// @notice Fee rate (bps of the job amount) for jobs opened from now on.
+    uint16 public feeBps;
+    /// @notice Share of the fee (bps) sent to the burn sink.
+    uint16 public feeBurnBps;
+    /// @notice Shortest challenge window a job may ask for (seconds).
+    uint32 public minChallengeWindow;
+    /// @notice Receives the non-burned part of the fees.
+    address public feeRecipient;
+    /// @notice Receives the burned part of the fees (a dead address or a buy-and-burn contract).
+    address public burnSink;
+    /// @notice Fees accrued for the fee recipient, not yet distributed.
+    uint128 public pendingFees;
+    /// @notice Fees accrued for the burn sink, not yet distributed.
+    uint128 public pendingBurn;
+
+    /// @notice Where providers are slashed when they lose a challenge (zero: no slashing).
+    IStakingRegistry public stakingRegistry;
+    /// @notice The provider role number in the StakingRegistry.
+    uint8 public providerRole;
+    /// @notice Stake slashed from a provider that loses a challenge.
+    uint256 public slashAmount;
+
+    mapping(bytes32 jobId => Job) private _jobs;
+    /// @notice The challenger of each challenged job (reward recipient of the slash).
+    mapping(bytes32 jobId => address) public challengerOf;
+
+    // ---------------------------------------------------------------- events
+
+    /// @notice A job was opened and its payment escrowed.
+    event JobOpened(
+        bytes32 indexed jobId,
+        address indexed buyer,
+        address indexed provider,
+        uint256 amount,
+        uint256 feeBps,
+        uint256 challengeWindow,
+        uint256 submitDeadline
+    );
+    /// @notice The provider posted the job's result root; the challenge window runs until `challengeDeadline`.
+    event ResultSubmitted(bytes32 indexed jobId, bytes32 resultRoot, uint256 challengeDeadline);
+    /// @notice The dispute contract froze the job.
+    event JobChallenged(bytes32 indexed jobId, address indexed challenger);
+    /// @notice The dispute contract decided the job.
+    event JobResolved(bytes32 indexed jobId, bool providerWon);
+    /// @notice The provider was paid `payout`; `fee` accrued, of which `burn` for the burn sink.
+    event JobFinalized(bytes32 indexed jobId, address indexed provider, uint256 payout, uint256 fee, uint256 burn);
+    /// @notice The buyer was refunded.
+    event JobRefunded(bytes32 indexed jobId, address indexed buyer, uint256 amount);
+    /// @notice The provider's stake was slashed (by `amount`, as reported by the registry) after losing a challenge.
+    event ProviderSlashed(bytes32 indexed jobId, address indexed provider, uint256 amount, address challenger);
+    /// @notice Slashing the provider failed (e.g. stake already unbonded); the refund went through regardless.
+    event SlashFailed(bytes32 indexed jobId, address indexed provider, bytes reason);
+    /// @notice Accrued fees were sent out.
+    event FeesDistributed(address indexed feeRecipient, uint256 fees, address indexed burnSink, uint256 burn);
+    /// @notice Fee parameters changed.
+    event FeeParamsSet(uint256 feeBps, uint256 feeBurnBps, address feeRecipient, address burnSink);
+    /// @notice Slashing parameters changed.
+    event SlashParamsSet(address stakingRegistry, uint8 providerRole, uint256 slashAmount);
+    /// @notice The minimum challenge window changed.
+    event MinChallengeWindowSet(uint256 minChallengeWindow);
+
+    // ---------------------------------------------------------------- errors
+
+    /// @notice An address argument was zero.
+    error ZeroAddress();
+    /// @notice The job amount was zero.
+    error ZeroAmount();
+    /// @notice The job amount does not fit uint96.
+    error AmountTooLarge(uint256 amount);
+    /// @notice A fee parameter is out of range.
+    error BadFeeParams();
+    /// @notice The challenge window is outside [minChallengeWindow, MAX_CHALLENGE_WINDOW].
+    error BadChallengeWindow(uint256 window);
+    /// @notice The submission deadline is in the past or more than MAX_SUBMIT_PERIOD ahead.
+    error BadSubmitDeadline(uint256 deadline);
+    /// @notice The job id is already used.
+    error JobExists(bytes32 jobId);
+    /// @notice The job is not in the state the call needs.
+    error WrongState(bytes32 jobId, State state);
+    /// @notice Only the job's provider may submit its result.
+    error NotProvider(address caller);
+    /// @notice The result root was zero.
+    error ZeroResultRoot();
+    /// @notice The submission deadline has passed.
+    error SubmitDeadlinePassed(uint256 deadline);
+    /// @notice The submission deadline has not passed yet.
+    error SubmitDeadlineNotPassed(uint256 deadline);
+    /// @notice The challenge window has closed.
+    error ChallengeWindowClosed(uint256 deadline);
+    /// @notice The challenge window is still open.
+    error ChallengeWindowOpen(uint256 deadline);
+    /// @notice The staking registry has no code.
+    error NotAContract(address account);
+
+    // ---------------------------------------------------------------- construction / admin
+
+    /// @param token_ The payment stablecoin.
+    /// @param admin Holder of DEFAULT_ADMIN_ROLE.
+    /// @param feeRecipient_ Receives the non-burned fees.
+    /// @param burnSink_ Receives the burned fees.
+    /// @param feeBps_ Fee rate in bps (≤ {MAX_FEE_BPS}).
+    /// @param feeBurnBps_ Burned share of the fee in bps (≤ 10 000).
+    /// @param minChallengeWindow_ Shortest allowed challenge window (≤ {MAX_CHALLENGE_WINDOW}).
+    constructor(
+        IERC20 token_,
+        address admin,
+        address feeRecipient_,
+        address burnSink_,
+        uint16 feeBps_,
+        uint16 feeBurnBps_,
+        uint32 minChallengeWindow_
+    ) {
+        if (address(token_) == address(0) || admin == address(0)) revert ZeroAddress();
+        token = token_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _setFeeParams(feeBps_, feeBurnBps_, feeRecipient_, burnSink_);
+        _setMinChallengeWindow(minChallengeWindow_);
+    }
+
+    /// @notice Set the fee parameters (only admin). The rate applies to jobs opened afterwards; the burn share
+    ///         and recipients apply to payouts afterwards.
+    function setFeeParams(uint16 feeBps_, uint16 feeBurnBps_, address feeRecipient_, address burnSink_)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        _setFeeParams(feeBps_, feeBurnBps_, feeRecipient_, burnSink_);
+    }
+
+    /// @notice Set where and how much a provider that loses a challenge is slashed (only admin). The escrow must
+    ///         hold the registry's slasher role. `registry == 0` disables slashing.
+    function setSlashParams(IStakingRegistry registry, uint8 providerRole_, uint256 slashAmount_)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        if (address(registry) != address(0) && address(registry).code.length == 0) {
+            revert NotAContract(address(registry));
+        }
+        stakingRegistry = registry;
+        providerRole = providerRole_;
+        slashAmount = slashAmount_;
+        emit SlashParamsSet(address(registry), providerRole_, slashAmount_);
+    }
+
+    /// @notice Set the shortest challenge window a job may ask for (only admin).
+    function setMinChallengeWindow(uint32 window) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setMinChallengeWindow(window);
+    }
+
+    function _setFeeParams(uint16 feeBps_, uint16 feeBurnBps_, address feeRecipient_, address burnSink_) private {
+        if (feeRecipient_ == address(0) || burnSink_ == address(0)) revert ZeroAddress();
+        if (feeBps_ > MAX_FEE_BPS || feeBurnBps_ > BPS) revert BadFeeParams();
+        feeBps = feeBps_;
+        feeBurnBps = feeBurnBps_;
+        feeRecipient = feeRecipient_;
+        burnSink = burnSink_;
+        emit FeeParamsSet(feeBps_, feeBurnBps_, feeRecipient_, burnSink_);
+    }
+
+    function _setMinChallengeWindow(uint32 window) private {
+        if (window > MAX_CHALLENGE_WINDOW) revert BadChallengeWindow(window);
+        minChallengeWindow = window;
+        emit MinChallengeWindowSet(window);
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /// @notice Open job `jobId`: escrow `amount` of the stablecoin from the caller (the buyer; approve first).
+    /// @param jobId Fresh job id (see the contract notice on choosing ids).
+    /// @param provider The provider that will run the job.
+    /// @param amount Payment in the stablecoin's smallest unit (0 < amount < 2^96).
+    /// @param challengeWindow Seconds a result can be challenged after submission.
+    /// @param submitDeadline Timestamp until which (inclusive) the provider may submit; afterwards the buyer
+    ///        can be refunded.
+    function open(bytes32 jobId, address provider, uint256 amount, uint32 challengeWindow, uint40 submitDeadline)
+        external
+        nonReentrant
+    {
+        if (provider == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        if (amount > type(uint96).max) revert AmountTooLarge(amount);
+        if (challengeWindow < minChallengeWindow || challengeWindow > MAX_CHALLENGE_WINDOW) {
+            revert BadChallengeWindow(challengeWindow);
+        }
+        if (submitDeadline < block.timestamp || submitDeadline > block.timestamp + MAX_SUBMIT_PERIOD) {
+            revert BadSubmitDeadline(submitDeadline);
+        }
+        Job storage j = _jobs[jobId];
+        if (j.state != State.None) revert JobExists(jobId);
+
+        uint16 fee = feeBps;
+        j.buyer = msg.sender;
+        j.state = State.Open;
+        j.deadline = submitDeadline;
+        j.challengeWindow = challengeWindow;
+        j.feeBps = fee;
+        j.provider = provider;
+        j.amount = uint96(amount);
+
+        emit JobOpened(jobId, msg.sender, provider, amount, fee, challengeWindow, submitDeadline);
+        token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Post the job's result root (only the job's provider, while Open and before the submission
+    ///         deadline). Starts the challenge window.
+    /// @param jobId The job.
+    /// @param resultRoot The Merkle root committing to the job's result (non-zero).
+    function submitResult(bytes32 jobId, bytes32 resultRoot) external {
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Open) revert WrongState(jobId, s);
+        if (msg.sender != j.provider) revert NotProvider(msg.sender);
+        if (resultRoot == bytes32(0)) revert ZeroResultRoot();
+        uint256 submitDeadline = j.deadline;
+        if (block.timestamp > submitDeadline) revert SubmitDeadlinePassed(submitDeadline);
+
+        uint256 challengeDeadline = block.timestamp + j.challengeWindow;
+        j.state = State.Submitted;
+        j.deadline = uint40(challengeDeadline);
+        j.resultRoot = resultRoot;
+        emit ResultSubmitted(jobId, resultRoot, challengeDeadline);
+    }
+
+    /// @notice Pay the provider once the challenge window has closed unchallenged (anyone).
+    /// @param jobId The job.
+    function finalize(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Submitted) revert WrongState(jobId, s);
+        uint256 deadline = j.deadline;
+        if (block.timestamp < deadline) revert ChallengeWindowOpen(deadline);
+        _payProvider(jobId, j);
+    }
+
+    /// @notice Refund the buyer of a job whose provider never submitted by the deadline (anyone; the tokens
+    ///         always go to the buyer).
+    /// @param jobId The job.
+    function refund(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Open) revert WrongState(jobId, s);
+        uint256 deadline = j.deadline;
+        if (block.timestamp <= deadline) revert SubmitDeadlineNotPassed(deadline);
+        _refundBuyer(jobId, j);
+    }
+
+    /// @inheritdoc IChallengeHook
+    function markChallenged(bytes32 jobId, address challenger) external onlyRole(CHALLENGER_GAME_ROLE) {
+        if (challenger == address(0)) revert ZeroAddress();
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Submitted) revert WrongState(jobId, s);
+        uint256 deadline = j.deadline;
+        if (block.timestamp >= deadline) revert ChallengeWindowClosed(deadline);
+        j.state = State.Challenged;
+        challengerOf[jobId] = challenger;
+        emit JobChallenged(jobId, challenger);
+    }
+
+    /// @inheritdoc IChallengeHook
+    function resolve(bytes32 jobId, bool providerWon) external nonReentrant onlyRole(CHALLENGER_GAME_ROLE) {
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Challenged) revert WrongState(jobId, s);
+        emit JobResolved(jobId, providerWon);
+        if (providerWon) {
+            _payProvider(jobId, j);
+            return;
+        }
+        _refundBuyer(jobId, j);
+
+        // Interaction after all effects and the refund: slash the provider. A failing slash (e.g. the stake is
+        // already gone) must not trap the buyer's refund, so it is reported, not propagated.
+        IStakingRegistry registry = stakingRegistry;
+        uint256 amt = slashAmount;
+        if (address(registry) != address(0) && amt != 0) {
+            address provider = j.provider;
+            address challenger = challengerOf[jobId];
+            try registry.slash(provider, providerRole, amt, challenger, j.buyer) returns (uint256 slashed) {
+                emit ProviderSlashed(jobId, provider, slashed, challenger);
+            } catch (bytes memory reason) {
+                emit SlashFailed(jobId, provider, reason);
+            }
+        }
+    }
+
+    /// @notice Send the accrued fees to the fee recipient and the burn sink (anyone).
+    function distributeFees() external nonReentrant {
+        uint256 fees = pendingFees;
+        uint256 burn = pendingBurn;
+        pendingFees = 0;
+        pendingBurn = 0;
+        address recipient = feeRecipient;
+        address sink = burnSink;
+        emit FeesDistributed(recipient, fees, sink, burn);
+        if (fees != 0) token.safeTransfer(recipient, fees);
+        if (burn != 0) token.safeTransfer(sink, burn);
+    }
+
+    function _payProvider(bytes32 jobId, Job storage j) private {
+        j.state = State.Finalized;
+        address provider = j.provider;
+        uint256 amount = j.amount;
+        uint256 fee = amount * j.feeBps / BPS;
+        uint256 payout;
+        uint256 burn;
+        unchecked {
+            payout = amount - fee; // fee <= amount (feeBps <= MAX_FEE_BPS < BPS)
+        }
+        if (fee != 0) {
+            burn = fee * feeBurnBps / BPS;
+            // fee < 2^96, so the casts are exact; the uint128 sums are checked.
+            pendingFees += uint128(fee - burn);
+            pendingBurn += uint128(burn);
+        }
+        emit JobFinalized(jobId, provider, payout, fee, burn);
+        if (payout != 0) token.safeTransfer(provider, payout);
+    }
+
+    function _refundBuyer(bytes32 jobId, Job storage j) private {
+        j.state = State.Refunded;
+        address buyer = j.buyer;
+        uint256 amount = j.amount;
+        emit JobRefunded(jobId, buyer, amount);
+        token.safeTransfer(buyer, amount);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The full record of job `jobId`.
+    function getJob(bytes32 jobId) external view returns (Job memory) {
+        return _jobs[jobId];
+    }
+
+    /// @notice The state of job `jobId`.
+    function stateOf(bytes32 jobId) external view returns (State) {
+        return _jobs[jobId].state;
+    }
+
+    /// @inheritdoc IChallengeHook
+    function challengeInfo(bytes32 jobId)
+        external
+        view
+        returns (address provider, address buyer, bytes32 resultRoot, uint64 challengeDeadline, uint8 state)
+    {
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        provider = j.provider;
+        buyer = j.buyer;
+        resultRoot = j.resultRoot;
+        challengeDeadline = s == State.Open || s == State.None ? 0 : uint64(j.deadline);
+        state = uint8(s);
+    }
+}

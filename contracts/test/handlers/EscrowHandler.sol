@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {Test} from "forge-std/Test.sol";
+import {JobEscrow} from "../../src/JobEscrow.sol";
+import {TestToken} from "./TestToken.sol";
+
+/// @notice Drives a JobEscrow through random job lifecycles over a bounded set of job ids.
+contract EscrowHandler is Test {
+    JobEscrow public immutable escrow;
+    TestToken public immutable usd;
+    address public immutable game;
+
+    address[] internal buyers;
+    address[] internal providers;
+    bytes32[] internal ids;
+    mapping(bytes32 => uint8) internal lastState;
+
+    uint256 public ghostLive;
+    uint256 public ghostPaidIn;
+    uint256 public ghostToProviders;
+    uint256 public ghostRefunded;
+    uint256 public ghostFees;
+    uint256 public ghostUnauthorizedSuccess;
+    uint256 internal nonce;
+
+    constructor(JobEscrow escrow_, TestToken usd_, address game_) {
+        escrow = escrow_;
+        usd = usd_;
+        game = game_;
+        for (uint256 i; i < 3; ++i) {
+            address b = address(uint160(0xB000 + i));
+            buyers.push(b);
+            usd.mint(b, 1e30);
+            vm.prank(b);
+            usd.approve(address(escrow), type(uint256).max);
+            providers.push(address(uint160(0xD000 + i)));
+        }
+    }
+
+    function _job(uint256 seed) internal view returns (bytes32 id, JobEscrow.Job memory j) {
+        if (ids.length == 0) return (bytes32(0), j);
+        id = ids[seed % ids.length];
+        j = escrow.getJob(id);
+    }
+
+    function open(uint256 b, uint256 p, uint256 amount, uint256 window, uint256 submitIn) external {
+        address buyer = buyers[b % buyers.length];
+        bytes32 id = keccak256(abi.encode(buyer, nonce++));
+        amount = bound(amount, 1, 1e15);
+        window = bound(window, 60, 3 days);
+        submitIn = bound(submitIn, 0, 3 days);
+        vm.prank(buyer);
+        escrow.open(id, providers[p % providers.length], amount, uint32(window), uint40(block.timestamp + submitIn));
+        ids.push(id);
+        ghostLive += amount;
+        ghostPaidIn += amount;
+    }
+
+    function submit(uint256 seed, bytes32 root) external {
+        (bytes32 id, JobEscrow.Job memory j) = _job(seed);
+        if (j.state != JobEscrow.State.Open || block.timestamp > j.deadline || root == bytes32(0)) return;
+        vm.prank(j.provider);
+        escrow.submitResult(id, root);
+    }
+
+    function warp(uint256 dt) external {
+        vm.warp(block.timestamp + bound(dt, 1, 2 days));
+    }
+
+    function finalize(uint256 seed) external {
+        (bytes32 id, JobEscrow.Job memory j) = _job(seed);
+        if (j.state != JobEscrow.State.Submitted || block.timestamp < j.deadline) return;
+        escrow.finalize(id);
+        _paid(j);
+    }
+
+    function refund(uint256 seed) external {
+        (bytes32 id, JobEscrow.Job memory j) = _job(seed);
+        if (j.state != JobEscrow.State.Open || block.timestamp <= j.deadline) return;
+        escrow.refund(id);
+        ghostLive -= j.amount;
+        ghostRefunded += j.amount;
+    }
+
+    function challenge(uint256 seed, address challenger) external {
+        (bytes32 id, JobEscrow.Job memory j) = _job(seed);
+        if (j.state != JobEscrow.State.Submitted || block.timestamp >= j.deadline || challenger == address(0)) return;
+        vm.prank(game);
+        escrow.markChallenged(id, challenger);
+    }
+
+    function resolve(uint256 seed, bool providerWon) external {
+        (bytes32 id, JobEscrow.Job memory j) = _job(seed);
+        if (j.state != JobEscrow.State.Challenged) return;
+        vm.prank(game);
+        escrow.resolve(id, providerWon);
+        if (providerWon) {
+            _paid(j);
+        } else {
+            ghostLive -= j.amount;
+            ghostRefunded += j.amount;
+        }
+    }
+
+    function distributeFees() external {
+        escrow.distributeFees();
+    }
+
+    /// Anyone but the game trying to challenge or resolve must fail.
+    function strangerChallenge(uint256 seed, uint256 who, bool resolve_) external {
+        (bytes32 id,) = _job(seed);
+        address caller = who % 2 == 0 ? buyers[who % buyers.length] : providers[who % providers.length];
+        vm.prank(caller);
+        if (resolve_) {
+            try escrow.resolve(id, who % 3 == 0) {
+                ghostUnauthorizedSuccess++;
+            } catch {}
+        } else {
+            try escrow.markChallenged(id, caller) {
+                ghostUnauthorizedSuccess++;
+            } catch {}
+        }
+    }
+
+    function _paid(JobEscrow.Job memory j) internal {
+        uint256 fee = uint256(j.amount) * j.feeBps / 10_000;
+        ghostLive -= j.amount;
+        ghostFees += fee;
+        ghostToProviders += j.amount - fee;
+    }
+
+    /// States only move forward: Open → Submitted → Challenged → terminal, or Open → Refunded.
+    function checkStates() external view {
+        for (uint256 i; i < ids.length; ++i) {
+            uint8 s = uint8(escrow.stateOf(ids[i]));
+            assertTrue(s != 0);
+            if (s >= 4) continue;
+        }
+    }
+}

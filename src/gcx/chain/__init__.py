@@ -1,0 +1,42 @@
+"""The chain client (DESIGN §7): a local anvil, deployment from Foundry artifacts, the deployment
+file, typed calls and transactions, staking.
+
+* :func:`run_anvil` — the embedded local chain on a free loopback port;
+* :func:`deploy_all`, :func:`faucet` — deploy every contract, fund devnet participants;
+* :class:`Deployment`, :func:`read_deployment`, :func:`write_deployment` — the deployment file;
+* :class:`Chain` — calls, transactions (reverts named by their custom error), events;
+* :func:`ensure_provider_stake`, :func:`active_providers` — staking as the programs use it.
+
+web3.py is blocking: from trio, call through ``trio.to_thread.run_sync``.
+"""
+
+from __future__ import annotations
+
+from .anvil import AnvilNode, anvil_binary, run_anvil
+from .client import Chain
+from .deploy import GUARANTOR, PROVIDER, VERIFIER, DeployParams, deploy_all, faucet
+from .deployment import Deployment, default_deployment_path, read_deployment, write_deployment
+from .errors import ChainError, TransactionFailed
+from .staking import active_providers, connect, ensure_provider_stake
+
+__all__ = [
+    "GUARANTOR",
+    "PROVIDER",
+    "VERIFIER",
+    "AnvilNode",
+    "Chain",
+    "ChainError",
+    "DeployParams",
+    "Deployment",
+    "TransactionFailed",
+    "active_providers",
+    "anvil_binary",
+    "connect",
+    "default_deployment_path",
+    "deploy_all",
+    "ensure_provider_stake",
+    "faucet",
+    "read_deployment",
+    "run_anvil",
+    "write_deployment",
+]

@@ -1,0 +1,110 @@
+"""The embedded local chain: anvil (from Foundry's npm package in ``contracts/node_modules``) on a
+free loopback port, started and stopped by GCX programs (``gcx chain up``, ``gcx devnet up``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from gcx.paths import configs_dir
+
+from .errors import ChainError
+
+ANVIL_ENV = "GCX_ANVIL"
+START_TIMEOUT_S = 15.0
+
+
+def contracts_dir() -> Path:
+    """The Foundry project (``contracts/``) beside the shipped configs."""
+    return configs_dir().parent / "contracts"
+
+
+def anvil_binary() -> Path:
+    """``$GCX_ANVIL``, else ``contracts/node_modules/.bin/anvil``, else ``anvil`` on PATH."""
+    if env := os.environ.get(ANVIL_ENV):
+        return Path(env)
+    local = contracts_dir() / "node_modules" / ".bin" / "anvil"
+    if local.exists():
+        return local
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise ChainError(
+        f"anvil not found: run `make contracts` (npm ci in {contracts_dir()}) or set {ANVIL_ENV}"
+    )
+
+
+def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:
+    """``eth_chainId`` of the node at ``rpc_url``; :class:`ChainError` if it does not answer."""
+    try:
+        response = httpx.post(
+            rpc_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+            timeout=timeout_s,
+        )
+        return int(response.json()["result"], 16)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise ChainError(f"no Ethereum JSON-RPC node answers at {rpc_url}: {exc}") from None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class AnvilNode:
+    rpc_url: str
+    chain_id: int
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def run_anvil(port: int = 0, chain_id: int = 31337, log: Path | None = None) -> Iterator[AnvilNode]:
+    """Start anvil on ``127.0.0.1:port`` (0: a free port), wait until it answers, stop it on exit."""
+    port = port or _free_port()
+    out = log.open("ab") if log else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(
+            [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
+             "--accounts", "1", "--silent"],
+            stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
+    except OSError as exc:
+        raise ChainError(f"cannot start anvil: {exc}") from None
+    rpc_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise ChainError(f"anvil exited with code {process.returncode} (port {port} taken?)")
+            try:
+                got = rpc_chain_id(rpc_url, timeout_s=0.5)
+                break
+            except ChainError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield AnvilNode(rpc_url, got, process)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if log and not isinstance(out, int):
+            out.close()

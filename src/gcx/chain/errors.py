@@ -1,0 +1,19 @@
+"""Errors of the chain client. Every RPC, deployment or transaction failure becomes one of these."""
+
+from __future__ import annotations
+
+from gcx.errors import GCXError
+
+
+class ChainError(GCXError):
+    """The chain cannot be used as configured (RPC down, wrong chain id, missing or stale deployment)."""
+
+
+class TransactionFailed(ChainError):  # noqa: N818 - reads as what happened
+    """A transaction reverted or could not be sent; ``reason`` names the custom error when known."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,0 +1,158 @@
+"""The chain client against a real anvil with the real contracts: deployment, staking, reverts
+named by their custom errors, events, and every misconfiguration as a clear ChainError."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from gcx.chain import (
+    PROVIDER,
+    AnvilNode,
+    Chain,
+    ChainError,
+    Deployment,
+    TransactionFailed,
+    active_providers,
+    deploy_all,
+    ensure_provider_stake,
+    faucet,
+    read_deployment,
+    run_anvil,
+    write_deployment,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilNode]:
+    with run_anvil() as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def deployer() -> bytes:
+    return bytes(Account.create().key)
+
+
+@pytest.fixture(scope="module")
+def deployment(anvil: AnvilNode, deployer: bytes) -> Deployment:
+    return deploy_all(anvil.rpc_url, deployer)
+
+
+def funded(anvil: AnvilNode, deployment: Deployment, deployer: bytes) -> Chain:
+    account = Account.create()
+    faucet(anvil.rpc_url, deployment, deployer, account.address)
+    return Chain(deployment, bytes(account.key))
+
+
+def test_deployment_file_round_trip(deployment: Deployment, tmp_path: Path) -> None:
+    path = write_deployment(deployment, tmp_path / "d.json")
+    assert read_deployment(path) == deployment
+    assert set(deployment.contracts) >= {
+        "MockUSD",
+        "GCXToken",
+        "StakingRegistry",
+        "InsuranceFund",
+        "CollateralVault",
+    }
+    for c in deployment.contracts.values():
+        assert c.address.startswith("0x") and c.code_hash.startswith("0x") and c.artifact.startswith("0x")
+
+
+def test_a_provider_stakes_the_minimum_once_and_is_active(
+    anvil: AnvilNode, deployment: Deployment, deployer: bytes
+) -> None:
+    chain = funded(anvil, deployment, deployer)
+    minimum = chain.call("StakingRegistry", "minStake", PROVIDER)
+    assert chain.address is not None
+    assert active_providers(chain, [chain.address]) == set()
+    assert ensure_provider_stake(chain) == minimum
+    assert ensure_provider_stake(chain) == minimum  # idempotent: nothing more is bonded
+    assert active_providers(chain, [chain.address]) == {chain.address.lower()}
+    staked = chain.events("StakingRegistry", "Staked")
+    assert any(e["args"]["amount"] == minimum and e["args"]["account"] == chain.address for e in staked)
+    chain.transact("StakingRegistry", "requestUnbond", PROVIDER, minimum)
+    assert active_providers(chain, [chain.address]) == set()  # unbonding stake does not count
+
+
+def test_a_revert_is_named_by_its_custom_error(
+    anvil: AnvilNode, deployment: Deployment, deployer: bytes
+) -> None:
+    chain = funded(anvil, deployment, deployer)
+    with pytest.raises(TransactionFailed) as err:
+        chain.transact("StakingRegistry", "stake", PROVIDER, 0)
+    assert err.value.reason == "ZeroAmount"
+    outsider = Account.create()
+    with pytest.raises(TransactionFailed, match="AccessControlUnauthorizedAccount"):
+        chain.transact("GCXToken", "mint", outsider.address, 1)
+
+
+def test_too_little_gcx_to_stake_says_so(anvil: AnvilNode, deployment: Deployment) -> None:
+    from gcx.chain.deploy import set_eth_balance
+
+    poor = Account.create()
+    chain = Chain(deployment, bytes(poor.key))
+    set_eth_balance(chain.w3, poor.address, 10**18)
+    with pytest.raises(ChainError, match="fund it with GCX"):
+        ensure_provider_stake(chain)
+
+
+def test_no_eth_for_gas_is_a_clear_error(anvil: AnvilNode, deployment: Deployment) -> None:
+    chain = Chain(deployment, bytes(Account.create().key))
+    with pytest.raises(TransactionFailed) as err:
+        chain.transact("GCXToken", "approve", chain.address, 1)
+    assert err.value.reason == "insufficient_funds"
+
+
+def test_wrong_chain_id(deployment: Deployment) -> None:
+    with pytest.raises(ChainError, match="is chain 31337, but the deployment file is for chain 5"):
+        Chain(dataclasses.replace(deployment, chain_id=5))
+
+
+def test_stale_deployment_after_a_chain_reset(deployment: Deployment) -> None:
+    with run_anvil() as fresh, pytest.raises(ChainError, match="stale deployment file"):
+        Chain(deployment, rpc_url=fresh.rpc_url)
+
+
+def test_rpc_down_missing_and_corrupt_deployment_files(deployment: Deployment, tmp_path: Path) -> None:
+    with pytest.raises(ChainError, match=r"unreachable|no Ethereum JSON-RPC"):
+        Chain(deployment, rpc_url="http://127.0.0.1:1")
+    with pytest.raises(ChainError, match="no deployment file"):
+        read_deployment(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": 1, "chain_id": "x"}))
+    with pytest.raises(ChainError, match="corrupt"):
+        read_deployment(bad)
+
+
+def test_a_job_payment_is_escrowed_finalized_and_its_fee_reaches_the_insurance_fund(
+    anvil: AnvilNode, deployment: Deployment, deployer: bytes
+) -> None:
+    buyer, provider = funded(anvil, deployment, deployer), funded(anvil, deployment, deployer)
+    assert buyer.address is not None and provider.address is not None
+    escrow, fund = deployment.address("JobEscrow"), deployment.address("InsuranceFund")
+    amount, window = 1_000 * 10**6, 600
+    job = b"\x01" * 32
+    now = buyer.w3.eth.get_block("latest")["timestamp"]
+    buyer.transact("MockUSD", "approve", escrow, amount)
+    buyer.transact("JobEscrow", "open", job, provider.address, amount, window, now + 3600)
+    provider.transact("JobEscrow", "submitResult", job, b"\x02" * 32)
+    with pytest.raises(TransactionFailed):  # the challenge window is still open
+        provider.transact("JobEscrow", "finalize", job)
+    buyer.w3.provider.make_request("evm_increaseTime", [window + 1])  # type: ignore[arg-type]
+    buyer.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    before = provider.call("MockUSD", "balanceOf", provider.address)
+    provider.transact("JobEscrow", "finalize", job)
+    fee = amount * 100 // 10_000
+    assert provider.call("MockUSD", "balanceOf", provider.address) - before == amount - fee
+    fund_before = provider.call("MockUSD", "balanceOf", fund)
+    provider.transact("JobEscrow", "distributeFees")
+    burned = fee * 2_000 // 10_000
+    assert provider.call("MockUSD", "balanceOf", fund) - fund_before == fee - burned
