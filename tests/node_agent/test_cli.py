@@ -46,7 +46,7 @@ def gcx(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
 def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: ")
+    assert any(line.startswith("error: ") for line in proc.stderr.splitlines())  # after any log lines
     for needle in needles:
         assert needle in proc.stderr, proc.stderr
 
@@ -277,3 +277,14 @@ def test_doctor_fails_an_unreachable_bootstrap_peer_and_a_taken_port(tmp_path: P
     assert checks["key"]["status"] == "pass"
     assert checks["ports"]["status"] == "fail" and str(port) in checks["ports"]["detail"]
     assert checks["bootstrap"]["status"] == "fail" and "tcp/1" in checks["bootstrap"]["detail"]
+
+
+def test_node_run_with_a_missing_deployment_file_fails_cleanly(node_home: Path, report_file: Path) -> None:
+    # The fresh quick report in node_home is reused (no benchmark); then the chain check fails.
+    proc = gcx(
+        node_home,
+        "node",
+        "run",
+        env={"GCX_NODE__BENCH_MODE": '"quick"', "GCX_CHAIN__RPC_URL": "http://127.0.0.1:1"},
+    )
+    assert_clean_failure(proc, 2, "no deployment file", "gcx chain up")

@@ -58,13 +58,32 @@ def _register_programs() -> None:
 _register_programs()
 
 
+def _first_gcx_error(group: BaseExceptionGroup[BaseException]) -> GCXError | None:
+    """The first GCXError inside a (nested) exception group, as trio nurseries raise them."""
+    for exc in group.exceptions:
+        if isinstance(exc, GCXError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and (found := _first_gcx_error(exc)) is not None:
+            return found
+    return None
+
+
+def _fail(exc: GCXError) -> None:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(exc.exit_code)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         app()
     except GCXError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _fail(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BaseExceptionGroup as group:  # an expected error raised inside a trio nursery
+        found = _first_gcx_error(group)
+        if found is None:
+            raise
+        _fail(found)
