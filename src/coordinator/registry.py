@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
 from typing import Any
 
 from gcx import compute_hours as chm
@@ -27,22 +27,26 @@ from .uptime import UptimePolicy, uptime_percent
 log = logging.getLogger("gcx.coordinator.registry")
 
 
-@dataclass(slots=True)
 class TokenBucket:
-    """``rate`` messages per second with bursts of ``burst`` (per sending peer)."""
+    """``rate`` messages per second with bursts of ``burst``, per sending peer.
 
-    rate: float
-    burst: float
-    tokens: dict[str, tuple[float, float]] = field(default_factory=dict)
+    Peer identities are free to make, so the table is bounded: beyond ``max_peers`` the least
+    recently seen peer is forgotten (a forgotten peer starts again with a full bucket, which a
+    flood of fresh identities cannot turn into more than ``burst`` messages each).
+    """
+
+    def __init__(self, rate: float, burst: float, max_peers: int = 65_536) -> None:
+        self.rate, self.burst, self.max_peers = rate, burst, max_peers
+        self.tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def allow(self, peer: str, now: float) -> bool:
-        level, last = self.tokens.get(peer, (self.burst, now))
+        level, last = self.tokens.pop(peer, (self.burst, now))
         level = min(self.burst, level + (now - last) * self.rate)
-        if level < 1.0:
-            self.tokens[peer] = (level, now)
-            return False
-        self.tokens[peer] = (level - 1.0, now)
-        return True
+        allowed = level >= 1.0
+        self.tokens[peer] = (level - 1.0 if allowed else level, now)
+        if len(self.tokens) > self.max_peers:
+            self.tokens.popitem(last=False)
+        return allowed
 
 
 class Registry:
