@@ -156,3 +156,17 @@ def test_a_job_payment_is_escrowed_finalized_and_its_fee_reaches_the_insurance_f
     provider.transact("JobEscrow", "distributeFees")
     burned = fee * 2_000 // 10_000
     assert provider.call("MockUSD", "balanceOf", fund) - fund_before == fee - burned
+
+
+def test_event_watcher_sees_each_new_event_once(
+    anvil: AnvilNode, deployment: Deployment, deployer: bytes
+) -> None:
+    from gcx.chain import EventWatcher
+
+    chain = funded(anvil, deployment, deployer)
+    watcher = EventWatcher(chain, "StakingRegistry", "Staked", from_block=chain.w3.eth.block_number + 1)
+    assert watcher.poll() == []
+    ensure_provider_stake(chain)
+    (event,) = watcher.poll()
+    assert event["args"]["account"] == chain.address
+    assert watcher.poll() == []

@@ -5,6 +5,7 @@ file, typed calls and transactions, staking.
 * :func:`deploy_all`, :func:`faucet` — deploy every contract, fund devnet participants;
 * :class:`Deployment`, :func:`read_deployment`, :func:`write_deployment` — the deployment file;
 * :class:`Chain` — calls, transactions (reverts named by their custom error), events;
+  :class:`EventWatcher` follows an event block by block;
 * :func:`ensure_provider_stake`, :func:`active_providers` — staking as the programs use it.
 
 web3.py is blocking: from trio, call through ``trio.to_thread.run_sync``.
@@ -13,7 +14,7 @@ web3.py is blocking: from trio, call through ``trio.to_thread.run_sync``.
 from __future__ import annotations
 
 from .anvil import AnvilNode, anvil_binary, run_anvil
-from .client import Chain
+from .client import Chain, EventWatcher
 from .deploy import GUARANTOR, PROVIDER, VERIFIER, DeployParams, deploy_all, faucet
 from .deployment import Deployment, default_deployment_path, read_deployment, write_deployment
 from .errors import ChainError, TransactionFailed
@@ -28,6 +29,7 @@ __all__ = [
     "ChainError",
     "DeployParams",
     "Deployment",
+    "EventWatcher",
     "TransactionFailed",
     "active_providers",
     "anvil_binary",

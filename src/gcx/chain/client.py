@@ -135,3 +135,22 @@ class Chain:
         """Decoded logs of ``name``'s ``event`` since ``from_block``."""
         ev = getattr(self.contract(name).events, event)
         return list(self._read(lambda: ev.get_logs(from_block=from_block)))
+
+
+class EventWatcher:
+    """Follows one event of one contract: each :meth:`poll` returns the logs of blocks not yet
+    seen, in order (call it from a loop or a trio worker thread at the interval you need)."""
+
+    def __init__(self, chain: Chain, name: str, event: str, from_block: int = 0) -> None:
+        self.chain, self.name, self.event = chain, name, event
+        self.next_block = from_block
+
+    def poll(self) -> list[Any]:
+        head = int(self.chain._read(lambda: self.chain.w3.eth.block_number))
+        if head < self.next_block:
+            return []
+        ev = getattr(self.chain.contract(self.name).events, self.event)
+        start = self.next_block
+        logs = list(self.chain._read(lambda: ev.get_logs(from_block=start, to_block=head)))
+        self.next_block = head + 1
+        return logs
