@@ -46,6 +46,15 @@ def deployment(anvil: AnvilNode, deployer: bytes) -> Deployment:
     return deploy_all(anvil.rpc_url, deployer)
 
 
+@pytest.fixture(autouse=True)
+def isolated(anvil: AnvilNode, deployment: Deployment) -> Iterator[None]:
+    """Each test runs on the deployed chain and leaves no trace: evm_snapshot before, evm_revert after."""
+    rpc = Chain(deployment).w3.provider
+    snapshot = rpc.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    yield
+    assert rpc.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+
+
 def funded(anvil: AnvilNode, deployment: Deployment, deployer: bytes) -> Chain:
     account = Account.create()
     faucet(anvil.rpc_url, deployment, deployer, account.address)
