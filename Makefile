@@ -55,6 +55,9 @@ bench: $(STAMP)
 	$(PY) -m coordinator.bench_ingest
 	$(PY) -m coordinator.bench_adverts --no-gossip
 	$(PY) -m coordinator.bench_adverts
+	$(PY) -m coordinator.exchange.gen_workload --ops 1000000 --seed 1 --out $(VENV)/workload.csv
+	$(PY) -m coordinator.exchange.bench_matching --workload $(VENV)/workload.csv --json
+	$(PY) -m coordinator.exchange.bench_journal --ops 300000 --json
 
 # On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak.
 bench-gpu: $(STAMP)

@@ -1,0 +1,87 @@
+"""``python -m coordinator.exchange.bench_matching --workload FILE --json``: the matching
+engine's throughput, engine only.
+
+The operation file (format in :mod:`.workload`) is read and parsed fully first; then one
+:class:`~.engine.Engine` (default configuration: no price band, self-trade prevention on in
+cancel-resting mode, which never fires because every order has its own account) runs every
+operation, and only that loop is timed. The loop calls the engine's hot-path methods
+(``place_limit`` / ``place_market`` / ``cancel``) and discards the events in batches, as a
+consumer draining ``engine.out`` would; a cancel of an order that is gone is the engine's
+``UNKNOWN_ORDER`` rejection, which the benchmark ignores. The price array is sized from the
+workload's highest price before timing starts.
+
+It prints one JSON object: ``ops, seconds, ops_per_s, best_bid, best_ask, bid_volume,
+ask_volume, traded_volume`` (prices in ticks, volumes in lots, ``null`` for an empty side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .engine import NO_ASK, Engine, EngineConfig
+from .workload import CANCEL, LIMIT, Op, WorkloadError, parse_workload
+
+_BATCH = 512  # operations between two drains of the event buffer
+
+
+def run(ops: list[Op]) -> dict[str, Any]:
+    """Run ``ops`` through a fresh engine; the benchmark's result object."""
+    top = max((op[3] for op in ops), default=0)
+    engine = Engine(EngineConfig(initial_price_capacity=top + 2))
+    limit, market, cancel = engine.place_limit, engine.place_market, engine.cancel
+    out = engine.out
+    batches = [ops[i : i + _BATCH] for i in range(0, len(ops), _BATCH)]
+    gc.collect()
+    gc.freeze()  # the loaded workload is not the engine's: keep the collector off it
+    start = time.perf_counter()
+    for batch in batches:
+        for kind, order_id, side, price, qty in batch:
+            if kind == LIMIT:
+                limit(order_id, order_id, side, price, qty)
+            elif kind == CANCEL:
+                cancel(order_id, order_id)
+            else:
+                market(order_id, order_id, side, qty)
+        out.clear()
+    seconds = time.perf_counter() - start
+    gc.unfreeze()
+    bids, asks = engine.depth(0), engine.depth(1)
+    return {
+        "ops": len(ops),
+        "seconds": round(seconds, 6),
+        "ops_per_s": round(len(ops) / seconds) if seconds > 0 else None,
+        "best_bid": engine.best_bid or None,
+        "best_ask": None if engine.best_ask == NO_ASK else engine.best_ask,
+        "bid_volume": sum(q for _, q in bids),
+        "ask_volume": sum(q for _, q in asks),
+        "traded_volume": engine.volume,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m coordinator.exchange.bench_matching", description=__doc__
+    )
+    parser.add_argument("--workload", type=Path, required=True, help="operation file")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    args = parser.parse_args(argv)
+    try:
+        ops = parse_workload(args.workload.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError, WorkloadError) as exc:
+        sys.exit(f"error: {args.workload}: {exc}")
+    result = run(ops)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>14}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+"""The exchange's sequenced, durable command log in SQLite (WAL, group commit).
+
+Theory of operation
+-------------------
+Every command the exchange accepts is appended here, with its sequence number, *before* it is
+applied to an engine or acknowledged (DESIGN §5, LMAX's journaller). Commands are opaque bytes
+(the engine's ``encode_command`` output); the journal neither knows nor cares what they mean.
+
+* **One global sequence.** Sequence numbers start at 1 and increase by exactly one across the
+  whole coordinator, not per instrument. One writer, one fsync per batch whatever the mix of
+  instruments in it, and a total order across books, so that anything that couples books
+  (balances in the pre-trade check now, clearing later) replays deterministically. A
+  per-instrument view is a filter over the global log; the reverse would need a merge rule.
+* **Frames (group commit).** ``append_batch`` writes a whole batch as *one row* of the
+  ``frames`` table: ``(first_seq, count, lengths, body, crc)`` where ``body`` is the commands
+  concatenated, ``lengths`` their little-endian ``uint32`` lengths and ``crc`` a CRC-32 over
+  both. Command ``i`` of the frame has sequence ``first_seq + i``. One row per batch instead of
+  one per command makes the log cost a memcpy per command instead of a B-tree insertion (about
+  4.5 µs per row in SQLite from Python); the per-command view is restored by ``read_from``.
+  One transaction per batch, so one fsync covers every command in it.
+* **Durability: ``synchronous=FULL``.** In WAL mode FULL fsyncs the WAL file at every commit,
+  so a batch whose ``append_batch`` returned survives an OS crash or power loss. NORMAL fsyncs
+  only at checkpoints: the database stays consistent, but the last commits before a power loss
+  can vanish — acknowledged orders lost, which the exchange must never do. Measured on this
+  machine (2 cores, virtio disk, 40-byte commands; ``python -m
+  coordinator.exchange.bench_journal`` reproduces the engine + journal figures):
+
+  ====================  ==================  ==================
+  commands per commit   FULL (cmds/s)       NORMAL (cmds/s)
+  ====================  ==================  ==================
+  1, framed             ~2,200              ~36,000
+  64, framed            ~164,000            ~520,000
+  1024, framed          ~900,000            ~1,800,000
+  1024, row per cmd     ~207,000            ~230,000
+  ====================  ==================  ==================
+
+  (engine + journal, 1024 a batch: ~165-200k ops/s under FULL, ~190-230k under NORMAL.)
+  With group commit the fsync is amortised over the batch and FULL costs little more than
+  NORMAL, so the safe setting is the default; NORMAL is accepted (``synchronous="NORMAL"``)
+  only for benchmarks and for tests that do not care about power loss. A process crash
+  (SIGKILL) loses nothing committed under either setting: the WAL is in the OS page cache.
+* **Integrity on read.** ``read_from`` checks that frames are contiguous (the first starts at
+  1, each next one where the previous ended) and that each frame's CRC and lengths agree with
+  its body; a missing sequence number raises ``JournalGapError``, an undecodable frame
+  ``JournalCorruptError``. A torn write cannot produce either — SQLite's WAL discards an
+  uncommitted transaction as a whole — so both mean tampering, disk corruption or a bug.
+* **Snapshots** live in the same file (table ``snapshots``), keyed by the last sequence number
+  they include, with a CRC; the journal stores them as opaque bytes too (``snapshot.py`` says
+  what is in them). Snapshots never delete commands: the log stays complete from seq 1.
+
+One ``Journal`` object owns one connection and is used from one thread. A second writer on the
+same file is detected (``JournalConflictError``) rather than allowed to interleave sequences.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import zlib
+from array import array
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Journal",
+    "JournalConflictError",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalGapError",
+    "Synchronous",
+]
+
+FORMAT_VERSION: Final = 1
+MAX_COMMAND_BYTES: Final = 2**32 - 1
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS frames (
+    first_seq INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL,
+    lengths BLOB NOT NULL,
+    body BLOB NOT NULL,
+    crc INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY,
+    body BLOB NOT NULL,
+    crc INTEGER NOT NULL
+);
+"""
+
+_LITTLE_ENDIAN: Final = sys.byteorder == "little"
+
+
+class JournalError(Exception):
+    """Base of every journal error."""
+
+
+class JournalGapError(JournalError):
+    """A sequence number is missing from the log (or a frame overlaps its predecessor)."""
+
+    def __init__(self, expected: int, found: int) -> None:
+        super().__init__(f"journal gap: expected seq {expected}, found a frame starting at {found}")
+        self.expected = expected
+        self.found = found
+
+
+class JournalCorruptError(JournalError):
+    """A frame or snapshot cannot be decoded (CRC mismatch, inconsistent lengths)."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"journal corrupt at seq {seq}: {reason}")
+        self.seq = seq
+        self.reason = reason
+
+
+class JournalConflictError(JournalError):
+    """Another writer appended to the same journal file behind this one's back."""
+
+
+def _crc(lengths: bytes, body: bytes) -> int:
+    return zlib.crc32(body, zlib.crc32(lengths))
+
+
+def _pack_lengths(commands: Sequence[bytes]) -> bytes:
+    try:
+        lengths = array("I", map(len, commands))
+    except OverflowError:
+        raise ValueError(f"a command exceeds {MAX_COMMAND_BYTES} bytes") from None
+    if lengths.itemsize != 4:  # pragma: no cover - every platform CPython supports today
+        lengths = array("L", lengths)
+    if not _LITTLE_ENDIAN:  # pragma: no cover
+        lengths.byteswap()
+    return lengths.tobytes()
+
+
+def _unpack_frame(first_seq: int, count: int, lengths: bytes, body: bytes, crc: int) -> list[bytes]:
+    """The commands of one frame, after checking it; raises ``JournalCorruptError``."""
+    if not isinstance(lengths, bytes) or not isinstance(body, bytes):
+        raise JournalCorruptError(first_seq, "frame columns are not blobs")
+    if _crc(lengths, body) != crc:
+        raise JournalCorruptError(first_seq, "CRC mismatch")
+    if count < 1 or len(lengths) != 4 * count:
+        raise JournalCorruptError(first_seq, f"{len(lengths)} length bytes for {count} commands")
+    sizes = array("I")
+    sizes.frombytes(lengths)
+    if not _LITTLE_ENDIAN:  # pragma: no cover
+        sizes.byteswap()
+    ends = list(accumulate(sizes))
+    if ends[-1] != len(body):
+        raise JournalCorruptError(first_seq, f"lengths sum to {ends[-1]}, body has {len(body)} bytes")
+    view = memoryview(body)
+    return [bytes(view[end - size : end]) for size, end in zip(sizes, ends, strict=True)]
+
+
+class Journal:
+    """A durable, gap-free log of opaque commands numbered 1, 2, 3, … (see the module doc)."""
+
+    def __init__(self, path: Path | str, *, synchronous: Synchronous = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous: Synchronous = synchronous
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise JournalError(f"{self.path}: cannot switch to WAL mode (got {mode})")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(_DDL)
+            self._check_version()
+            self._last_frame, self._last_seq = self._read_tail()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_version(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
+                )
+            elif row[0] != str(FORMAT_VERSION):
+                raise JournalError(f"{self.path}: journal format {row[0]}, this code reads {FORMAT_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _read_tail(self) -> tuple[int, int]:
+        row = self._db.execute(
+            "SELECT first_seq, count FROM frames ORDER BY first_seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, 0
+        return int(row[0]), int(row[0]) + int(row[1]) - 1
+
+    def durability(self) -> tuple[str, str]:
+        """``(journal_mode, synchronous)`` as SQLite reports them for this connection."""
+        mode = str(self._db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        level = int(self._db.execute("PRAGMA synchronous").fetchone()[0])
+        return mode, {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, str(level))
+
+    # -- writing -------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last durable command (0 for an empty journal)."""
+        return self._last_seq
+
+    def append_batch(self, commands: Sequence[bytes]) -> list[int]:
+        """Append ``commands`` in one transaction; return their sequence numbers.
+
+        When this returns, the commands are durable (per ``synchronous``); if it raises,
+        none of them is in the log.
+        """
+        first = self.append_frame(commands)
+        return list(range(first, first + len(commands)))
+
+    def append_frame(self, commands: Sequence[bytes]) -> int:
+        """Like ``append_batch`` but returns only the first sequence number (cheaper)."""
+        if not commands:
+            return self._last_seq + 1
+        lengths = _pack_lengths(commands)
+        body = b"".join(commands)
+        first = self._last_seq + 1
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT max(first_seq) FROM frames").fetchone()
+            if (row[0] or 0) != self._last_frame:
+                raise JournalConflictError(f"{self.path}: another writer appended to this journal")
+            db.execute(
+                "INSERT INTO frames (first_seq, count, lengths, body, crc) VALUES (?, ?, ?, ?, ?)",
+                (first, len(commands), lengths, body, _crc(lengths, body)),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._last_frame = first
+        self._last_seq = first + len(commands) - 1
+        return first
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_from(self, seq: int = 1) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(seq, command)`` for every command from ``seq`` on, in order.
+
+        Raises ``JournalGapError`` at a missing sequence number and ``JournalCorruptError``
+        at an undecodable frame, after yielding everything before it. Appends made through
+        this object while the iterator is open may or may not be seen (SQLite's rule).
+        """
+        for first_seq, commands in self.read_frames(seq):
+            yield from zip(range(first_seq, first_seq + len(commands)), commands, strict=True)
+
+    def read_frames(self, seq: int = 1) -> Iterator[tuple[int, list[bytes]]]:
+        """Yield ``(first_seq, commands)`` frame by frame from ``seq`` on (same checks).
+
+        The batch-wise twin of ``read_from`` for fast replay: a frame that starts before
+        ``seq`` is trimmed so that its first command is ``seq``.
+        """
+        if seq < 1:
+            raise ValueError(f"sequence numbers start at 1, not {seq}")
+        start = self._db.execute(
+            "SELECT coalesce(max(first_seq), 1) FROM frames WHERE first_seq <= ?", (seq,)
+        ).fetchone()[0]
+        cursor = self._db.execute(
+            "SELECT first_seq, count, lengths, body, crc FROM frames WHERE first_seq >= ? ORDER BY first_seq",
+            (start,),
+        )
+        expected = start
+        try:
+            for frame_seq, count, lengths, body, crc in cursor:
+                if frame_seq != expected:
+                    raise JournalGapError(expected, frame_seq)
+                commands = _unpack_frame(frame_seq, count, lengths, body, crc)
+                expected = frame_seq + count
+                if frame_seq < seq:
+                    commands = commands[seq - frame_seq :]
+                if commands:
+                    yield max(frame_seq, seq), commands
+        finally:
+            cursor.close()
+
+    def verify(self) -> int:
+        """Read the whole log, checking every frame; return the last sequence number."""
+        last = 0
+        for first, commands in self.read_frames(1):
+            last = first + len(commands) - 1
+        return last
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def write_snapshot(self, seq: int, body: bytes) -> None:
+        """Store a snapshot of the state after command ``seq`` (which must be durable)."""
+        if not 0 < seq <= self._last_seq:
+            raise ValueError(f"snapshot at seq {seq}, but the journal holds 1..{self._last_seq}")
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshots (seq, body, crc) VALUES (?, ?, ?)",
+                (seq, body, zlib.crc32(body)),
+            )
+
+    def latest_snapshot(self, before: int | None = None) -> tuple[int, bytes] | None:
+        """The newest snapshot (older than seq ``before`` if given) as ``(seq, body)``, or
+        None; raises ``JournalCorruptError`` if its CRC fails."""
+        limit = self._last_seq + 1 if before is None else before
+        row = self._db.execute(
+            "SELECT seq, body, crc FROM snapshots WHERE seq < ? ORDER BY seq DESC LIMIT 1", (limit,)
+        ).fetchone()
+        if row is None:
+            return None
+        seq, body, crc = int(row[0]), row[1], int(row[2])
+        if not isinstance(body, bytes) or zlib.crc32(body) != crc:
+            raise JournalCorruptError(seq, "snapshot CRC mismatch")
+        return seq, body
+
+    def snapshot_seqs(self) -> list[int]:
+        return [int(r[0]) for r in self._db.execute("SELECT seq FROM snapshots ORDER BY seq")]
