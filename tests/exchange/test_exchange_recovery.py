@@ -14,7 +14,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from coordinator.exchange.bench_journal import batch_applier, encode_fast, random_commands
+from coordinator.exchange.bench_journal import random_commands
 from coordinator.exchange.commands import Command, OrderType, PlaceLimit, Replace, Side, encode_command
 from coordinator.exchange.engine import Engine, EngineConfig
 from coordinator.exchange.events import REJECTED, Event, RejectReason, encode_events
@@ -153,20 +153,22 @@ def test_a_damaged_snapshot_is_skipped_or_refused(tmp_path: Path) -> None:
         decode_snapshot(b"\x93\x01\x02")
 
 
-def test_the_benchmarks_fast_path_is_the_typed_path(tmp_path: Path) -> None:
+def test_apply_batch_is_apply_one_by_one() -> None:
     commands = random_commands(4000, seed=5, accounts=25, all_types=True)
-    assert [encode_fast(c) for c in commands] == [encode_command(c) for c in commands]
-    typed, fast = Engine(CONFIG), Engine(CONFIG)
-    apply_batch = batch_applier(fast)
-    typed_events: list[Event] = []
-    fast_events: list[Event] = []
+    single, batched = Engine(CONFIG), Engine(CONFIG)
+    single_events: list[Event] = []
+    batched_events: list[Event] = []
     for i in range(0, len(commands), 128):
         chunk = commands[i : i + 128]
         for c in chunk:
-            typed_events += typed.apply(c)
-        fast_events += apply_batch(chunk)
-    assert encode_events(fast_events) == encode_events(typed_events)
-    assert fast.state_hash() == typed.state_hash()
+            single_events += single.apply(c)
+        batched_events += batched.apply_batch(chunk)
+    assert encode_events(batched_events) == encode_events(single_events)
+    assert batched.state_hash() == single.state_hash() and batched.seq == single.seq == 4000
+    with pytest.raises(TypeError):
+        batched.apply_batch([object()])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        encode_command(object())  # type: ignore[arg-type]
 
 
 # -- a real process, SIGKILLed under load ----------------------------------------------

@@ -10,11 +10,13 @@ add up to its own depth.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -322,3 +324,53 @@ def test_bench_json_matches_reference(tmp_path: Path) -> None:
     assert result["bid_volume"] == sum(o.qty for o in bids) > 0
     assert result["ask_volume"] == sum(o.qty for o in asks) > 0
     assert result["traded_volume"] == ref.volume > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_queues_with_cancels_in_the_middle_match_the_reference(seed: int) -> None:
+    """Deep levels where most cancels hit the middle of a queue: the engine leaves those orders
+    in place (dead) and compacts a queue once they may outnumber the live ones; none of it may
+    show in events, priority, read-outs or the state hash."""
+    rng = random.Random(seed)
+    engine = Engine(EngineConfig(stp=STPMode.CANCEL_RESTING, initial_price_capacity=8))
+    ref = RefBook(int(STPMode.CANCEL_RESTING), None, 0, 1, 1 << 62, None)
+    live: list[int] = []
+    for oid in range(1, 6000):
+        r = rng.random()
+        cmd: Command
+        if r < 0.5 or not live:
+            side = rng.choice([Side.BUY, Side.SELL])
+            price = rng.choice([4, 5]) if side is Side.BUY else rng.choice([6, 7])
+            if rng.random() < 0.03:  # an aggressor now and then, through one or two levels
+                price = 7 if side is Side.BUY else 4
+            cmd = PlaceLimit(oid % 40 + 1, oid, side, price, rng.randint(1, 6), OrderType.GTC)
+            live.append(oid)
+        elif r < 0.55:
+            cmd = PlaceLimit(
+                oid % 40 + 1,
+                oid,
+                rng.choice([Side.BUY, Side.SELL]),
+                rng.randint(4, 7),
+                rng.randint(1, 30),
+                OrderType.FOK,
+            )
+        elif r < 0.9:
+            victim = live.pop(rng.randrange(len(live)))
+            cmd = Cancel(victim % 40 + 1, victim)
+        else:
+            victim = live[rng.randrange(len(live))]
+            cmd = Replace(victim % 40 + 1, victim, rng.randint(4, 7), rng.randint(1, 6))
+        got = engine.apply(cmd)
+        ref.events.clear()
+        ref.apply(cmd)
+        assert [e for e in got if e[0] != BOOK_DELTA] == ref.events, cmd
+    assert [(o[0], o[1], o[2], o[3], o[4], int(o[5])) for o in engine.resting_orders()] == ref.resting()
+    assert (engine.last_price, engine.volume) == (ref.last, ref.volume)
+    book: dict[tuple[int, int], int] = {}
+    for o in ref.resting():
+        book[(o[2], o[3])] = book.get((o[2], o[3]), 0) + o[4]
+    assert {(s, p): q for s in (BUY, SELL) for p, q in engine.depth(s)} == book
+    for queue in engine._levels:  # dead orders never outnumber live ones by more than 32
+        if queue:
+            dead = sum(1 for o in queue if not o[1])
+            assert dead <= len(queue) - dead + 33

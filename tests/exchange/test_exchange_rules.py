@@ -257,3 +257,22 @@ def test_replace_by_a_single_lot_keeps_or_loses_priority(new_qty: int, keeps_pri
     trades = [view(x) for x in e.apply(PlaceMarket(9, 9, S, 1)) if x[0] == 3]
     assert [t.maker_id for t in trades] == [1 if keeps_priority else 2]
     assert e.depth(B) == [(100, new_qty + 10 - 1)]
+
+
+def test_restore_loads_a_book_in_priority_order_and_refuses_a_bad_one() -> None:
+    e = Engine(EngineConfig(min_qty=5, initial_price_capacity=4))
+    for oid, (side, price) in enumerate([(B, 99), (B, 100), (B, 100), (S, 101), (S, 300)], 1):
+        e.apply(
+            PlaceLimit(oid, oid, side, price, 6 + oid, OrderType.POST_ONLY if oid == 4 else OrderType.GTC)
+        )
+    e.apply(PlaceMarket(9, 9, S, 5))  # leaves order 2 with 3 lots, under min_qty
+    restored = Engine(EngineConfig(min_qty=5, initial_price_capacity=4))
+    restored.restore(e.resting_orders(), e.seq, e.last_price, e.volume)
+    assert restored.out == [] and restored.state_hash() == e.state_hash()
+    assert (restored.best_bid, restored.best_ask, restored.depth(B)) == (100, 101, [(100, 12), (99, 7)])
+    with pytest.raises(ValueError, match="fresh"):
+        restored.restore([], 0, 0, 0)
+    with pytest.raises(ValueError, match="crossed"):
+        Engine().restore([(1, 1, 0, 101, 1, 0), (2, 2, 1, 100, 1, 0)], 2, 0, 0)
+    with pytest.raises(ValueError, match="bad resting order"):
+        Engine().restore([(1, 1, 2, 101, 1, 0)], 1, 0, 0)

@@ -4,20 +4,18 @@
 typed commands like the matching benchmark's (60 % limit, 10 % market, 30 % cancel over ~40
 levels; ``random_commands``), then times, per batch of
 ``--batch`` commands: ``Sequencer.submit_many`` (encoding each command), ``flush`` (one SQLite
-transaction and fsync for the batch) and ``Engine.apply`` of every command of the batch
+transaction and fsync for the batch) and ``Engine.apply_batch`` of the batch
 (events built and discarded). Generation is not timed; encoding, journalling and matching are.
 The journal is a fresh file in a temporary directory (``--dir`` to choose the disk) with
 ``synchronous=FULL`` unless ``--synchronous NORMAL``. Prints one JSON object:
 ``{ops, seconds, ops_per_s, batch_size, synchronous}`` (plus ``path``, ``batches``,
 ``flush_ms_p50``).
 
-Two paths (``--path``): ``typed`` calls the public per-command API, ``encode_command`` and
-``Engine.apply``, whose ``match`` statements and per-call ``msgpack.packb`` (a new Packer each
-time) cost ~2.5 µs and ~3 µs a command on this machine — more than matching and journalling
-together. ``fast`` (the default) encodes with one reused ``msgpack.Packer`` and dispatches on
-``type(command)`` straight to the engine's hot-path methods; the tests check that it gives
-byte-identical encodings and identical events. The fast path belongs in ``commands.py`` /
-``engine.py`` (an ``Engine.apply_batch``); it lives here until it moves there.
+Both paths (``--path``) use the public API: ``encode_command`` (one reused msgpack packer,
+dispatch on the command's type) for the journal, then ``batch`` (the default) applies each
+durable batch with one ``Engine.apply_batch`` call, ``single`` with one ``Engine.apply`` per
+command (the per-call overhead a caller pays without batching). The tests check that both give
+identical events.
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import msgpack
 
 from coordinator.exchange.commands import (
     Cancel,
@@ -123,68 +119,26 @@ def _track(live: dict[int, tuple[int, int]], event: Event) -> None:
         live.pop(event[1], None)
 
 
-_pack = msgpack.Packer().pack
-
-
-def encode_fast(command: Command) -> bytes:
-    """``encode_command(command)``, byte for byte, without ``match`` or a Packer per call."""
-    c = command
-    kind = type(c)
-    if kind is PlaceLimit:
-        return _pack([1, c.account, c.order_id, int(c.side), c.price, c.qty, int(c.order_type)])  # type: ignore[union-attr, no-any-return]
-    if kind is Cancel:
-        return _pack([3, c.account, c.order_id])  # type: ignore[no-any-return]
-    if kind is PlaceMarket:
-        return _pack([2, c.account, c.order_id, int(c.side), c.qty])  # type: ignore[union-attr, no-any-return]
-    if kind is Replace:
-        return _pack([4, c.account, c.order_id, c.price, c.qty])  # type: ignore[union-attr, no-any-return]
-    raise TypeError(f"not a command: {command!r}")
-
-
-def batch_applier(engine: Engine) -> Callable[[list[Command]], list[Event]]:
-    """A function applying a list of commands to ``engine`` as ``Engine.apply`` would, one
-    after another, and returning all their events."""
-    limit, market, cancel, replace = engine.place_limit, engine.place_market, engine.cancel, engine.replace
-
-    def apply_batch(commands: list[Command]) -> list[Event]:
-        for c in commands:
-            kind = type(c)
-            if kind is PlaceLimit:
-                limit(c.account, c.order_id, int(c.side), c.price, c.qty, int(c.order_type))  # type: ignore[union-attr]
-            elif kind is Cancel:
-                cancel(c.account, c.order_id)
-            elif kind is PlaceMarket:
-                market(c.account, c.order_id, int(c.side), c.qty)  # type: ignore[union-attr]
-            elif kind is Replace:
-                replace(c.account, c.order_id, c.price, c.qty)  # type: ignore[union-attr]
-            else:
-                raise TypeError(f"not a command: {c!r}")
-        return engine.take_events()
-
-    return apply_batch
-
-
-def _typed_applier(engine: Engine) -> Callable[[list[Command]], list[Event]]:
+def _single_applier(engine: Engine) -> Callable[[list[Command]], list[Event]]:
     apply = engine.apply
 
-    def apply_batch(commands: list[Command]) -> list[Event]:
+    def apply_each(commands: list[Command]) -> list[Event]:
         events: list[Event] = []
         for c in commands:
             events += apply(c)
         return events
 
-    return apply_batch
+    return apply_each
 
 
 def run(
-    commands: list[Command], path: Path, batch: int, synchronous: Synchronous, fast: bool = True
+    commands: list[Command], path: Path, batch: int, synchronous: Synchronous, batched: bool = True
 ) -> dict[str, object]:
     engine = Engine(EngineConfig(stp=STPMode.NONE, initial_price_capacity=1 << 15))
-    apply_batch = batch_applier(engine) if fast else _typed_applier(engine)
-    encode = encode_fast if fast else encode_command
+    apply_batch = engine.apply_batch if batched else _single_applier(engine)
     flush_times: list[float] = []
     with Journal(path, synchronous=synchronous) as journal:
-        sequencer: Sequencer[Command] = Sequencer(journal, encode, max_batch=batch)
+        sequencer: Sequencer[Command] = Sequencer(journal, encode_command, max_batch=batch)
         start = time.perf_counter()
         for i in range(0, len(commands), batch):
             sequencer.submit_many(commands[i : i + batch])
@@ -201,7 +155,7 @@ def run(
         "ops_per_s": round(len(commands) / seconds),
         "batch_size": batch,
         "synchronous": synchronous,
-        "path": "fast" if fast else "typed",
+        "path": "batch" if batched else "single",
         "batches": len(flush_times),
         "flush_ms_p50": round(1000 * flush_times[len(flush_times) // 2], 3),
     }
@@ -213,13 +167,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
-    parser.add_argument("--path", choices=("fast", "typed"), default="fast")
+    parser.add_argument("--path", choices=("batch", "single"), default="batch")
     parser.add_argument("--dir", type=Path, default=None, help="where the temporary journal goes")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args(argv)
     commands = random_commands(args.ops, args.seed)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        result = run(commands, Path(tmp) / "journal.db", args.batch, args.synchronous, args.path == "fast")
+        result = run(commands, Path(tmp) / "journal.db", args.batch, args.synchronous, args.path == "batch")
     if args.json:
         print(json.dumps(result))
     else:

@@ -9,17 +9,23 @@ events and the same :meth:`Engine.state_hash`, which is what makes the journal's
 The kind of instrument (spot, future, option, perpetual) does not matter here.
 
 **Strict price-time priority.** Prices are integer ticks, quantities integer lots (STYLE 5).
-The book is a *tick-indexed array*: ``_levels[price]`` is ``None`` or a ``deque`` of the orders
-resting at that price in arrival order, ``_qtys[price]`` their total. The book is never crossed
-after a command, so below the best bid every non-empty level is a bid and above the best ask an
-ask: one array serves both sides. ``best_bid`` / ``best_ask`` point at the touch; when a level
-empties the pointer walks to the next non-empty slot, stopped by sentinels at index 0 and at the
-top of the array (an empty bid side has ``best_bid == 0``, an empty ask side ``best_ask ==
-NO_ASK``). The array starts at ``EngineConfig.initial_price_capacity`` and grows to any price.
+The book is a *tick-indexed array*: ``_qtys[price]`` is the total resting at that price (0: an
+empty level) and ``_levels[price]`` the ``deque`` of those orders in arrival order (``None``
+until the price is first used; a level that empties keeps its queue, so refilling it allocates
+nothing). The book is never crossed after a command, so below the best bid every non-empty
+level is a bid and above the best ask an ask: one array serves both sides. ``best_bid`` /
+``best_ask`` point at the touch; when a level empties the pointer walks ``_qtys`` to the next
+non-zero slot, stopped by sentinel totals at index 0 and at the top of the array (an empty bid
+side has ``best_bid == 0``, an empty ask side ``best_ask == NO_ASK``). The array starts at
+``EngineConfig.initial_price_capacity`` and grows to any price.
 An order is a small ``list`` ``[order_id, qty, account, side, price, post_only]`` (cheaper to
-build and index than any object); ``_orders`` maps id to order for O(1) lookup, and a cancel
-removes the order from its deque (O(1) at either end, a C-speed scan in between; the order id
-comes first in the list so each comparison of that scan stops at the first element).
+build and index than any object); ``_orders`` maps id to order for O(1) lookup. A cancel takes
+the order off its queue when it is at either end (O(1)); in between it only sets the order's
+quantity to 0 and leaves it in place, *dead* (O(1) instead of a scan of the queue): matching
+drops a dead order when it reaches the front, the read-outs skip it, an emptied level clears
+its queue, and a queue is compacted once its dead orders may outnumber the live ones by more
+than ``_COMPACT_AT`` (``_dead`` counts them per price, an upper bound), so the garbage stays
+bounded. Dead orders are invisible in events, priority, read-outs and the state hash.
 
 **An aggressor** (limit order that crosses, market order, re-entered replaced order) walks the
 opposite side from the touch while it has quantity and the level's price is within its limit:
@@ -63,7 +69,9 @@ order and enters it again at the back of the new level, as an aggressor if it cr
 
 The hot path avoids every per-operation cost it can: no enum or dataclass on it, events are
 tuple literals, attributes and methods are bound to locals, matching loops index lists with
-literal constants. ``python -m coordinator.exchange.bench_matching`` measures it.
+literal constants, and an operation allocates little beyond the order and its events.
+``python -m coordinator.exchange.bench_matching`` measures it. :meth:`Engine.apply_batch`
+dispatches typed commands straight to the hot-path methods (what the journal's consumer uses).
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
@@ -135,7 +143,16 @@ _C_IOC: Final = 2
 _C_MARKET: Final = 3
 _C_SELF: Final = 4
 
-_SENTINEL: Final[deque[list[int]]] = deque()  # stops pointer walks at index 0 and at the top
+_COMPACT_AT: Final = 32  # dead orders a level's queue may hold before it is compacted
+
+
+def _compact(queue: deque[list[int]]) -> None:
+    """Drop the dead (cancelled, quantity 0) orders of a level's queue, keeping the order."""
+    live = [o for o in queue if o[1]]
+    queue.clear()
+    queue.extend(live)
+
+
 _HASH_ORDER = struct.Struct("<qqqqqq")
 _HASH_HEAD = struct.Struct("<qqq")
 
@@ -143,17 +160,18 @@ _HASH_HEAD = struct.Struct("<qqq")
 class Engine:
     """The order book and matcher of one instrument (see the module docstring).
 
-    Drive it with :meth:`apply` (typed commands, returns the events) or, on a hot path, with
-    :meth:`place_limit` / :meth:`place_market` / :meth:`cancel` / :meth:`replace`, which append
-    to :attr:`out`; take the events with :meth:`take_events`. Public read-outs: ``best_bid``,
+    Drive it with :meth:`apply` / :meth:`apply_batch` (typed commands, return the events) or,
+    on a hot path, with :meth:`place_limit` / :meth:`place_market` / :meth:`cancel` /
+    :meth:`replace`, which append to :attr:`out`; take the events with :meth:`take_events`. Public read-outs: ``best_bid``,
     ``best_ask`` (raw pointers, see :data:`NO_ASK`), ``last_price`` (0 before the first trade),
     ``volume`` (lots traded), ``seq`` (commands applied), :meth:`resting_orders`,
-    :meth:`depth`, :meth:`state_hash`.
+    :meth:`depth`, :meth:`state_hash`; :meth:`restore` loads a saved state (snapshots).
     """
 
     __slots__ = (
         "_band",
         "_check",
+        "_dead",
         "_guarded",
         "_levels",
         "_lo",
@@ -184,10 +202,11 @@ class Engine:
         self._guarded = self._band >= 0 or pre_trade is not None  # checks the fast path skips
         top = max(cfg.initial_price_capacity, 2)
         self._levels: list[deque[list[int]] | None] = [None] * (top + 1)
-        self._levels[0] = self._levels[top] = _SENTINEL
         self._qtys = [0] * (top + 1)
+        self._qtys[0] = self._qtys[top] = 1  # sentinels: a walk stops at a non-zero total
         self._top = top
         self._orders: dict[int, list[int]] = {}
+        self._dead: dict[int, int] = {}  # price -> dead orders in its queue (an upper bound)
         self.best_bid = 0
         self.best_ask = NO_ASK
         self.last_price = 0
@@ -199,15 +218,29 @@ class Engine:
 
     def apply(self, command: Command) -> list[Event]:
         """Apply one command; return the events it caused (and clear :attr:`out`)."""
-        match command:
-            case PlaceLimit(account, order_id, side, price, qty, order_type):
-                self.place_limit(account, order_id, int(side), price, qty, int(order_type))
-            case PlaceMarket(account, order_id, side, qty):
-                self.place_market(account, order_id, int(side), qty)
-            case Cancel(account, order_id):
-                self.cancel(account, order_id)
-            case Replace(account, order_id, price, qty):
-                self.replace(account, order_id, price, qty)
+        return self.apply_batch((command,))
+
+    def apply_batch(self, commands: Iterable[Command]) -> list[Event]:
+        """Apply ``commands`` in order, exactly as one :meth:`apply` each would; return all
+        their events, in order (with any left in :attr:`out` before, which it clears).
+
+        Dispatches on the exact type of each command straight to the hot-path methods, most
+        frequent first; anything that is not a command raises ``TypeError`` (the commands
+        before it are applied, their events stay in :attr:`out`).
+        """
+        limit, market, cancel = self.place_limit, self.place_market, self.cancel
+        for c in commands:
+            kind = type(c)
+            if kind is PlaceLimit:
+                limit(c.account, c.order_id, int(c.side), c.price, c.qty, int(c.order_type))  # type: ignore[union-attr]
+            elif kind is Cancel:
+                cancel(c.account, c.order_id)
+            elif kind is PlaceMarket:
+                market(c.account, c.order_id, int(c.side), c.qty)  # type: ignore[union-attr]
+            elif kind is Replace:
+                self.replace(c.account, c.order_id, c.price, c.qty)  # type: ignore[union-attr]
+            else:
+                raise TypeError(f"not a command: {c!r}")
         return self.take_events()
 
     def take_events(self) -> list[Event]:
@@ -215,6 +248,26 @@ class Engine:
         events = self.out
         self.out = []
         return events
+
+    def restore(self, orders: Iterable[RestingOrder], seq: int, last_price: int, volume: int) -> None:
+        """Load a saved state into this fresh engine (no command applied yet, nothing resting).
+
+        ``orders`` are ``(order_id, account, side, price, remaining qty, post_only)`` in
+        priority order, as :meth:`resting_orders` gives them; each goes to the back of its
+        level with no admission check (they were checked when they arrived) and no event.
+        ``ValueError`` if the engine is not fresh, an order is malformed or a duplicate, or the
+        book would be crossed; then the engine is unusable (build a new one).
+        """
+        if self.seq or self._orders:
+            raise ValueError("restore needs a fresh engine")
+        for order_id, account, side, price, qty, post in orders:
+            if order_id in self._orders or side not in (_BUY, _SELL) or price < 1 or qty < 1:
+                raise ValueError(f"bad resting order {(order_id, account, side, price, qty, post)}")
+            self._rest([order_id, qty, account, side, price, bool(post)])
+        self.out.clear()
+        if self.best_bid >= self.best_ask:
+            raise ValueError("the restored book is crossed")
+        self.seq, self.last_price, self.volume = seq, last_price, volume
 
     # -- hot path ------------------------------------------------------------------------------
 
@@ -242,7 +295,8 @@ class Engine:
         """A limit order; ``order_type`` is an :class:`OrderType` value other than MARKET."""
         self.seq += 1
         out = self.out
-        if order_id in self._orders or price < 1 or not self._lo <= qty <= self._max_qty or self._guarded:
+        orders = self._orders
+        if order_id in orders or price < 1 or not self._lo <= qty <= self._max_qty or self._guarded:
             reason = self._precheck(account, order_id, side, price, qty, 1)
             if reason:
                 out.append((REJECTED, order_id, account, reason))
@@ -294,19 +348,19 @@ class Engine:
         levels = self._levels
         order = [order_id, qty, account, side, price, order_type == _POST]
         queue = levels[price]
-        if queue is None:
-            levels[price] = deque((order,))
-            self._qtys[price] = level_qty = qty
+        if queue is None:  # first use of this price: its queue stays, empty or not
+            levels[price] = queue = deque()
+        queue.append(order)
+        qtys = self._qtys
+        level_qty = qtys[price]
+        if not level_qty:  # the level was empty
             if side == _BUY:
                 if price > self.best_bid:  # noqa: PLR1730 - a call to max() costs more
                     self.best_bid = price
             elif price < self.best_ask:
                 self.best_ask = price
-        else:
-            queue.append(order)
-            qtys = self._qtys
-            qtys[price] = level_qty = qtys[price] + qty
-        self._orders[order_id] = order
+        qtys[price] = level_qty = level_qty + qty
+        orders[order_id] = order
         out.append((BOOK_DELTA, side, price, level_qty))
 
     def place_market(self, account: int, order_id: int, side: int, qty: int) -> None:
@@ -342,39 +396,9 @@ class Engine:
             out.append((REJECTED, order_id, account, _R_OWNER))
             return
         del orders[order_id]
-        out.append((CANCELLED, order_id, account, order[1], _C_USER))
-        # Inlined _unlink (a third of all operations are cancels).
-        price = order[4]
-        levels = self._levels
-        queue = levels[price]
-        assert queue is not None
-        if queue[-1] is order:
-            queue.pop()
-        elif queue[0] is order:
-            queue.popleft()
-        else:
-            queue.remove(order)
-        qtys = self._qtys
-        qtys[price] = level_qty = qtys[price] - order[1]
-        side = order[3]
-        out.append((BOOK_DELTA, side, price, level_qty))
-        if level_qty:
-            return
-        levels[price] = None
-        if side == _BUY:
-            if price == self.best_bid:
-                price -= 1
-                while levels[price] is None:
-                    price -= 1
-                self.best_bid = price
-        elif price == self.best_ask:
-            price += 1
-            while levels[price] is None:
-                price += 1
-            self.best_ask = NO_ASK if price == self._top else price
-
-    def _unlink(self, order: list[int]) -> None:
-        """Take a resting order out of its level (not out of ``_orders``); publish the level."""
+        qty = order[1]
+        out.append((CANCELLED, order_id, account, qty, _C_USER))
+        # Inlined _unlink and _bury (a third of all operations are cancels).
         price = order[4]
         queue = self._levels[price]
         assert queue is not None
@@ -383,26 +407,76 @@ class Engine:
         elif queue[0] is order:
             queue.popleft()
         else:
-            queue.remove(order)
+            order[1] = 0  # dead: left in place, skipped when it reaches the front
+            dead = self._dead
+            count = dead.get(price, 0) + 1
+            if count > _COMPACT_AT and 2 * count > len(queue):
+                _compact(queue)
+                count = 0
+            dead[price] = count
         qtys = self._qtys
-        qtys[price] = level_qty = qtys[price] - order[1]
+        qtys[price] = level_qty = qtys[price] - qty
         side = order[3]
-        self.out.append((BOOK_DELTA, side, price, level_qty))
+        out.append((BOOK_DELTA, side, price, level_qty))
         if level_qty:
             return
-        levels = self._levels
-        levels[price] = None
+        if queue:  # only dead orders are left
+            queue.clear()
         if side == _BUY:
             if price == self.best_bid:
                 price -= 1
-                while levels[price] is None:
+                while not qtys[price]:
                     price -= 1
                 self.best_bid = price
         elif price == self.best_ask:
             price += 1
-            while levels[price] is None:
+            while not qtys[price]:
                 price += 1
             self.best_ask = NO_ASK if price == self._top else price
+
+    def _unlink(self, order: list[int]) -> None:
+        """Take a resting order out of its level (not out of ``_orders``); publish the level."""
+        price = order[4]
+        queue = self._levels[price]
+        assert queue is not None
+        qty = order[1]
+        if queue[-1] is order:
+            queue.pop()
+        elif queue[0] is order:
+            queue.popleft()
+        else:
+            order[1] = 0  # dead (see cancel)
+            self._bury(queue, price)
+        qtys = self._qtys
+        qtys[price] = level_qty = qtys[price] - qty
+        side = order[3]
+        self.out.append((BOOK_DELTA, side, price, level_qty))
+        if level_qty:
+            return
+        if queue:  # only dead orders are left
+            queue.clear()
+        if side == _BUY:
+            if price == self.best_bid:
+                price -= 1
+                while not qtys[price]:
+                    price -= 1
+                self.best_bid = price
+        elif price == self.best_ask:
+            price += 1
+            while not qtys[price]:
+                price += 1
+            self.best_ask = NO_ASK if price == self._top else price
+
+    def _bury(self, queue: deque[list[int]], price: int) -> None:
+        """Count one more dead order in the level at ``price``; compact the level's queue when
+        dead orders may be the majority of it (so they never outnumber the live ones by more
+        than ``_COMPACT_AT``). The count only ever overstates (orders dropped by matching or
+        with their emptied level are not subtracted), which at worst compacts early."""
+        dead = self._dead.get(price, 0) + 1
+        if dead > _COMPACT_AT and 2 * dead > len(queue):
+            _compact(queue)
+            dead = 0
+        self._dead[price] = dead
 
     def replace(self, account: int, order_id: int, price: int, qty: int) -> None:
         """Cancel-replace a resting order to ``price`` and remaining quantity ``qty``."""
@@ -461,13 +535,13 @@ class Engine:
         levels, qtys = self._levels, self._qtys
         queue = levels[price]
         if queue is None:
-            levels[price] = deque((order,))
+            levels[price] = queue = deque()
+        queue.append(order)
+        if not qtys[price]:
             if side == _BUY:
                 self.best_bid = max(self.best_bid, price)
             else:
                 self.best_ask = min(self.best_ask, price)
-        else:
-            queue.append(order)
         qtys[price] += qty
         self._orders[order_id] = order
         self.out.append((BOOK_DELTA, side, price, qtys[price]))
@@ -488,6 +562,9 @@ class Engine:
             while True:
                 maker = queue[0]
                 maker_qty = maker[1]
+                if not maker_qty:  # a cancelled order left in place
+                    queue.popleft()
+                    continue
                 maker_account = maker[2]
                 if maker_account == account and stp:
                     if stp == _STP_TAKER:
@@ -520,9 +597,10 @@ class Engine:
                 out.append((BOOK_DELTA, _SELL, price, level_qty))
             if level_qty or blocked:
                 break
-            levels[price] = None
+            if queue:  # only dead orders are left
+                queue.clear()
             price += 1
-            while levels[price] is None:
+            while not qtys[price]:
                 price += 1
             if price == self._top:
                 price = NO_ASK
@@ -553,6 +631,9 @@ class Engine:
             while True:
                 maker = queue[0]
                 maker_qty = maker[1]
+                if not maker_qty:  # a cancelled order left in place
+                    queue.popleft()
+                    continue
                 maker_account = maker[2]
                 if maker_account == account and stp:
                     if stp == _STP_TAKER:
@@ -585,9 +666,10 @@ class Engine:
                 out.append((BOOK_DELTA, _BUY, price, level_qty))
             if level_qty or blocked:
                 break
-            levels[price] = None
+            if queue:  # only dead orders are left
+                queue.clear()
             price -= 1
-            while levels[price] is None:
+            while not qtys[price]:
                 price -= 1
             if not qty:
                 break
@@ -602,11 +684,13 @@ class Engine:
 
     def _fok_reason(self, account: int, side: int, limit: int, qty: int) -> int:
         """0 if an FOK order can fill entirely now, else its reject reason."""
-        levels, stp, top = self._levels, self._stp, self._top
+        levels, qtys, stp, top = self._levels, self._qtys, self._stp, self._top
         step = 1 if side == _BUY else -1
         price = self.best_ask if side == _BUY else self.best_bid
         while 0 < price < top and (price <= limit if side == _BUY else price >= limit):
             for order in levels[price] or ():
+                if not order[1]:  # dead
+                    continue
                 if order[2] == account and stp:
                     if stp == _STP_TAKER:
                         return _R_STP
@@ -615,7 +699,7 @@ class Engine:
                 if qty <= 0:
                     return 0
             price += step
-            while levels[price] is None:
+            while not qtys[price]:
                 price += step
         return _R_FOK
 
@@ -623,30 +707,30 @@ class Engine:
         """Extend the price array so that ``price`` is a valid index below the top sentinel."""
         old_top = self._top
         top = max(price + 1, 2 * old_top)
-        self._levels[old_top] = None
         self._levels.extend([None] * (top - old_top))
-        self._levels[top] = _SENTINEL
+        self._qtys[old_top] = 0
         self._qtys.extend([0] * (top - old_top))
+        self._qtys[top] = 1  # sentinel
         self._top = top
 
     # -- read-outs (off the hot path) -----------------------------------------------------------
 
     def _level_prices(self, side: int) -> Iterator[int]:
         """Non-empty price levels of one side, best first."""
-        levels, top = self._levels, self._top
+        qtys, top = self._qtys, self._top
         if side == _BUY:
             price = self.best_bid
             while price > 0:
                 yield price
                 price -= 1
-                while levels[price] is None:
+                while not qtys[price]:
                     price -= 1
         else:
             price = self.best_ask
             while price < top:
                 yield price
                 price += 1
-                while levels[price] is None:
+                while not qtys[price]:
                     price += 1
 
     def resting_orders(self) -> list[RestingOrder]:
@@ -655,7 +739,8 @@ class Engine:
         for side in (_BUY, _SELL):
             for price in self._level_prices(side):
                 for o in self._levels[price] or ():
-                    result.append((o[0], o[2], o[3], o[4], o[1], o[5]))
+                    if o[1]:  # not a dead (cancelled) order
+                        result.append((o[0], o[2], o[3], o[4], o[1], o[5]))
         return result
 
     def depth(self, side: int, levels: int | None = None) -> list[tuple[int, int]]:

@@ -17,15 +17,12 @@ reference), the traded volume and the command counter. Not in a snapshot: the in
 (output, not state; a consumer that lost events re-reads them by replaying from its own
 position).
 
-**Restore** rebuilds the book by placing the resting orders, in priority order, into a fresh
-engine with every admission check off (no band, no size limits, no hook: those judged the
-orders when they arrived, and a partially filled order may now be below the minimum size);
-the book was uncrossed, so nothing trades and each order lands at the back of its level, i.e.
-in its original priority. The rebuilt book is then moved into an engine built with the real
-configuration, the counters are set, and the state hash is compared with the one recorded in
-the snapshot (``SnapshotError`` on a mismatch). The engine has no restore API of its own yet,
-so ``_transplant_book`` moves its private book fields; the recovery tests fail if that ever
-drifts from what ``state_hash`` sees.
+**Restore** gives the resting orders, in priority order, to ``Engine.restore`` of a fresh
+engine built with the real configuration: it puts each at the back of its level with no
+admission check (no band, no size limits, no hook: those judged the orders when they arrived,
+and a partially filled order may now be below the minimum size) and no event, i.e. in its
+original priority, and refuses a crossed book; the counters are set and the state hash is
+compared with the one recorded in the snapshot (``SnapshotError`` on a mismatch).
 
 **Recovery** (``recover``): take the newest snapshot whose CRC checks (or none), restore it,
 then replay every journal command after it, in order, through ``Engine.apply``. The result
@@ -41,13 +38,13 @@ each command in an ``(instrument, command)`` envelope and snapshot every book at
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgpack
 
-from coordinator.exchange.commands import OrderType, Side, decode_command
-from coordinator.exchange.engine import Engine, EngineConfig, PreTradeCheck, STPMode
+from coordinator.exchange.commands import decode_command
+from coordinator.exchange.engine import Engine, EngineConfig, PreTradeCheck
 from coordinator.exchange.events import Event
 from coordinator.exchange.journal import Journal, JournalCorruptError, JournalError
 
@@ -64,8 +61,6 @@ __all__ = [
 ]
 
 SNAPSHOT_FORMAT: Final = 1
-
-_BOOK_FIELDS: Final = ("_levels", "_qtys", "_top", "_orders", "best_bid", "best_ask")
 
 
 class SnapshotError(JournalError):
@@ -116,26 +111,15 @@ def decode_snapshot(data: bytes) -> EngineSnapshot:
     )
 
 
-def _transplant_book(source: Engine, target: Engine) -> None:
-    for name in _BOOK_FIELDS:
-        setattr(target, name, getattr(source, name))
-
-
 def restore(
     snapshot: EngineSnapshot, config: EngineConfig | None = None, pre_trade: PreTradeCheck | None = None
 ) -> Engine:
     """An engine with ``config`` and ``pre_trade`` in the state ``snapshot`` recorded."""
-    cfg = config or EngineConfig()
-    loader = Engine(replace(cfg, band_ticks=None, min_qty=1, max_qty=1 << 62, stp=STPMode.NONE))
-    for order_id, account, side, price, qty, post in snapshot.orders:
-        order_type = OrderType.POST_ONLY if post else OrderType.GTC
-        loader.place_limit(account, order_id, int(Side(side)), price, qty, int(order_type))
-    loader.take_events()
-    engine = Engine(cfg, pre_trade)
-    _transplant_book(loader, engine)
-    engine.seq = snapshot.engine_seq
-    engine.last_price = snapshot.last_price
-    engine.volume = snapshot.volume
+    engine = Engine(config, pre_trade)
+    try:
+        engine.restore(snapshot.orders, snapshot.engine_seq, snapshot.last_price, snapshot.volume)
+    except ValueError as exc:
+        raise SnapshotError(f"snapshot at seq {snapshot.seq}: {exc}") from None
     if engine.state_hash() != snapshot.state_hash:
         raise SnapshotError(f"snapshot at seq {snapshot.seq} does not restore to its recorded state")
     return engine
