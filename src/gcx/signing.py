@@ -50,11 +50,21 @@ def _recover_raw(document: Mapping[str, Any]) -> bytes:
     on the coordinator's hot path, where eth-account's layers cost three times the curve math.
     High-s signatures are refused (EIP-2), so every signature has exactly one valid form.
     """
-    sig = document.get(SIGNATURE_FIELD)
-    if not isinstance(sig, str) or not sig.startswith("0x") or len(sig) != 132:
+    message = keccak(b"\x19Ethereum Signed Message:\n32" + digest(document))
+    return recover_hash(message, document.get(SIGNATURE_FIELD))
+
+
+def recover_hash(message_hash: bytes, signature: object) -> bytes:
+    """The 20-byte address whose key signed the 32-byte ``message_hash`` (already prefixed or
+    typed as its scheme requires: EIP-191 above, EIP-712 in the exchange's order authentication).
+
+    ``signature`` is ``0x`` + 65 bytes ``r ‖ s ‖ v`` with ``v`` 27 or 28 and a low ``s`` (EIP-2), so
+    each signature has exactly one valid form; anything else is a :class:`SignatureError`.
+    """
+    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
         raise SignatureError("signature must be a 0x-prefixed 65-byte hex string")
     try:
-        raw = bytes.fromhex(sig[2:])
+        raw = bytes.fromhex(signature[2:])
     except ValueError:
         raise SignatureError("signature is not hex") from None
     if len(raw) != 65:  # fromhex skips whitespace
@@ -62,10 +72,9 @@ def _recover_raw(document: Mapping[str, Any]) -> bytes:
     r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
     if v not in (27, 28) or not (0 < r < _N and 0 < s <= _N // 2):
         raise SignatureError("invalid signature: r, s or v out of range")
-    message = keccak(b"\x19Ethereum Signed Message:\n32" + digest(document))
     try:
         public = coincurve.PublicKey.from_signature_and_message(
-            raw[:64] + bytes([v - 27]), message, hasher=None
+            raw[:64] + bytes([v - 27]), message_hash, hasher=None
         )
     except Exception as exc:  # libsecp256k1 refuses a signature with no recoverable key
         raise SignatureError(f"invalid signature: {exc}") from None

@@ -56,12 +56,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final, Literal, cast
 
-import coincurve
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from gcx.errors import GCXError, SchemaError
-from gcx.signing import _N
+from gcx.errors import GCXError, SchemaError, SignatureError
+from gcx.signing import recover_hash
 
 from .commands import OrderType, PlaceLimit, PlaceMarket, Side
 
@@ -366,29 +365,11 @@ def sign_replace(message: Mapping[str, Any], private_key: bytes, domain: Domain)
 
 
 def _recover(digest: bytes, signature: object) -> bytes:
-    """The 20-byte address that signed ``digest`` (the checks of :func:`gcx.signing._recover_raw`).
-
-    ``gcx.signing`` recovers over its own EIP-191 digest of a document, so only its rules are
-    shared: 65 bytes ``r ‖ s ‖ v``, ``v`` 27 or 28, low ``s`` (EIP-2) so each signature has one form.
-    """
-    if type(signature) is not str or len(signature) != 132 or not signature.startswith("0x"):
-        raise BadSignature("signature must be a 0x-prefixed 65-byte hex string")
+    """The 20-byte address that signed ``digest``, by :func:`gcx.signing.recover_hash`'s rules."""
     try:
-        raw = bytes.fromhex(signature[2:])
-    except ValueError:
-        raise BadSignature("signature is not hex") from None
-    if len(raw) != 65:  # fromhex skips whitespace
-        raise BadSignature("signature must be 65 bytes")
-    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
-    if v not in (27, 28) or not (0 < r < _N and 0 < s <= _N // 2):
-        raise BadSignature("invalid signature: r, s or v out of range")
-    try:
-        public = coincurve.PublicKey.from_signature_and_message(
-            raw[:64] + bytes([v - 27]), digest, hasher=None
-        )
-    except Exception:  # libsecp256k1 refuses a signature with no recoverable key
-        raise BadSignature("invalid signature: no public key recovers from it") from None
-    return bytes(keccak(public.format(compressed=False)[1:])[-20:])
+        return recover_hash(digest, signature)
+    except SignatureError as exc:
+        raise BadSignature(str(exc)) from None
 
 
 def verify_typed(

@@ -34,14 +34,7 @@ the level's new total is published (``BOOK_DELTA``). Whatever remains of a GTC o
 order rests; of an IOC order it is cancelled (``IOC_REMAINDER``), of a market order too
 (``MARKET_REMAINDER``). FOK orders are checked to be fully fillable before anything happens.
 
-**Self-trade prevention** (:class:`STPMode`), checked per maker order met by an aggressor:
-
-* ``CANCEL_RESTING`` (default, "cancel oldest"): the resting order of the aggressor's own
-  account is cancelled (``CANCELLED`` reason ``SELF_TRADE``) and matching goes on behind it.
-* ``CANCEL_TAKER`` ("cancel newest"): the aggressor's remainder is cancelled (``SELF_TRADE``)
-  and the resting order stays; an FOK order that would reach its own order before being filled
-  is rejected (``SELF_TRADE_PREVENTED``).
-* ``NONE``: an account may trade with itself.
+**Self-trade prevention** follows :class:`STPMode` (cancel the resting order by default).
 
 **Checks, in order**, for a new order: duplicate id (live in this book), positive price/qty
 (``BAD_TICK_LOT``), size limits, price band (limit price within ``band_ticks`` of the last trade
@@ -49,19 +42,8 @@ price, or of ``reference_price`` before the first trade; off when neither is kno
 pre-trade hook ``(account, side, price, qty) -> bool`` (price 0 for market orders), then the
 type's own rule (post-only would cross, FOK not fillable, market order facing an empty book).
 
-Order lifecycle (the engine follows this table; :mod:`.lifecycle` states it as data and the
-tests check every event stream against it)::
-
-    state     event                                      next state
-    (new)     REJECTED                                   rejected  (terminal, no book change)
-    (new)     ACCEPTED                                   working
-    working   TRADE leaving open qty                     working
-    working   TRADE leaving none                         filled    (terminal)
-    working   CANCELLED (user/IOC/market/self-trade)     cancelled (terminal)
-    working   REPLACED                                   working   (priority kept or lost)
-    working   REJECTED (a refused cancel / replace)      working   (unchanged)
-
-``working`` orders that are not taking are exactly the resting ones.
+The order lifecycle is the transition table of :mod:`.lifecycle`; the tests check every event
+stream against it. ``working`` orders that are not taking are exactly the resting ones.
 
 **Cancel-replace** sets a new price and a new *remaining* quantity: same price and no more
 quantity keeps time priority (``REPLACED`` with ``kept_priority=1``); anything else removes the
@@ -79,43 +61,14 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from enum import IntEnum
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 from .commands import Cancel, Command, PlaceLimit, PlaceMarket, Replace
+from .engine_config import NO_ASK, EngineConfig, PreTradeCheck, RestingOrder, STPMode
 from .events import ACCEPTED, BOOK_DELTA, CANCELLED, REJECTED, REPLACED, TRADE, Event
 
 __all__ = ["NO_ASK", "Engine", "EngineConfig", "PreTradeCheck", "RestingOrder", "STPMode"]
-
-PreTradeCheck = Callable[[int, int, int, int], bool]
-"""``(account, side, price, qty) -> allowed``; price is 0 for a market order."""
-
-RestingOrder = tuple[int, int, int, int, int, int]
-"""``(order_id, account, side, price, qty, post_only)`` of a resting order."""
-
-NO_ASK: Final = 1 << 62
-"""``best_ask`` of an empty ask side (above any price)."""
-
-
-class STPMode(IntEnum):
-    NONE = 0
-    CANCEL_RESTING = 1
-    CANCEL_TAKER = 2
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Per-instrument limits. ``band_ticks=None`` turns the price band off."""
-
-    band_ticks: int | None = None
-    reference_price: int | None = None
-    min_qty: int = 1
-    max_qty: int = 1 << 62
-    stp: STPMode = STPMode.CANCEL_RESTING
-    initial_price_capacity: int = 1024
-
 
 # Hot-path constants (plain ints: enum members cost an attribute lookup and a hash per use).
 _BUY: Final = 0
