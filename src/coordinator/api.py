@@ -33,6 +33,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gcx import __version__
 
+from .exchange.service import ExchangeService
+from .exchange_api import install_exchange
 from .registry import Registry
 
 log = logging.getLogger("gcx.coordinator.http")
@@ -126,9 +128,13 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def create_app(
-    registry: Registry, *, info: dict[str, Any], clock: Callable[[], float] = time.time
+    registry: Registry,
+    *,
+    info: dict[str, Any],
+    clock: Callable[[], float] = time.time,
+    exchange: ExchangeService | None = None,
 ) -> FastAPI:
-    """The coordinator's FastAPI app over ``registry``.
+    """The coordinator's FastAPI app over ``registry`` (and ``exchange``'s routes when given).
 
     ``info`` is returned verbatim by ``GET /v1/info`` (the coordinator's ``peer_id``,
     ``multiaddrs``, ``reference`` profile ident and ``version``). ``clock`` gives unix seconds.
@@ -136,7 +142,7 @@ def create_app(
     app = FastAPI(
         title=API_TITLE,
         version=__version__,
-        description="Read-only registry of graded GPU compute providers (GCX).",
+        description="Registry of graded GPU compute providers and the compute-hour exchange (GCX).",
         docs_url=None,
         redoc_url=None,
     )
@@ -212,4 +218,6 @@ def create_app(
         """The registry's metrics in the Prometheus text exposition format."""
         return Response(generate_latest(registry.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    if exchange is not None:
+        install_exchange(app, exchange)
     return app

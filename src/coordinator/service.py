@@ -33,6 +33,7 @@ from gcx.settings import Settings
 
 from .adverts import AdvertPolicy
 from .api import create_app
+from .exchange.service import open_exchange
 from .http_server import serve_api
 from .metrics import Metrics
 from .registry import Registry
@@ -132,6 +133,7 @@ async def run_coordinator(
     """Run the coordinator until cancelled."""
     registry = build_registry(settings, profile)
     c = settings.coordinator
+    exchange = open_exchange(settings) if settings.exchange.enabled else None
     try:
         async with open_host(key.private_key, settings.network.listen) as host:
             info: dict[str, Any] = {
@@ -145,7 +147,10 @@ async def run_coordinator(
                 open_pubsub(host, [CAPACITY_TOPIC]) as pubsub,
                 trio.open_nursery() as n,
             ):
-                port = await n.start(serve_api, create_app(registry, info=info), c.api_host, c.api_port)
+                if exchange is not None:
+                    await n.start(exchange.run)
+                app = create_app(registry, info=info, exchange=exchange)
+                port = await n.start(serve_api, app, c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
                 n.start_soon(_consume_adverts, pubsub, registry)
                 _serve_direct(host, registry, settings.network.request_timeout_s)
@@ -161,3 +166,5 @@ async def run_coordinator(
                     ready(info)
     finally:
         registry.store.close()
+        if exchange is not None:
+            exchange.journal.close()

@@ -89,6 +89,20 @@ class ChainSettings(_Section):
     stake_refresh_s: Seconds = 5.0  # how often the coordinator re-reads providers' stake
 
 
+class ExchangeSettings(_Section):
+    enabled: bool = True  # serve the exchange (order API, market data) from `gcx coordinator run`
+    instruments: Path | None = None  # None: the shipped configs/instruments.toml
+    journal: Path | None = None  # default: $GCX_HOME/coordinator/exchange.sqlite
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"  # NORMAL can lose acknowledged orders on power loss
+    snapshot_every: Annotated[int, Field(ge=1)] = 50_000  # journaled commands between state snapshots
+    max_batch: Annotated[int, Field(ge=1, le=65_536)] = 4096  # commands per journal commit at most
+    credit_limit: Annotated[int, Field(ge=0)] = 10**12  # micro-USDC of open-order notional per account
+    history_limit: Annotated[int, Field(ge=1, le=1_000_000)] = 1000  # fills and events kept per account
+    feed_buffer: Annotated[int, Field(ge=16, le=1_000_000)] = 10_000  # messages a slow subscriber may lag
+    chain_id: Annotated[int, Field(gt=0)] = 31337  # EIP-712 domain when no chain deployment is read
+    verifying_contract: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] = "0x" + "0" * 40
+
+
 class Settings(_Section):
     node: NodeSettings = NodeSettings()
     bench: BenchSettings = BenchSettings()
@@ -96,6 +110,7 @@ class Settings(_Section):
     network: NetworkSettings = NetworkSettings()
     coordinator: CoordinatorSettings = CoordinatorSettings()
     chain: ChainSettings = ChainSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], list[str]]:

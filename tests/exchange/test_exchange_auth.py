@@ -66,7 +66,13 @@ REPLACE: dict[str, Any] = {
     "qty": 5,
     "nonce": 3,
 }
-MESSAGES: dict[MessageKind, dict[str, Any]] = {"Order": ORDER, "CancelOrder": CANCEL, "ReplaceOrder": REPLACE}
+READ = {"account": ADDRESS, "expiry": NOW + 3600}
+MESSAGES: dict[MessageKind, dict[str, Any]] = {
+    "Order": ORDER,
+    "CancelOrder": CANCEL,
+    "ReplaceOrder": REPLACE,
+    "ReadAccount": READ,
+}
 
 GOLDEN_SIGNATURE = (
     "0x402073cfb00f608dc705be9768cbe776973ebb1fd8723d3bd03469ec33f977fe"

@@ -81,6 +81,7 @@ __all__ = [
     "order_command",
     "sign_cancel",
     "sign_order",
+    "sign_read",
     "sign_replace",
     "sign_typed",
     "typed_data",
@@ -96,7 +97,7 @@ DOMAIN_NAME: Final = "GCX Exchange"
 DOMAIN_VERSION: Final = "1"
 MAX_INSTRUMENT_LEN: Final = 32
 
-MessageKind = Literal["Order", "CancelOrder", "ReplaceOrder"]
+MessageKind = Literal["Order", "CancelOrder", "ReplaceOrder", "ReadAccount"]
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -166,6 +167,10 @@ TYPES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("price", "uint64"),
         ("qty", "uint64"),
         ("nonce", "uint64"),
+    ),
+    "ReadAccount": (
+        ("account", "address"),
+        ("expiry", "uint64"),
     ),
 }
 """The primary types, field by field in EIP-712 order (names and Solidity types)."""
@@ -351,6 +356,11 @@ def sign_order(message: Mapping[str, Any], private_key: bytes, domain: Domain) -
     return sign_typed("Order", message, private_key, domain)
 
 
+def sign_read(message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
+    """Sign a ``ReadAccount`` message (the token of the API's private reads)."""
+    return sign_typed("ReadAccount", message, private_key, domain)
+
+
 def sign_cancel(message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
     """Sign a ``CancelOrder`` message."""
     return sign_typed("CancelOrder", message, private_key, domain)
@@ -388,8 +398,8 @@ def verify_typed(
     accepts the nonce (:class:`ReplayedNonce`; the book only advances on success).
     """
     digest = typed_digest(kind, message, domain)
-    if kind == "Order" and message["expiry"] <= now:
-        raise Expired(f"order expired at {message['expiry']}, now {now}")
+    if kind in ("Order", "ReadAccount") and message["expiry"] <= now:
+        raise Expired(f"{kind} expired at {message['expiry']}, now {now}")
     signer = _recover(digest, signature)
     claimed = message["account"]
     if signer.hex() != claimed[2:].lower():

@@ -48,7 +48,8 @@ applied to an engine or acknowledged (DESIGN §5, LMAX's journaller). Commands a
   they include, with a CRC; the journal stores them as opaque bytes too (``snapshot.py`` says
   what is in them). Snapshots never delete commands: the log stays complete from seq 1.
 
-One ``Journal`` object owns one connection and is used from one thread. A second writer on the
+One ``Journal`` object owns one connection and is used by one thread at a time (not always the
+same one: the exchange service appends from trio's worker threads). A second writer on the
 same file is detected (``JournalConflictError``) rather than allowed to interleave sequences.
 """
 
@@ -167,7 +168,8 @@ class Journal:
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = Path(path)
         self.synchronous: Synchronous = synchronous
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        # One user at a time, but not always the same thread (a trio service fsyncs in workers).
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":

@@ -436,6 +436,22 @@ class Candles:
             if ev[0] == TRADE:
                 self.add(ts, ev[3], ev[4])
 
+    def dump(self) -> list[Any]:
+        """``[last_ts, candles]``: everything :meth:`load` needs to continue exactly."""
+        return [self._last_ts, [list(c) for c in self._candles]]
+
+    def load(self, dumped: Sequence[Any]) -> None:
+        """Continue from a :meth:`dump` (into a fresh ``Candles`` of the same interval)."""
+        last_ts, candles = dumped
+        if self._candles:
+            raise ValueError("load needs fresh candles")
+        for c in candles:
+            if len(c) != 6 or not all(_is_int(v) for v in c):
+                raise ValueError(f"bad candle {c!r}")
+            self._starts.append(c[0])
+            self._candles.append(list(c))
+        self._last_ts = last_ts
+
     def candles(self, since: int | None = None) -> list[Candle]:
         """Copies of the candles whose interval ends after ``since`` (so including the one
         that contains it), oldest first; all if None."""

@@ -33,7 +33,7 @@ from typing import Generic, TypeVar
 
 from coordinator.exchange.journal import Journal
 
-__all__ = ["Batch", "Sequencer"]
+__all__ = ["Batch", "Frame", "Sequencer"]
 
 T = TypeVar("T")
 
@@ -67,6 +67,19 @@ class Batch(Generic[T]):
         if not 0 <= index < len(self.commands):
             raise KeyError(ticket)
         return self.first_seq + index
+
+
+@dataclass(frozen=True, slots=True)
+class Frame(Generic[T]):
+    """Commands taken out of the sequencer for one journal append (see :meth:`Sequencer.take`)."""
+
+    first_ticket: int
+    commands: list[T]
+    encoded: list[bytes]
+
+    @property
+    def tickets(self) -> range:
+        return range(self.first_ticket, self.first_ticket + len(self.commands))
 
 
 class Sequencer(Generic[T]):
@@ -121,6 +134,25 @@ class Sequencer(Generic[T]):
         self._commands, self._encoded = [], []
         self._first_ticket = first_ticket + len(commands)
         return Batch(first_seq, first_ticket, commands)
+
+    def take(self) -> Frame[T]:
+        """Move the pending commands out, for an append that runs while submissions go on.
+
+        The two-phase form of :meth:`flush` for a service whose fsync runs in a worker thread:
+        ``frame = take()`` (on the owner's thread), ``first = journal.append_frame(
+        frame.encoded)`` (anywhere), then :meth:`committed` gives the numbered batch. Commands
+        submitted meanwhile go to the next frame. If the append fails, the frame's tickets are
+        simply never acknowledged (fail them; nothing of the frame is durable).
+        """
+        frame = Frame(self._first_ticket, self._commands, self._encoded)
+        self._commands, self._encoded = [], []
+        self._first_ticket = frame.first_ticket + len(frame.commands)
+        return frame
+
+    @staticmethod
+    def committed(frame: Frame[T], first_seq: int) -> Batch[T]:
+        """The batch of a frame the journal appended starting at ``first_seq``."""
+        return Batch(first_seq, frame.first_ticket, frame.commands)
 
     def discard_pending(self) -> range:
         """Drop the pending batch (e.g. after a failed flush); return the dropped tickets."""

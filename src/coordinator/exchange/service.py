@@ -1,0 +1,345 @@
+"""The exchange as a trio service: admission, group-committed journal, matching, market data.
+
+Theory of operation
+-------------------
+Everything runs on the coordinator's trio thread except the journal's writes, which run in a
+worker thread so that requests keep arriving while a batch is being fsynced (LMAX's
+journaller in front of the business logic):
+
+1. **Admission** (:meth:`ExchangeService.submit`, in the request's task): verify the EIP-712
+   signature and expiry (:mod:`.auth`), check the instrument exists and the nonce is above the
+   account's last one, assign an order id and a time stamp, and hand the resulting
+   :class:`~.entry.Entry` to the :class:`~.sequencer.Sequencer`. Anything refused here is
+   refused without touching the journal (a 4xx).
+2. **Journalling** (:meth:`ExchangeService.run`, one task): take the pending entries as one
+   frame, append it in a worker thread (one SQLite transaction, one fsync), and only then
+3. **apply** each entry, in sequence order, to the :class:`~.state.ExchangeState` (matching,
+   orders, fills, market data), wake each waiting request with its
+   :class:`~.state.Outcome`, and send the feed messages to subscribers. A state snapshot is
+   written every ``snapshot_every`` commands.
+
+So nothing is acknowledged before it is durable, and the journal alone rebuilds the state
+(:func:`open_exchange` = newest snapshot + replay). If an append fails, the frame's requests
+get :class:`ExchangeUnavailable` (503) and nothing of them is in the log or the state.
+
+Market-data subscribers get a bounded channel each; one that falls ``feed_buffer`` messages
+behind is dropped (its WebSocket is closed and it resubscribes), so a slow reader can never
+hold the exchange's memory or delay matching.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from gcx.errors import ConfigError, GCXError
+from gcx.paths import configs_dir, ensure_home
+from gcx.settings import ExchangeSettings, Settings
+
+from .auth import Domain, MessageKind, ReplayedNonce, verify_typed
+from .entry import Entry, decode_entry, encode_entry, entry_from_message
+from .instruments import load_instruments
+from .journal import Journal, JournalCorruptError
+from .marketdata import FeedMessage
+from .sequencer import Sequencer
+from .state import ExchangeState, Outcome, StateSnapshotError
+
+__all__ = [
+    "AdmissionError",
+    "ExchangeService",
+    "ExchangeUnavailable",
+    "UnknownInstrument",
+    "domain_from_settings",
+    "open_exchange",
+    "recover_state",
+]
+
+log = logging.getLogger("gcx.coordinator.exchange")
+
+
+class AdmissionError(GCXError):
+    """A request refused before it reached the journal; ``code`` and ``status`` for the API."""
+
+    code = "invalid_request"
+    status = 400
+
+
+class UnknownInstrument(AdmissionError):  # noqa: N818 - names the reason, like the API codes
+    code = "unknown_instrument"
+    status = 404
+
+
+class ExchangeUnavailable(AdmissionError):  # noqa: N818 - names the reason, like the API codes
+    """The journal cannot write: nothing of the request was accepted."""
+
+    code = "unavailable"
+    status = 503
+
+
+@dataclass(slots=True)
+class _Waiter:
+    done: trio.Event = field(default_factory=trio.Event)
+    outcome: Outcome | None = None
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ExchangeService:
+    """The exchange's request path and journaller (see the module docstring)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        state: ExchangeState,
+        domain: Domain,
+        *,
+        snapshot_every: int = 50_000,
+        max_batch: int = 4096,
+        feed_buffer: int = 10_000,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        if journal.last_seq != state.last_seq:
+            raise ValueError(f"state at seq {state.last_seq}, journal at {journal.last_seq}")
+        self.journal = journal
+        self.state = state
+        self.domain = domain
+        self.snapshot_every = snapshot_every
+        self.feed_buffer = feed_buffer
+        self.clock_ms = clock_ms
+        self.sequencer: Sequencer[Entry] = Sequencer(journal, encode_entry, max_batch=max_batch)
+        self._waiters: dict[int, _Waiter] = {}
+        self._nonces: dict[bytes, int] = {}  # admitted, maybe not yet applied
+        self._next_order_id = state.next_order_id
+        self._work = trio.Event()
+        self._subscribers: dict[str, set[trio.MemorySendChannel[FeedMessage]]] = {
+            sym: set() for sym in state.instruments
+        }
+        snaps = journal.snapshot_seqs()
+        self.snapshot_seq = snaps[-1] if snaps else 0
+        self.stats = {
+            "admitted": 0,
+            "refused": 0,
+            "journal_failures": 0,
+            "batches": 0,
+            "dropped_subscribers": 0,
+        }
+
+    # -- admission ----------------------------------------------------------------------------
+
+    async def submit(self, kind: MessageKind, message: Mapping[str, Any], signature: str) -> Outcome:
+        """Admit, journal and apply one signed request; its outcome once it is durable.
+
+        Raises :class:`~.auth.AuthError` (signature, expiry, malformed, replayed nonce) or
+        :class:`AdmissionError` (unknown instrument, journal unavailable).
+        """
+        entry = self.admit(kind, message, signature)
+        waiter = _Waiter()
+        self._waiters[self.sequencer.submit(entry)] = waiter
+        self._work.set()
+        await waiter.done.wait()
+        if waiter.outcome is None:
+            raise ExchangeUnavailable("the journal could not write the request; nothing was accepted")
+        return waiter.outcome
+
+    def admit(self, kind: MessageKind, message: Mapping[str, Any], signature: str) -> Entry:
+        """The journal entry of an acceptable request (no await: admission is atomic)."""
+        now_ms = self.clock_ms()
+        try:
+            verify_typed(kind, message, signature, self.domain, now=now_ms // 1000)
+        except GCXError:
+            self.stats["refused"] += 1
+            raise
+        if message["instrument"] not in self.state.engines:
+            self.stats["refused"] += 1
+            raise UnknownInstrument(f"no instrument {message['instrument']!r}")
+        account = bytes.fromhex(message["account"][2:])
+        last = max(self._nonces.get(account, -1), self.state.nonces.get(account, -1))
+        nonce = message["nonce"]
+        if nonce <= last:
+            self.stats["refused"] += 1
+            raise ReplayedNonce(f"nonce {nonce} is not above {last}, the last one accepted for this account")
+        self._nonces[account] = nonce
+        order_id = 0
+        if kind == "Order":
+            order_id = self._next_order_id
+            self._next_order_id += 1
+        sig = bytes.fromhex(signature[2:] if signature.startswith("0x") else signature)
+        self.stats["admitted"] += 1
+        return entry_from_message(kind, message, sig, now_ms, order_id)
+
+    # -- the journaller -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Journal and apply admitted requests until cancelled."""
+        task_status.started()
+        while True:
+            await self._work.wait()
+            self._work = trio.Event()
+            while self.sequencer.pending:
+                await self._commit_one()
+
+    async def _commit_one(self) -> None:
+        frame = self.sequencer.take()
+        try:
+            first_seq = await trio.to_thread.run_sync(self.journal.append_frame, frame.encoded)
+        except Exception as exc:  # disk full, I/O error, conflict: refuse the frame, keep going
+            self.stats["journal_failures"] += 1
+            log.error("journal append of %d requests failed: %s", len(frame.commands), exc)
+            for ticket in frame.tickets:
+                self._waiters.pop(ticket).done.set()
+            return
+        self.stats["batches"] += 1
+        batch = Sequencer.committed(frame, first_seq)
+        apply, waiters = self.state.apply, self._waiters
+        for ticket, (seq, entry) in zip(batch.tickets, batch, strict=True):
+            outcome = apply(seq, entry)
+            if outcome.feed:
+                self._broadcast(entry.instrument, outcome.feed)
+            waiter = waiters.pop(ticket)
+            waiter.outcome = outcome
+            waiter.done.set()
+        if self.state.last_seq - self.snapshot_seq >= self.snapshot_every:
+            await self._snapshot()
+
+    async def _snapshot(self) -> None:
+        seq, body = self.state.last_seq, self.state.snapshot()
+        try:
+            await trio.to_thread.run_sync(self.journal.write_snapshot, seq, body)
+        except Exception as exc:  # a missed snapshot costs replay time, not data
+            log.warning("snapshot at seq %d failed: %s", seq, exc)
+            return
+        self.snapshot_seq = seq
+        log.info("exchange snapshot at seq %d (%d bytes)", seq, len(body))
+
+    # -- market data --------------------------------------------------------------------------
+
+    def subscribe(self, instrument: str) -> tuple[dict[str, Any], trio.MemoryReceiveChannel[FeedMessage]]:
+        """An ``l2snapshot`` of ``instrument`` and a channel of every message after it."""
+        if instrument not in self._subscribers:
+            raise UnknownInstrument(f"no instrument {instrument!r}")
+        send, receive = trio.open_memory_channel[FeedMessage](self.feed_buffer)
+        self._subscribers[instrument].add(send)
+        return dict(self.state.publishers[instrument].snapshot()), receive
+
+    def unsubscribe(self, instrument: str, channel: trio.MemoryReceiveChannel[FeedMessage]) -> None:
+        channel.close()
+
+    def _broadcast(self, instrument: str, messages: list[FeedMessage]) -> None:
+        subscribers = self._subscribers[instrument]
+        for send in list(subscribers):
+            try:
+                for msg in messages:
+                    send.send_nowait(msg)
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                subscribers.discard(send)
+                send.close()
+                if isinstance(exc, trio.WouldBlock):
+                    self.stats["dropped_subscribers"] += 1
+                    log.info("dropped a %s feed subscriber %d messages behind", instrument, self.feed_buffer)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain.to_dict(),
+            "last_seq": self.state.last_seq,
+            "snapshot_seq": self.snapshot_seq,
+            "state_hash": self.state.state_hash().hex(),
+        }
+
+
+# -- opening and recovery ----------------------------------------------------------------------
+
+
+def recover_state(journal: Journal, make_state: Callable[[], ExchangeState]) -> tuple[ExchangeState, int]:
+    """The state after the whole journal: newest usable snapshot, then replay of the rest.
+
+    Returns ``(state, snapshot_seq)`` (0 when everything was replayed). A snapshot that fails
+    its CRC or does not restore (e.g. written under another instruments file) is skipped for
+    the next older one, with a warning.
+    """
+    before: int | None = None
+    while True:
+        state = make_state()
+        try:
+            latest = journal.latest_snapshot(before)
+        except JournalCorruptError as exc:
+            log.warning("skipping the exchange snapshot at seq %d: %s", exc.seq, exc)
+            before = exc.seq
+            continue
+        if latest is None:
+            start = 0
+            break
+        start = latest[0]
+        try:
+            state.restore(latest[1])
+            if state.last_seq != start:
+                raise StateSnapshotError(f"snapshot stored at seq {start} says {state.last_seq}")
+            break
+        except StateSnapshotError as exc:
+            log.warning("skipping the exchange snapshot at seq %d: %s", start, exc)
+            before = start
+    apply = state.apply
+    for first, frames in journal.read_frames(start + 1):
+        for offset, data in enumerate(frames):
+            apply(first + offset, decode_entry(data))
+    return state, start
+
+
+def domain_from_settings(settings: Settings) -> Domain:
+    """The EIP-712 domain: the chain's id and CollateralVault when a deployment is read, else
+    ``exchange.chain_id`` and ``exchange.verifying_contract``."""
+    if settings.chain.rpc_url:
+        from gcx.chain.deployment import read_deployment
+
+        deployment = read_deployment(settings.chain.deployment)
+        vault = deployment.contracts.get("CollateralVault")
+        if vault is None:
+            raise ConfigError("the chain deployment has no CollateralVault (the exchange's EIP-712 domain)")
+        return Domain(deployment.chain_id, vault.address)
+    x = settings.exchange
+    return Domain(x.chain_id, x.verifying_contract)
+
+
+def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeService:
+    """Open the journal, recover the state and build the service (call ``run`` to serve)."""
+    x: ExchangeSettings = settings.exchange
+    instruments = load_instruments(x.instruments or configs_dir() / "instruments.toml")
+    path = x.journal or ensure_home() / "coordinator" / "exchange.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal(path, synchronous=x.synchronous)
+    try:
+        started = time.perf_counter()
+        state, snap = recover_state(
+            journal,
+            lambda: ExchangeState(instruments, credit_limit=x.credit_limit, history_limit=x.history_limit),
+        )
+        if state.last_seq:
+            log.info(
+                "exchange recovered to seq %d (snapshot %d, %d replayed) in %.2f s",
+                state.last_seq,
+                snap,
+                state.last_seq - snap,
+                time.perf_counter() - started,
+            )
+        return ExchangeService(
+            journal,
+            state,
+            domain or domain_from_settings(settings),
+            snapshot_every=x.snapshot_every,
+            max_batch=x.max_batch,
+            feed_buffer=x.feed_buffer,
+        )
+    except BaseException:
+        journal.close()
+        raise
+
+
+def journal_path(settings: Settings) -> Path:
+    return settings.exchange.journal or ensure_home() / "coordinator" / "exchange.sqlite"

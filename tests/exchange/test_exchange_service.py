@@ -1,0 +1,323 @@
+"""The exchange service through its real HTTP and WebSocket API (hypercorn on trio, real SQLite
+journal), in process: order entry, every refusal as a 4xx, private reads, the feed, recovery."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from trio_websocket import open_websocket_url
+
+from coordinator.api import create_app
+from coordinator.exchange.auth import Domain, sign_cancel, sign_order, sign_read, sign_replace
+from coordinator.exchange.journal import Journal
+from coordinator.exchange.marketdata import BID, FeedClient, FeedGapError
+from coordinator.exchange.service import ExchangeService, open_exchange, recover_state
+from coordinator.exchange.state import ExchangeState
+from coordinator.http_server import serve_api
+from coordinator.registry import Registry
+from coordinator.store import RegistryStore
+from gcx.reference import load_profile
+from gcx.settings import ExchangeSettings, Settings
+
+pytestmark = pytest.mark.trio
+
+SYM = "CH-A-SPOT"  # reference 2000 ticks, band 500
+
+
+def _settings(tmp: Path, **exchange: Any) -> Settings:
+    return Settings(exchange=ExchangeSettings(journal=tmp / "exchange.sqlite", **exchange))
+
+
+class Trader:
+    def __init__(self, domain: Domain, account: LocalAccount | None = None) -> None:
+        self.acct = account or Account.create()
+        self.domain = domain
+        self.nonce = 0
+
+    @property
+    def address(self) -> str:
+        return str(self.acct.address)
+
+    def _next(self) -> int:
+        self.nonce += 1
+        return self.nonce
+
+    def order(self, side: int, price: int, qty: int, coid: int, t: int = 0, sym: str = SYM) -> dict[str, Any]:
+        m = {
+            "account": self.address,
+            "instrument": sym,
+            "side": side,
+            "orderType": t,
+            "price": price,
+            "qty": qty,
+            "clientOrderId": coid,
+            "nonce": self._next(),
+            "expiry": int(time.time()) + 60,
+        }
+        return {"message": m, "signature": sign_order(m, self.acct.key, self.domain)}
+
+    def cancel(self, coid: int, sym: str = SYM) -> dict[str, Any]:
+        m = {"account": self.address, "instrument": sym, "clientOrderId": coid, "nonce": self._next()}
+        return {"message": m, "signature": sign_cancel(m, self.acct.key, self.domain)}
+
+    def replace(self, coid: int, price: int, qty: int) -> dict[str, Any]:
+        m = {
+            "account": self.address,
+            "instrument": SYM,
+            "clientOrderId": coid,
+            "price": price,
+            "qty": qty,
+            "nonce": self._next(),
+        }
+        return {"message": m, "signature": sign_replace(m, self.acct.key, self.domain)}
+
+    def read_headers(self, expiry: int | None = None) -> dict[str, str]:
+        exp = expiry or int(time.time()) + 600
+        sig = sign_read({"account": self.address, "expiry": exp}, self.acct.key, self.domain)
+        return {"X-GCX-Account": self.address, "X-GCX-Expiry": str(exp), "X-GCX-Signature": sig}
+
+
+@asynccontextmanager
+async def running(settings: Settings, tmp: Path) -> AsyncIterator[tuple[str, ExchangeService]]:
+    service = open_exchange(settings)
+    registry = Registry(RegistryStore(tmp / "registry.sqlite"), load_profile())
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            app = create_app(registry, info={}, exchange=service)
+            port = await nursery.start(serve_api, app, "127.0.0.1", 0)
+            yield f"127.0.0.1:{port}", service
+            nursery.cancel_scope.cancel()
+    finally:
+        registry.store.close()
+        service.journal.close()
+
+
+async def test_orders_trade_and_show_up_in_reads_books_candles_and_history(tmp_path: Path) -> None:
+    async with (
+        running(_settings(tmp_path), tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}") as http,
+    ):
+        info = (await http.get("/v1/exchange")).json()
+        domain = Domain.from_dict(info["domain"])
+        alice, bob = Trader(domain), Trader(domain)
+        r = await http.post("/v1/orders", json=alice.order(1, 2000, 10, coid=1))
+        assert r.status_code == 200 and r.json()["status"] == "resting"
+        r = await http.post("/v1/orders", json=bob.order(0, 2005, 4, coid=9))
+        body = r.json()
+        assert (r.status_code, body["status"], body["fills"][0]["price"]) == (200, "filled", 2000)
+        r = await http.post("/v1/orders/replace", json=alice.replace(1, 2000, 2))
+        assert (r.status_code, r.json()["kept_priority"], r.json()["order"]["remaining"]) == (200, True, 2)
+
+        book = (await http.get(f"/v1/book/{SYM}")).json()
+        assert book["asks"] == [[2000, 2]] and book["bids"] == []
+        trades = (await http.get(f"/v1/trades/{SYM}")).json()["trades"]
+        assert [(t["price"], t["qty"], t["aggressor"]) for t in trades] == [(2000, 4, "buy")]
+        candles = (await http.get(f"/v1/candles/{SYM}", params={"interval": 300})).json()["candles"]
+        assert candles[-1][1:] == [2000, 2000, 2000, 2000, 4]
+
+        orders = (await http.get("/v1/orders", headers=alice.read_headers())).json()
+        assert [(o["client_order_id"], o["remaining"], o["filled"]) for o in orders["orders"]] == [(1, 2, 4)]
+        fills = (await http.get("/v1/fills", headers=bob.read_headers())).json()["fills"]
+        assert [(f["role"], f["client_order_id"]) for f in fills] == [("taker", 9)]
+        history = (await http.get("/v1/history", headers=alice.read_headers(), params={"limit": 10})).json()
+        assert [h["event"] for h in history["history"]] == ["accepted", "trade", "replaced"]
+
+        r = await http.post("/v1/orders/cancel", json=alice.cancel(1))
+        assert (r.status_code, r.json()["status"]) == (200, "cancelled")
+        info = (await http.get("/v1/exchange")).json()
+        assert info["last_seq"] == 4 and info["state_hash"] == service.state.state_hash().hex()
+        instruments = (await http.get("/v1/instruments")).json()["instruments"]
+        assert {i["symbol"] for i in instruments} >= {SYM} and all("tick_size" in i for i in instruments)
+        spec = (await http.get("/openapi.json")).json()
+        assert {"/v1/orders", "/v1/orders/cancel", "/v1/book/{symbol}", "/v1/candles/{symbol}"} <= set(
+            spec["paths"]
+        )
+
+
+async def test_bad_requests_get_a_4xx_with_a_reason_never_a_500(tmp_path: Path) -> None:
+    async with (
+        running(_settings(tmp_path), tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}") as http,
+    ):
+        domain = service.domain
+        alice, mallory = Trader(domain), Trader(domain)
+
+        async def post(path: str, body: Any, **kw: Any) -> tuple[int, str]:
+            r = await http.post(path, json=body, **kw) if body is not None else await http.post(path, **kw)
+            assert r.headers["content-type"].startswith("application/json")
+            return r.status_code, r.json()["error"]
+
+        assert (await http.post("/v1/orders", json=alice.order(1, 2000, 5, coid=1))).status_code == 200
+        forged = alice.order(1, 2000, 5, coid=2)
+        forged["message"]["qty"] = 500
+        assert await post("/v1/orders", forged) == (401, "bad_signature")
+        claim = mallory.order(0, 2000, 5, coid=1)
+        claim["message"]["account"] = alice.address  # Mallory signs an order for Alice's account
+        assert await post("/v1/orders", claim) == (401, "bad_signature")
+        assert await post("/v1/orders/cancel", mallory.cancel(1)) == (404, "unknown_order")  # Alice's id
+        replayed = alice.order(1, 2001, 5, coid=3)
+        assert (await http.post("/v1/orders", json=replayed)).status_code == 200
+        assert await post("/v1/orders", replayed) == (409, "replayed_nonce")
+        assert await post("/v1/orders", alice.order(1, 2000, 5, coid=1)) == (409, "duplicate_order_id")
+        assert await post("/v1/orders", alice.order(1, 9000, 5, coid=4)) == (422, "price_band")
+        assert await post("/v1/orders", alice.order(1, 2000, 5, coid=5, sym="NOPE")) == (
+            404,
+            "unknown_instrument",
+        )
+        other_domain = Trader(Domain(1, "0x" + "12" * 20), alice.acct)
+        other_domain.nonce = 100
+        assert await post("/v1/orders", other_domain.order(1, 2000, 1, coid=6)) == (401, "bad_signature")
+        expired = alice.order(1, 2000, 1, coid=7)
+        expired["message"]["expiry"] = 1
+        assert await post("/v1/orders", expired) == (401, "expired")
+        missing = alice.order(1, 2000, 1, coid=8)
+        del missing["message"]["qty"]
+        assert await post("/v1/orders", missing) == (400, "malformed")
+        assert await post("/v1/orders", None, content=b"{not json") == (422, "invalid_request")
+        assert await post("/v1/orders", {"message": [], "signature": "0x"}) == (422, "invalid_request")
+        assert await post("/v1/orders", {"message": {}, "signature": 5}) == (422, "invalid_request")
+        bad_sig = alice.order(1, 2000, 1, coid=9)
+        bad_sig["signature"] = "0xzz"
+        assert await post("/v1/orders", bad_sig) == (401, "bad_signature")
+        r = await http.get("/v1/orders")
+        assert (r.status_code, r.json()["error"]) == (401, "unauthenticated")
+        r = await http.get("/v1/fills", headers=alice.read_headers(expiry=int(time.time()) + 10 * 86_400))
+        assert r.status_code == 401
+        stolen = alice.read_headers() | {"X-GCX-Account": mallory.address}
+        assert (await http.get("/v1/history", headers=stolen)).json()["error"] == "bad_signature"
+        assert (await http.get("/v1/book/NOPE")).status_code == 404
+        assert (await http.get(f"/v1/candles/{SYM}", params={"interval": 7})).status_code == 422
+        assert service.state.last_seq == 5  # 2 orders, a cancel and 2 rejected orders were journaled
+
+
+async def test_concurrent_order_entry_is_group_committed_and_recovers_identically(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, snapshot_every=50)
+    async with (
+        running(settings, tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}", limits=httpx.Limits(max_connections=20)) as http,
+    ):
+        traders = [Trader(service.domain) for _ in range(8)]
+        acks: list[int] = []
+
+        async def flow(t: Trader, k: int) -> None:
+            for i in range(40):
+                side = (i + k) % 2
+                body = t.order(side, 1995 + (i * 7 + k) % 11, 1 + i % 3, coid=i + 1)
+                r = await http.post("/v1/orders", json=body)
+                assert r.status_code in (200, 422), r.text
+                acks.append(r.json()["seq"])
+
+        async with trio.open_nursery() as nursery:
+            for k, t in enumerate(traders):
+                nursery.start_soon(flow, t, k)
+        assert sorted(acks) == list(range(1, 321))
+        assert service.stats["batches"] < 320  # requests arriving together shared a commit
+        assert service.snapshot_seq >= 300
+        live_hash = service.state.state_hash()
+    with Journal(tmp_path / "exchange.sqlite") as journal:
+        instruments = service.state.instruments
+        full, snap = recover_state(journal, lambda: ExchangeState(instruments))  # type: ignore[arg-type]
+        assert snap >= 300 and full.state_hash() == live_hash
+    reopened = open_exchange(settings)
+    try:
+        assert reopened.state.state_hash() == live_hash and reopened.state.last_seq == 320
+    finally:
+        reopened.journal.close()
+
+
+async def test_a_failing_journal_refuses_the_requests_and_applies_nothing(tmp_path: Path) -> None:
+    async with (
+        running(_settings(tmp_path), tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}") as http,
+    ):
+        alice = Trader(service.domain)
+        before = service.state.state_hash()
+
+        def broken(_: object) -> int:
+            raise OSError("disk full")
+
+        good = service.journal.append_frame
+        service.journal.append_frame = broken  # type: ignore[method-assign]
+        r = await http.post("/v1/orders", json=alice.order(1, 2000, 5, coid=1))
+        assert (r.status_code, r.json()["error"]) == (503, "unavailable")
+        assert service.state.state_hash() == before and service.stats["journal_failures"] == 1
+        service.journal.append_frame = good  # type: ignore[method-assign]
+        r = await http.post("/v1/orders", json=alice.order(1, 2000, 5, coid=1))  # a new nonce
+        assert r.status_code == 200 and r.json()["seq"] == 1
+
+
+async def test_websocket_feed_is_gapless_and_rebuilds_the_book(tmp_path: Path) -> None:
+    async with (
+        running(_settings(tmp_path), tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}") as http,
+    ):
+        traders = [Trader(service.domain) for _ in range(3)]
+        await http.post("/v1/orders", json=traders[0].order(1, 2010, 5, coid=1))
+        async with open_websocket_url(f"ws://{host}/v1/feed?instrument={SYM}") as ws:
+            client = FeedClient(SYM)
+            client.apply(json.loads(await ws.get_message()))
+            assert client.book.depth(1) == [(2010, 5)]
+            for i in range(30):
+                t = traders[i % 3]
+                await http.post("/v1/orders", json=t.order(i % 2, 2000 + i % 13, 1 + i % 4, coid=100 + i))
+            while client.seq < service.state.publishers[SYM].seq:
+                client.apply(json.loads(await ws.get_message()))
+            engine = service.state.engines[SYM]
+            assert client.book.depth(BID) == engine.depth(BID) and client.book.depth(1) == engine.depth(1)
+            assert client.trades  # some orders crossed
+            with pytest.raises(FeedGapError):
+                client.apply(
+                    {
+                        "type": "trade",
+                        "seq": client.seq + 2,
+                        "instrument": SYM,
+                        "price": 1,
+                        "qty": 1,
+                        "aggressor": "buy",
+                        "trade_id": 999,
+                    }
+                )
+        async with open_websocket_url(f"ws://{host}/v1/feed?instrument=NOPE") as ws:
+            assert json.loads(await ws.get_message())["error"] == "unknown_instrument"
+
+
+async def test_a_slow_feed_subscriber_is_dropped_not_buffered(tmp_path: Path) -> None:
+    async with running(_settings(tmp_path, feed_buffer=16), tmp_path) as (_host, service):
+        snapshot, channel = service.subscribe(SYM)
+        trader = Trader(service.domain)
+        for i in range(20):
+            await service.submit("Order", *trader.order(i % 2, 2000, 1, coid=i + 1).values())
+        assert service.stats["dropped_subscribers"] == 1
+        received = [m async for m in channel]  # the buffer, then the end of the stream
+        assert len(received) == 16 and received[0]["seq"] == snapshot["seq"] + 1
+
+
+async def test_order_entry_over_websocket_answers_every_request_by_id(tmp_path: Path) -> None:
+    async with running(_settings(tmp_path), tmp_path) as (host, service):
+        trader = Trader(service.domain)
+        async with open_websocket_url(f"ws://{host}/v1/ws/orders") as ws:
+            for i in range(50):
+                frame = {"id": i, "op": "place", **trader.order(i % 2, 1990 + i % 20, 2, coid=i + 1)}
+                await ws.send_message(json.dumps(frame))
+            await ws.send_message(json.dumps({"id": 50, "op": "cancel", **trader.cancel(4242)}))
+            await ws.send_message("not json")
+            await ws.send_message(json.dumps({"id": 51, "op": "explode", "message": {}, "signature": ""}))
+            answers = [json.loads(await ws.get_message()) for _ in range(53)]
+        by_id = {a["id"]: a for a in answers if a["id"] is not None}
+        assert set(by_id) == set(range(50)) | {50}
+        assert all(by_id[i]["status"] in (200, 422) for i in range(50))
+        assert (by_id[50]["status"], by_id[50]["body"]["error"]) == (404, "unknown_order")
+        bad = [a for a in answers if a["id"] is None]
+        assert len(bad) == 2 and all(a["status"] == 422 for a in bad)
+        assert service.state.last_seq == 51
