@@ -321,3 +321,30 @@ async def test_order_entry_over_websocket_answers_every_request_by_id(tmp_path: 
         bad = [a for a in answers if a["id"] is None]
         assert len(bad) == 2 and all(a["status"] == 422 for a in bad)
         assert service.state.last_seq == 51
+
+
+async def test_orders_on_an_expired_future_are_refused_but_cancels_pass(tmp_path: Path) -> None:
+    path = tmp_path / "instruments.toml"
+    path.write_text(
+        """
+[instruments.OLD-F]
+kind = "future"
+grade = "A"
+tenor = "daily"
+expiry = 2020-01-01T00:00:00Z
+delivery_start = 2020-01-01T00:00:00Z
+delivery_end = 2020-01-02T00:00:00Z
+tick_size = 1000
+lot_size = 100
+""",
+        encoding="utf-8",
+    )
+    async with (
+        running(_settings(tmp_path, instruments=path), tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}") as http,
+    ):
+        trader = Trader(service.domain)
+        r = await http.post("/v1/orders", json=trader.order(0, 100, 1, coid=1, sym="OLD-F"))
+        assert (r.status_code, r.json()["error"]) == (422, "instrument_expired")
+        r = await http.post("/v1/orders/cancel", json=trader.cancel(1, sym="OLD-F"))
+        assert (r.status_code, r.json()["error"]) == (404, "unknown_order")

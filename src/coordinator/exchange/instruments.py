@@ -16,7 +16,7 @@ Kinds (``kind = ...`` in each ``[instruments.<SYMBOL>]`` table):
 * ``perpetual``: a grade's CH with no expiry, funded every ``funding_interval_s`` against the
   index ``index``.
 
-Errors name the file and the key (``instruments.CH-A-F-2026Q3.expiry: ...``).
+Errors name the file and the key (``instruments.CH-A-F-2027Q1.expiry: ...``).
 """
 
 from __future__ import annotations

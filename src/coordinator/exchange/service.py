@@ -44,7 +44,7 @@ from gcx.settings import ExchangeSettings, Settings
 
 from .auth import Domain, MessageKind, ReplayedNonce, verify_typed
 from .entry import Entry, decode_entry, encode_entry, entry_from_message
-from .instruments import load_instruments
+from .instruments import Future, Option, load_instruments
 from .journal import Journal, JournalCorruptError
 from .marketdata import FeedMessage
 from .sequencer import Sequencer
@@ -54,6 +54,7 @@ __all__ = [
     "AdmissionError",
     "ExchangeService",
     "ExchangeUnavailable",
+    "InstrumentExpired",
     "UnknownInstrument",
     "domain_from_settings",
     "open_exchange",
@@ -73,6 +74,13 @@ class AdmissionError(GCXError):
 class UnknownInstrument(AdmissionError):  # noqa: N818 - names the reason, like the API codes
     code = "unknown_instrument"
     status = 404
+
+
+class InstrumentExpired(AdmissionError):  # noqa: N818 - names the reason, like the API codes
+    """Orders on a future or option are refused from its expiry on (cancels still pass)."""
+
+    code = "instrument_expired"
+    status = 422
 
 
 class ExchangeUnavailable(AdmissionError):  # noqa: N818 - names the reason, like the API codes
@@ -118,6 +126,11 @@ class ExchangeService:
         self._waiters: dict[int, _Waiter] = {}
         self._nonces: dict[bytes, int] = {}  # admitted, maybe not yet applied
         self._next_order_id = state.next_order_id
+        self._expiry_ms = {
+            sym: int(inst.expiry.timestamp() * 1000)
+            for sym, inst in state.instruments.items()
+            if isinstance(inst, Future | Option)
+        }
         self._work = trio.Event()
         self._subscribers: dict[str, set[trio.MemorySendChannel[FeedMessage]]] = {
             sym: set() for sym in state.instruments
@@ -160,6 +173,9 @@ class ExchangeService:
         if message["instrument"] not in self.state.engines:
             self.stats["refused"] += 1
             raise UnknownInstrument(f"no instrument {message['instrument']!r}")
+        if kind != "CancelOrder" and now_ms >= self._expiry_ms.get(message["instrument"], now_ms + 1):
+            self.stats["refused"] += 1
+            raise InstrumentExpired(f"{message['instrument']} expired; only cancels are accepted")
         account = bytes.fromhex(message["account"][2:])
         last = max(self._nonces.get(account, -1), self.state.nonces.get(account, -1))
         nonce = message["nonce"]
