@@ -26,6 +26,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
+from gcx.errors import GCXError
+
 from .exchange.auth import AuthError, MessageKind, verify_typed
 from .exchange.service import AdmissionError, ExchangeService
 from .exchange.state import CANDLE_INTERVALS, Outcome
@@ -49,7 +51,8 @@ REJECT_STATUS: Final = {
 }
 MAX_TOKEN_S: Final = 86_400 + 60
 OPS: Final[dict[str, MessageKind]] = {"place": "Order", "cancel": "CancelOrder", "replace": "ReplaceOrder"}
-WS_WINDOW: Final = 1024  # requests in flight per order-entry WebSocket
+WS_WINDOW: Final = 1024  # requests (or batches) in flight per order-entry WebSocket
+MAX_BATCH: Final = 256  # requests in one order-entry frame
 
 SymbolParam = Annotated[str, Path(min_length=1, max_length=48)]
 LimitParam = Annotated[int | None, Query(ge=1, le=10_000)]
@@ -307,43 +310,107 @@ def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: P
 
     @app.websocket("/v1/ws/orders")
     async def orders_ws(ws: WebSocket) -> None:
-        """Order entry: ``{"id", "op", "message", "signature"}`` in, ``{"id", "status", "body"}`` out."""
+        """Order entry: ``{"id", "op", "message", "signature"}`` (or an array of them) in,
+        ``{"id", "status", "body"}`` (or an array, in the same order) out."""
         await ws.accept()
-        lock = trio.Lock()
-        window = trio.Semaphore(WS_WINDOW)
+        await _OrderSession(ws, service).run()
 
-        async def reply(rid: Any, status: int, body: dict[str, Any]) -> None:
-            async with lock:
-                # a client that left gets no answer; its requests were still journaled and applied
-                with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                    await ws.send_text(_dumps({"id": rid, "status": status, "body": body}))
 
-        async def handle(rid: Any, kind: MessageKind, message: Any, signature: Any) -> None:
-            try:
-                status, body = await submit_answer(service, kind, message, signature)
-                await reply(rid, status, body)
-            finally:
-                window.release()
+class _OrderSession:
+    """One order-entry WebSocket: many requests in flight, answers as they complete."""
 
-        bad_frame = {
-            "error": "invalid_request",
-            "message": "expected {id, op, message, signature}; op is place, cancel or replace",
-        }
+    def __init__(self, ws: WebSocket, service: ExchangeService) -> None:
+        self.ws = ws
+        self.service = service
+        self.lock = trio.Lock()
+        self.window = trio.Semaphore(WS_WINDOW)
+
+    async def send(self, answer: Any) -> None:
+        async with self.lock:
+            # a client that left gets no answer; its requests were still journaled and applied
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.ws.send_text(_dumps(answer))
+
+    async def handle(self, rid: Any, kind: MessageKind, message: Any, signature: Any) -> None:
+        try:
+            status, body = await submit_answer(self.service, kind, message, signature)
+            await self.send({"id": rid, "status": status, "body": body})
+        finally:
+            self.window.release()
+
+    async def handle_batch(self, frames: list[Any]) -> None:
+        try:
+            answers: list[dict[str, Any] | None] = [None] * len(frames)
+            requests: list[tuple[MessageKind, Any, Any]] = []
+            slots: list[int] = []
+            for i, frame in enumerate(frames):
+                parsed = _parse_frame(frame)
+                if isinstance(parsed, dict):
+                    answers[i] = parsed
+                    continue
+                rid, kind, message, signature = parsed
+                if not isinstance(message, dict) or not isinstance(signature, str):
+                    answers[i] = {"id": rid, "status": 422, "body": _BAD_BODY}
+                    continue
+                requests.append((kind, message, signature))
+                slots.append(i)
+            results = await self.service.submit_many(requests) if requests else []
+            for i, (kind, _m, _s), result in zip(slots, requests, results, strict=True):
+                status, body = _answer_of(result, kind)
+                answers[i] = {"id": frames[i]["id"], "status": status, "body": body}
+            await self.send(answers)
+        finally:
+            self.window.release()
+
+    async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             while True:
                 try:
-                    text = await ws.receive_text()
+                    text = await self.ws.receive_text()
                 except (WebSocketDisconnect, RuntimeError, KeyError):
                     break  # in-flight requests finish; their answers go nowhere
                 try:
                     frame = json.loads(text)
-                    rid, kind = frame["id"], OPS[frame["op"]]
-                    message, signature = frame["message"], frame["signature"]
-                except (ValueError, KeyError, TypeError):
-                    await reply(None, 422, bad_frame)
+                except ValueError:
+                    await self.send({"id": None, "status": 422, "body": _BAD_FRAME})
                     continue
-                await window.acquire()
-                nursery.start_soon(handle, rid, kind, message, signature)
+                if isinstance(frame, list) and 0 < len(frame) <= MAX_BATCH:
+                    await self.window.acquire()
+                    nursery.start_soon(self.handle_batch, frame)
+                    continue
+                parsed = _parse_frame(frame)
+                if isinstance(parsed, dict):
+                    await self.send(parsed)
+                    continue
+                await self.window.acquire()
+                nursery.start_soon(self.handle, *parsed)
+
+
+_BAD_FRAME: Final = {
+    "error": "invalid_request",
+    "message": "expected {id, op, message, signature} (op: place, cancel or replace) "
+    f"or an array of 1 to {MAX_BATCH} of them",
+}
+_BAD_BODY: Final = {"error": "invalid_request", "message": "expected {message: {...}, signature: '0x...'}"}
+
+
+def _parse_frame(frame: Any) -> tuple[Any, MessageKind, Any, Any] | dict[str, Any]:
+    """``(id, kind, message, signature)`` of an order-entry frame, or the answer refusing it."""
+    rid = frame.get("id") if isinstance(frame, dict) else None
+    try:
+        return rid, OPS[frame["op"]], frame["message"], frame["signature"]
+    except (KeyError, TypeError):
+        return {"id": rid if isinstance(rid, int | str) else None, "status": 422, "body": _BAD_FRAME}
+
+
+def _answer_of(result: Outcome | GCXError, kind: MessageKind) -> tuple[int, dict[str, Any]]:
+    if isinstance(result, Outcome):
+        return outcome_answer(result, kind)
+    if isinstance(result, AuthError):
+        return AUTH_STATUS.get(result.code, 400), {"error": result.code, "message": str(result)}
+    if isinstance(result, AdmissionError):
+        return result.status, {"error": result.code, "message": str(result)}
+    return 400, {"error": "invalid_request", "message": str(result)}
 
 
 async def _until_disconnect(ws: WebSocket, scope: trio.CancelScope) -> None:

@@ -315,12 +315,46 @@ async def test_order_entry_over_websocket_answers_every_request_by_id(tmp_path: 
             await ws.send_message(json.dumps({"id": 51, "op": "explode", "message": {}, "signature": ""}))
             answers = [json.loads(await ws.get_message()) for _ in range(53)]
         by_id = {a["id"]: a for a in answers if a["id"] is not None}
-        assert set(by_id) == set(range(50)) | {50}
+        assert set(by_id) == set(range(52))
         assert all(by_id[i]["status"] in (200, 422) for i in range(50))
         assert (by_id[50]["status"], by_id[50]["body"]["error"]) == (404, "unknown_order")
-        bad = [a for a in answers if a["id"] is None]
-        assert len(bad) == 2 and all(a["status"] == 422 for a in bad)
+        assert (by_id[51]["status"], by_id[51]["body"]["error"]) == (422, "invalid_request")  # unknown op
+        [bad] = [a for a in answers if a["id"] is None]
+        assert (bad["status"], bad["body"]["error"]) == (422, "invalid_request")  # not JSON
         assert service.state.last_seq == 51
+
+
+async def test_a_batch_frame_is_answered_in_order_one_answer_per_request(tmp_path: Path) -> None:
+    async with running(_settings(tmp_path), tmp_path) as (host, service):
+        alice, bob = Trader(service.domain), Trader(service.domain)
+        frames: list[Any] = [
+            {"id": i, "op": "place", **(bob if i % 2 else alice).order(i % 2, 2000, 1, coid=i + 1)}
+            for i in range(20)
+        ]
+        forged = {"id": "forged", "op": "place", **bob.order(0, 2000, 1, coid=1)}
+        forged["message"]["qty"] = 2
+        replayed = {"id": "replayed", "op": "place", **alice.order(0, 2000, 1, coid=99)}
+        replayed["message"]["nonce"] = 1
+        replayed["signature"] = sign_order(replayed["message"], alice.acct.key, service.domain)
+        frames[5:5] = [forged, {"id": "junk", "op": "place"}, replayed, "not a frame"]
+        async with open_websocket_url(f"ws://{host}/v1/ws/orders") as ws:
+            await ws.send_message(json.dumps(frames))
+            answers = json.loads(await ws.get_message())
+            await ws.send_message(json.dumps([{"id": 1}] * 300))  # too many in one frame
+            too_many = json.loads(await ws.get_message())
+        assert [a["id"] for a in answers] == [f.get("id") if isinstance(f, dict) else None for f in frames]
+        statuses = {
+            a["id"]: (a["status"], a["body"].get("error")) for a in answers if isinstance(a["id"], str)
+        }
+        assert statuses == {
+            "forged": (401, "bad_signature"),
+            "junk": (422, "invalid_request"),
+            "replayed": (409, "replayed_nonce"),
+        }
+        placed = [a for a in answers if isinstance(a["id"], int)]
+        assert [a["body"]["seq"] for a in placed] == list(range(1, 21))  # journaled in frame order
+        assert sum(a["body"]["status"] == "filled" for a in placed) == 10
+        assert (too_many["status"], too_many["id"]) == (422, None)
 
 
 async def test_orders_on_an_expired_future_are_refused_but_cancels_pass(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,36 @@ class ExchangeService:
             raise ExchangeUnavailable("the journal could not write the request; nothing was accepted")
         return waiter.outcome
 
+    async def submit_many(
+        self, requests: Sequence[tuple[MessageKind, Mapping[str, Any], str]]
+    ) -> list[Outcome | GCXError]:
+        """Admit, journal and apply a batch of signed requests, in order; for each its outcome or
+        the error that refused it (one bad request does not spoil the others).
+
+        Admission of the whole batch happens at once (no await in between), so the batch is
+        journaled contiguously and in order, usually in one commit.
+        """
+        results: list[Outcome | GCXError | None] = []
+        waiters: list[tuple[int, _Waiter]] = []
+        for i, (kind, message, signature) in enumerate(requests):
+            try:
+                entry = self.admit(kind, message, signature)
+            except GCXError as exc:
+                results.append(exc)
+                continue
+            results.append(None)  # until it is applied
+            waiter = _Waiter()
+            self._waiters[self.sequencer.submit(entry)] = waiter
+            waiters.append((i, waiter))
+        if waiters:
+            self._work.set()
+        for i, waiter in waiters:
+            await waiter.done.wait()
+            results[i] = waiter.outcome or ExchangeUnavailable(
+                "the journal could not write the request; nothing was accepted"
+            )
+        return [r for r in results if r is not None]
+
     def admit(self, kind: MessageKind, message: Mapping[str, Any], signature: str) -> Entry:
         """The journal entry of an acceptable request (no await: admission is atomic)."""
         now_ms = self.clock_ms()
@@ -170,6 +200,12 @@ class ExchangeService:
         except GCXError:
             self.stats["refused"] += 1
             raise
+        return self._admit_verified(kind, message, signature, now_ms)
+
+    def _admit_verified(
+        self, kind: MessageKind, message: Mapping[str, Any], signature: str, now_ms: int
+    ) -> Entry:
+        """Admission after the signature: instrument, expiry, nonce; then the entry."""
         if message["instrument"] not in self.state.engines:
             self.stats["refused"] += 1
             raise UnknownInstrument(f"no instrument {message['instrument']!r}")

@@ -48,11 +48,13 @@ def _register_programs() -> None:
 
     from .chain import app as chain_app
     from .devnet import app as devnet_app
+    from .trade import app as trade_app
 
     app.add_typer(node_app, name="node")
     app.add_typer(coordinator_app, name="coordinator")
     app.add_typer(chain_app, name="chain")
     app.add_typer(devnet_app, name="devnet")
+    app.add_typer(trade_app, name="trade")
 
 
 _register_programs()
