@@ -182,3 +182,16 @@ def test_devnet_up_cli_prints_the_api_and_stops_everything_on_sigint(tmp_path: P
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_devnet_serves_the_exchange_signed_for_its_chain(net: Devnet) -> None:
+    from gcx.chain import read_deployment
+    from gcx.cli.devnet import exchange_demo
+
+    demo = exchange_demo(net.summary["api"])
+    deployment = read_deployment(Path(net.chain["deployment"]))
+    domain = demo["exchange"]["domain"]
+    assert domain["chainId"] == deployment.chain_id
+    assert domain["verifyingContract"] == deployment.contracts["CollateralVault"].address
+    assert [(f["qty"], f["price"]) for f in demo["trade"]] == [(4, demo["price"])]
+    assert [demo["price"], 6] in demo["book"]["asks"]

@@ -37,6 +37,50 @@ def _providers_table(providers: list[dict[str, Any]]) -> Any:
     return table
 
 
+def exchange_demo(api: str) -> dict[str, Any]:
+    """Two throwaway accounts trade on CH-A-SPOT through the SDK: a resting sell and a buy that
+    takes part of it. Returns what happened (for the demo's printout and the tests)."""
+    from pathlib import Path
+
+    from eth_account import Account
+
+    from gcx.keys import ParticipantKey
+    from gcx.sdk import Client
+
+    def trader(name: str) -> ParticipantKey:
+        acct = Account.create()
+        return ParticipantKey(name, acct.address, Path("-"), False, bytes(acct.key))
+
+    symbol = "CH-A-SPOT"
+    with Client(api, trader("demo-maker")) as maker, Client(api, trader("demo-taker")) as taker:
+        spec = next(i for i in maker.instruments() if i["symbol"] == symbol)
+        price = spec["reference_price_ticks"] or 1
+        maker.place(symbol, "sell", 10, price=price)
+        bought = taker.place(symbol, "buy", 4, price=price)
+        return {
+            "instrument": symbol,
+            "price": price,
+            "trade": bought["fills"],
+            "book": maker.book(symbol),
+            "exchange": maker.exchange_info(),
+        }
+
+
+def _print_exchange_demo(demo: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    console = Console(width=160)
+    fills = ", ".join(f"{f['qty']} lots @ {f['price']} ticks" for f in demo["trade"]) or "none"
+    book = demo["book"]
+    info = demo["exchange"]
+    console.print(
+        f"[bold]exchange[/]: on {demo['instrument']} a maker sold 10 lots at {demo['price']} ticks, "
+        f"a taker bought 4: traded {fills}; book asks {book['asks']} bids {book['bids']}; "
+        f"journal seq {info['last_seq']}, state {info['state_hash'][:16]}…, "
+        f"orders signed for chain {info['domain']['chainId']} vault {info['domain']['verifyingContract']}"
+    )
+
+
 @app.command("up")
 def up(
     nodes: Annotated[int, typer.Option(help="Number of node agents (1–64).")] = 3,
@@ -77,6 +121,7 @@ def up(
             providers = httpx.get(f"{summary['api']}/v1/providers", timeout=5).json()["providers"]
             Console(width=160).print(_providers_table(providers))
         if once:
+            _print_exchange_demo(exchange_demo(summary["api"]))
             return
         console.print("running; Ctrl-C stops every process")
         while not stop["now"]:
@@ -112,3 +157,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     console.print(f"API {state['api']}: {'up' if api_ok else 'DOWN'}")
     console.print("processes: " + ", ".join(f"{n} {'up' if ok else 'DOWN'}" for n, ok in procs.items()))
     console.print(_providers_table(providers))
+    try:
+        info = httpx.get(f"{state['api']}/v1/exchange", timeout=5).json()
+        console.print(f"exchange: journal seq {info['last_seq']}, state {info['state_hash'][:16]}…")
+    except (httpx.HTTPError, KeyError, ValueError):
+        console.print("exchange: not answering")
