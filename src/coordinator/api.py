@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gcx import __version__
 
+from .body_limit import BodyLimit
 from .exchange.service import ExchangeService
 from .exchange_api import install_exchange
 from .registry import Registry
@@ -220,4 +221,5 @@ def create_app(
 
     if exchange is not None:
         install_exchange(app, exchange)
+    app.add_middleware(BodyLimit)
     return app

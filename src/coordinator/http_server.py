@@ -47,6 +47,7 @@ def server_config(host: str, port: int, *, access_log: bool = False) -> Config:
     config.keep_alive_timeout = 5.0
     config.graceful_timeout = 3.0
     config.include_server_header = False
+    config.websocket_max_message_size = 1024 * 1024  # a full order-entry batch is ~200 KiB
     return config
 
 

@@ -15,7 +15,7 @@ import pytest
 import trio
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from trio_websocket import open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from coordinator.api import create_app
 from coordinator.exchange.auth import Domain, sign_cancel, sign_order, sign_read, sign_replace
@@ -382,3 +382,30 @@ lot_size = 100
         assert (r.status_code, r.json()["error"]) == (422, "instrument_expired")
         r = await http.post("/v1/orders/cancel", json=trader.cancel(1, sym="OLD-F"))
         assert (r.status_code, r.json()["error"]) == (404, "unknown_order")
+
+
+async def test_oversized_bodies_and_frames_are_refused(tmp_path: Path) -> None:
+    async with (
+        running(_settings(tmp_path), tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}") as http,
+    ):
+        huge = b'{"message": {}, "signature": "' + b"0" * 300_000 + b'"}'
+        r = await http.post("/v1/orders", content=huge, headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(40):
+                yield b"0" * 10_000  # no Content-Length: counted as it streams
+
+        r = await http.post("/v1/orders", content=chunks(), headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")
+        code = None
+        with trio.move_on_after(5):  # trio-websocket's closing handshake after a 1009 can linger
+            async with open_websocket_url(f"ws://{host}/v1/ws/orders", max_message_size=4 << 20) as ws:
+                await ws.send_message("x" * (2 << 20))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await ws.get_message()
+                code = closed.value.reason.code
+        assert code == 1009  # message too big
+        assert service.state.last_seq == 0
+        assert (await http.get("/v1/exchange")).status_code == 200  # still serving
