@@ -4,6 +4,7 @@ journal), in process: order entry, every refusal as a 4xx, private reads, the fe
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -409,3 +410,65 @@ async def test_oversized_bodies_and_frames_are_refused(tmp_path: Path) -> None:
         assert code == 1009  # message too big
         assert service.state.last_seq == 0
         assert (await http.get("/v1/exchange")).status_code == 200  # still serving
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(8 if depth < 3 else 5)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.choice([0, -1, 1, 2**64, 2**256, -(2**70), rng.randrange(-1000, 1000)])
+    if kind == 2:
+        return rng.choice([0.5, 1e308, -0.0])
+    if kind == 3:
+        return rng.choice(["", "0x", "0x" + "ab" * 65, "CH-A-SPOT", "\u0000", "é" * 40, "9" * 500])
+    if kind == 4:
+        return rng.choice(["account", "instrument", "side", "nonce", "price", "qty", "expiry"])
+    if kind == 5:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = [
+        "message",
+        "signature",
+        "account",
+        "instrument",
+        "side",
+        "orderType",
+        "price",
+        "qty",
+        "clientOrderId",
+        "nonce",
+        "expiry",
+        "id",
+        "op",
+        "x",
+    ]
+    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(6))}
+
+
+async def test_fuzzed_bodies_and_frames_never_get_a_5xx(tmp_path: Path) -> None:
+    rng = random.Random(1234)
+    async with (
+        running(_settings(tmp_path), tmp_path) as (host, service),
+        httpx.AsyncClient(base_url=f"http://{host}") as http,
+    ):
+        alice = Trader(service.domain)
+        template = alice.order(0, 2000, 1, coid=1)
+        for i in range(300):
+            if i % 3 == 0:  # a valid order with one field replaced by junk
+                body = json.loads(json.dumps(template))
+                body["message"][rng.choice(list(body["message"]))] = _random_json(rng)
+            else:
+                body = _random_json(rng)
+            path = rng.choice(["/v1/orders", "/v1/orders/cancel", "/v1/orders/replace"])
+            r = await http.post(path, json=body)
+            assert 400 <= r.status_code < 500, (body, r.text)
+            assert "error" in r.json()
+        async with open_websocket_url(f"ws://{host}/v1/ws/orders") as ws:
+            frames = [_random_json(rng) for _ in range(200)]
+            for frame in frames:
+                await ws.send_message(json.dumps(frame))
+            for _ in frames:
+                answer = json.loads(await ws.get_message())
+                for a in answer if isinstance(answer, list) else [answer]:
+                    assert 400 <= a["status"] < 500
+        assert (await http.get("/v1/exchange")).status_code == 200
