@@ -58,6 +58,8 @@ bench: $(STAMP)
 	$(PY) -m coordinator.exchange.gen_workload --ops 1000000 --seed 1 --out $(VENV)/workload.csv
 	$(PY) -m coordinator.exchange.bench_matching --workload $(VENV)/workload.csv --json
 	$(PY) -m coordinator.exchange.bench_journal --ops 300000 --json
+	$(PY) -m coordinator.bench_api --orders 20000 --json
+	$(PY) -m coordinator.bench_api --orders 20000 --connections 2 --window 32 --batch 16 --json
 
 # On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak.
 bench-gpu: $(STAMP)

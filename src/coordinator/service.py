@@ -167,4 +167,4 @@ async def run_coordinator(
     finally:
         registry.store.close()
         if exchange is not None:
-            exchange.journal.close()
+            exchange.close()

@@ -99,6 +99,9 @@ class ExchangeSettings(_Section):
     credit_limit: Annotated[int, Field(ge=0)] = 10**12  # micro-USDC of open-order notional per account
     history_limit: Annotated[int, Field(ge=1, le=1_000_000)] = 1000  # fills and events kept per account
     feed_buffer: Annotated[int, Field(ge=16, le=1_000_000)] = 10_000  # messages a slow subscriber may lag
+    # processes checking the signatures of batched orders; 0: in the event loop; None: one per
+    # core beyond two, at most 8 (none on a 2-core host, where they only compete for the CPU)
+    verify_workers: Annotated[int, Field(ge=0, le=64)] | None = None
     chain_id: Annotated[int, Field(gt=0)] = 31337  # EIP-712 domain when no chain deployment is read
     verifying_contract: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] = "0x" + "0" * 40
 

@@ -36,6 +36,9 @@ SYM = "CH-A-SPOT"  # reference 2000 ticks, band 500
 
 
 def _settings(tmp: Path, **exchange: Any) -> Settings:
+    """Exchange settings for a test; signatures checked in the event loop unless the test asks
+    for verifier processes (each takes a second or two to start)."""
+    exchange.setdefault("verify_workers", 0)
     return Settings(exchange=ExchangeSettings(journal=tmp / "exchange.sqlite", **exchange))
 
 
@@ -472,3 +475,40 @@ async def test_fuzzed_bodies_and_frames_never_get_a_5xx(tmp_path: Path) -> None:
                 for a in answer if isinstance(answer, list) else [answer]:
                     assert 400 <= a["status"] < 500
         assert (await http.get("/v1/exchange")).status_code == 200
+
+
+async def test_batches_checked_in_a_verifier_process_keep_arrival_order_and_survive_its_death(
+    tmp_path: Path,
+) -> None:
+    async with running(_settings(tmp_path, verify_workers=1), tmp_path) as (host, service):
+        assert service.verifiers is not None
+        alice, bob = Trader(service.domain), Trader(service.domain)
+        batches: list[list[Any]] = []
+        for b in range(6):  # alice's nonces increase across batches, which race in flight
+            frames = [
+                {"id": f"{b}-{i}", "op": "place", **alice.order(0, 1990 + i, 1, coid=b * 10 + i + 1)}
+                for i in range(8)
+            ]
+            batches.append(frames)
+        forged = {"id": "forged", "op": "place", **bob.order(1, 2000, 1, coid=1)}
+        forged["message"]["price"] = 1
+        batches[2].append(forged)
+        async with open_websocket_url(f"ws://{host}/v1/ws/orders") as ws:
+            for frames in batches:
+                await ws.send_message(json.dumps(frames))
+            answers = [a for _ in batches for a in json.loads(await ws.get_message())]
+            by_id = {a["id"]: a for a in answers}
+            assert (by_id["forged"]["status"], by_id["forged"]["body"]["error"]) == (401, "bad_signature")
+            placed = [by_id[f"{b}-{i}"] for b in range(6) for i in range(8)]
+            assert all(a["status"] == 200 for a in placed)  # no nonce arrived out of order
+            assert [a["body"]["seq"] for a in placed] == list(range(1, 49))  # journaled in arrival order
+
+            for _conn, proc in service.verifiers._all:  # the worker dies: batches are checked here
+                proc.kill()
+                proc.join()
+            await ws.send_message(
+                json.dumps([{"id": 1, "op": "place", **bob.order(1, 2100, 1, coid=2)}, forged])
+            )
+            [ok, bad] = json.loads(await ws.get_message())
+        assert (ok["status"], bad["status"], bad["body"]["error"]) == (200, 401, "bad_signature")
+        assert service.verifiers.alive == 0

@@ -30,6 +30,7 @@ hold the exchange's memory or delay matching.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from .journal import Journal, JournalCorruptError
 from .marketdata import FeedMessage
 from .sequencer import Sequencer
 from .state import ExchangeState, Outcome, StateSnapshotError
+from .verifier_pool import Verdict, VerifierPool, VerifierUnavailable, verdict_error
 
 __all__ = [
     "AdmissionError",
@@ -113,6 +115,7 @@ class ExchangeService:
         max_batch: int = 4096,
         feed_buffer: int = 10_000,
         clock_ms: Callable[[], int] = _now_ms,
+        verifiers: VerifierPool | None = None,
     ) -> None:
         if journal.last_seq != state.last_seq:
             raise ValueError(f"state at seq {state.last_seq}, journal at {journal.last_seq}")
@@ -132,6 +135,10 @@ class ExchangeService:
             if isinstance(inst, Future | Option)
         }
         self._work = trio.Event()
+        self.verifiers = verifiers
+        self._tickets = 0  # admission order: request batches are admitted by ticket
+        self._admitted = -1
+        self._turns: dict[int, trio.Event] = {}
         self._subscribers: dict[str, set[trio.MemorySendChannel[FeedMessage]]] = {
             sym: set() for sym in state.instruments
         }
@@ -153,14 +160,10 @@ class ExchangeService:
         Raises :class:`~.auth.AuthError` (signature, expiry, malformed, replayed nonce) or
         :class:`AdmissionError` (unknown instrument, journal unavailable).
         """
-        entry = self.admit(kind, message, signature)
-        waiter = _Waiter()
-        self._waiters[self.sequencer.submit(entry)] = waiter
-        self._work.set()
-        await waiter.done.wait()
-        if waiter.outcome is None:
-            raise ExchangeUnavailable("the journal could not write the request; nothing was accepted")
-        return waiter.outcome
+        [result] = await self.submit_many([(kind, message, signature)])
+        if isinstance(result, GCXError):
+            raise result
+        return result
 
     async def submit_many(
         self, requests: Sequence[tuple[MessageKind, Mapping[str, Any], str]]
@@ -168,21 +171,38 @@ class ExchangeService:
         """Admit, journal and apply a batch of signed requests, in order; for each its outcome or
         the error that refused it (one bad request does not spoil the others).
 
-        Admission of the whole batch happens at once (no await in between), so the batch is
-        journaled contiguously and in order, usually in one commit.
+        A batch of several requests has its signatures checked by the verifier processes (when
+        the service has them) while the event loop goes on; then it waits for its turn — requests
+        are admitted in the order they arrived, whatever their batches — and is admitted at once,
+        so it is journaled contiguously and in order, usually in one commit.
         """
+        ticket = self._tickets
+        self._tickets += 1
         results: list[Outcome | GCXError | None] = []
         waiters: list[tuple[int, _Waiter]] = []
-        for i, (kind, message, signature) in enumerate(requests):
-            try:
-                entry = self.admit(kind, message, signature)
-            except GCXError as exc:
-                results.append(exc)
-                continue
-            results.append(None)  # until it is applied
-            waiter = _Waiter()
-            self._waiters[self.sequencer.submit(entry)] = waiter
-            waiters.append((i, waiter))
+        try:
+            with trio.CancelScope(shield=True):  # a ticket must always be admitted, in turn
+                verdicts = await self._verify(requests) if len(requests) > 1 else None
+                if self._admitted != ticket - 1:
+                    turn = self._turns[ticket] = trio.Event()
+                    await turn.wait()
+            for i, (kind, message, signature) in enumerate(requests):
+                try:
+                    if verdicts is None:
+                        entry = self.admit(kind, message, signature)
+                    else:
+                        entry = self._admit_verdict(kind, message, signature, verdicts[i])
+                except GCXError as exc:
+                    results.append(exc)
+                    continue
+                results.append(None)  # until it is applied
+                waiter = _Waiter()
+                self._waiters[self.sequencer.submit(entry)] = waiter
+                waiters.append((i, waiter))
+        finally:
+            self._admitted = ticket
+            if (following := self._turns.pop(ticket + 1, None)) is not None:
+                following.set()
         if waiters:
             self._work.set()
         for i, waiter in waiters:
@@ -191,6 +211,27 @@ class ExchangeService:
                 "the journal could not write the request; nothing was accepted"
             )
         return [r for r in results if r is not None]
+
+    async def _verify(
+        self, requests: Sequence[tuple[MessageKind, Mapping[str, Any], str]]
+    ) -> list[Verdict] | None:
+        """The verifier processes' verdicts on ``requests``, or None to check them here."""
+        if self.verifiers is None:
+            return None
+        now = self.clock_ms() // 1000
+        try:
+            return await trio.to_thread.run_sync(self.verifiers.verify, requests, now)
+        except VerifierUnavailable as exc:
+            log.warning("checking signatures in the event loop: %s", exc)
+            return None
+
+    def _admit_verdict(
+        self, kind: MessageKind, message: Mapping[str, Any], signature: str, verdict: Verdict
+    ) -> Entry:
+        if verdict[0] != "ok":
+            self.stats["refused"] += 1
+            raise verdict_error(verdict)
+        return self._admit_verified(kind, message, signature, self.clock_ms())
 
     def admit(self, kind: MessageKind, message: Mapping[str, Any], signature: str) -> Entry:
         """The journal entry of an acceptable request (no await: admission is atomic)."""
@@ -297,6 +338,12 @@ class ExchangeService:
                     self.stats["dropped_subscribers"] += 1
                     log.info("dropped a %s feed subscriber %d messages behind", instrument, self.feed_buffer)
 
+    def close(self) -> None:
+        """Close the journal and stop the verifier processes."""
+        if self.verifiers is not None:
+            self.verifiers.close()
+        self.journal.close()
+
     def info(self) -> dict[str, Any]:
         return {
             "domain": self.domain.to_dict(),
@@ -380,18 +427,24 @@ def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeS
                 state.last_seq - snap,
                 time.perf_counter() - started,
             )
+        domain = domain or domain_from_settings(settings)
         return ExchangeService(
             journal,
             state,
-            domain or domain_from_settings(settings),
+            domain,
             snapshot_every=x.snapshot_every,
             max_batch=x.max_batch,
             feed_buffer=x.feed_buffer,
+            verifiers=VerifierPool(domain, workers) if (workers := verify_workers(x)) else None,
         )
     except BaseException:
         journal.close()
         raise
 
 
-def journal_path(settings: Settings) -> Path:
-    return settings.exchange.journal or ensure_home() / "coordinator" / "exchange.sqlite"
+def verify_workers(x: ExchangeSettings) -> int:
+    """How many verifier processes to start: ``exchange.verify_workers``, or by default one per
+    core beyond the two the event loop and the journal use, at most 8."""
+    if x.verify_workers is not None:
+        return x.verify_workers
+    return max(0, min(8, (os.cpu_count() or 1) - 2))
