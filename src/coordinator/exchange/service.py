@@ -135,6 +135,7 @@ class ExchangeService:
         }
         self._work = trio.Event()
         self.verifiers = verifiers
+        self._hash_cache: tuple[int, str] = (-1, "")
         self._tickets = 0  # admission order: request batches are admitted by ticket
         self._admitted = -1
         self._turns: dict[int, trio.Event] = {}
@@ -344,11 +345,16 @@ class ExchangeService:
         self.journal.close()
 
     def info(self) -> dict[str, Any]:
+        """Domain, journal position and state hash (computed once per journal position: it
+        encodes the whole state, so repeated reads must not repeat the work)."""
+        seq = self.state.last_seq
+        if self._hash_cache[0] != seq:
+            self._hash_cache = (seq, self.state.state_hash().hex())
         return {
             "domain": self.domain.to_dict(),
-            "last_seq": self.state.last_seq,
+            "last_seq": seq,
             "snapshot_seq": self.snapshot_seq,
-            "state_hash": self.state.state_hash().hex(),
+            "state_hash": self._hash_cache[1],
         }
 
 
