@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Annotated, Any, Final
 
 import trio
-from fastapi import FastAPI, Header, Path, Query, WebSocket
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
@@ -136,8 +136,27 @@ class _Tokens:
         return address
 
 
+def _reader(
+    request: Request,
+    account: AccountHeader = None,
+    expiry: ExpiryHeader = None,
+    signature: SignatureHeader = None,
+) -> tuple[str, bytes]:
+    """The account a private read is for, proven by its ``ReadAccount`` token headers."""
+    tokens: _Tokens = request.app.state.gcx_read_tokens
+    try:
+        return str(account), tokens.account(account, expiry, signature)
+    except AuthError as exc:
+        raise _UnauthenticatedError(str(exc), exc.code) from None
+
+
+Reader = Annotated[tuple[str, bytes], Depends(_reader)]
+
+
 class _UnauthenticatedError(Exception):
-    code = "unauthenticated"
+    def __init__(self, message: str, code: str = "unauthenticated") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: PLR0915 - the routes
@@ -160,13 +179,13 @@ def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: P
     def _error(status: int, code: str, message: str) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": code, "message": message})
 
-    def _private(account: str | None, expiry: str | None, signature: str | None) -> bytes | JSONResponse:
-        try:
-            return tokens.account(account, expiry, signature)
-        except _UnauthenticatedError as exc:
-            return _error(401, exc.code, str(exc))
-        except AuthError as exc:
-            return _error(AUTH_STATUS.get(exc.code, 401), exc.code, str(exc))
+    async def _refused_read(_: Request, exc: Exception) -> JSONResponse:
+        code = getattr(exc, "code", "unauthenticated")
+        return _error(AUTH_STATUS.get(code, 401), code, str(exc))
+
+    app.add_exception_handler(_UnauthenticatedError, _refused_read)
+
+    app.state.gcx_read_tokens = tokens
 
     def _instrument(symbol: str) -> JSONResponse | None:
         if symbol not in state.engines:
@@ -234,14 +253,9 @@ def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: P
         return {"instrument": symbol, "interval": interval, "candles": series}
 
     @app.get("/v1/orders", tags=tags, responses=errors)
-    async def open_orders(
-        account: AccountHeader = None, expiry: ExpiryHeader = None, signature: SignatureHeader = None
-    ) -> Any:
+    async def open_orders(who: Reader) -> Any:
         """The authenticated account's open orders."""
-        address = _private(account, expiry, signature)
-        if isinstance(address, JSONResponse):
-            return address
-        return {"account": account, "orders": state.open_orders(address)}
+        return {"account": who[0], "orders": state.open_orders(who[1])}
 
     def _book_of(address: bytes, which: str, limit: int | None) -> list[dict[str, Any]]:
         number = state.account_of(address)
@@ -251,30 +265,14 @@ def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: P
         return items[-limit:] if limit else items
 
     @app.get("/v1/fills", tags=tags, responses=errors)
-    async def fills(
-        limit: LimitParam = None,
-        account: AccountHeader = None,
-        expiry: ExpiryHeader = None,
-        signature: SignatureHeader = None,
-    ) -> Any:
+    async def fills(who: Reader, limit: LimitParam = None) -> Any:
         """The authenticated account's fills, oldest first."""
-        address = _private(account, expiry, signature)
-        if isinstance(address, JSONResponse):
-            return address
-        return {"account": account, "fills": _book_of(address, "fills", limit)}
+        return {"account": who[0], "fills": _book_of(who[1], "fills", limit)}
 
     @app.get("/v1/history", tags=tags, responses=errors)
-    async def history(
-        limit: LimitParam = None,
-        account: AccountHeader = None,
-        expiry: ExpiryHeader = None,
-        signature: SignatureHeader = None,
-    ) -> Any:
+    async def history(who: Reader, limit: LimitParam = None) -> Any:
         """The authenticated account's order events, oldest first."""
-        address = _private(account, expiry, signature)
-        if isinstance(address, JSONResponse):
-            return address
-        return {"account": account, "history": _book_of(address, "history", limit)}
+        return {"account": who[0], "history": _book_of(who[1], "history", limit)}
 
     @app.websocket("/v1/feed")
     async def feed(ws: WebSocket, instrument: str = "") -> None:
