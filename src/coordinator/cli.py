@@ -46,3 +46,56 @@ def run(
         ready_json, lambda i: f"coordinator ready: API {i['api']}, p2p {i['multiaddrs'][0]}"
     )
     trio.run(run_until_signalled, lambda: run_coordinator(settings, key, profile, ready))
+
+
+@app.command("audit-journal")
+def audit_journal_command(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file.")] = None,
+    journal: Annotated[
+        Path | None, typer.Option(help="Journal file (default: exchange.journal, else the home's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check every journaled order's signature and nonce order, and replay the journal.
+
+    Exits 1 when any entry fails; prints the state hash the replay reaches (compare it with
+    ``GET /v1/exchange``).
+    """
+    import json
+    import sys
+
+    from gcx.errors import ConfigError
+    from gcx.paths import configs_dir, gcx_home
+    from gcx.settings import load_settings
+
+    from .exchange.audit import audit_journal
+    from .exchange.instruments import load_instruments
+    from .exchange.journal import Journal
+    from .exchange.service import domain_from_settings
+    from .exchange.state import ExchangeState
+
+    settings = load_settings(config)
+    x = settings.exchange
+    path = journal or x.journal or gcx_home() / "coordinator" / "exchange.sqlite"
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}")
+    instruments = load_instruments(x.instruments or configs_dir() / "instruments.toml")
+    with Journal(path) as opened:
+        report = audit_journal(
+            opened,
+            domain_from_settings(settings),
+            lambda: ExchangeState(instruments, credit_limit=x.credit_limit, history_limit=x.history_limit),
+            progress=lambda seq: print(f"... seq {seq}", file=sys.stderr, flush=True),
+        )
+    if as_json:
+        print(json.dumps({"ok": report.ok, **{k: getattr(report, k) for k in report.__slots__}}))
+    else:
+        print(
+            f"{path}: {report.entries} entries (last seq {report.last_seq}), {report.accounts} accounts, "
+            f"state {report.state_hash}"
+        )
+        for text in report.problems:
+            print(f"  FAIL {text}")
+        print("every entry is signed by its account, nonces in order" if report.ok else "audit FAILED")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -334,3 +334,12 @@ def test_entries_must_come_in_sequence() -> None:
     state = ExchangeState(INSTRUMENTS)
     with pytest.raises(ValueError):
         state.apply(2, Entry(CANCEL, 1, "X", A, 1, 1))
+
+
+def test_a_journal_reusing_a_live_order_id_is_refused_without_losing_the_live_order() -> None:
+    d = Driver()
+    d.order(A, 1, 1, 100, 5)
+    live_id = d.oid
+    clash = d.send(Entry(ORDER, 1, "X", B, 1, 7, 0, GTC, 101, 1, 9, live_id))
+    assert (clash.status, clash.error) == ("rejected", "duplicate_order_id")
+    assert d.cancel(A, 1).status == "cancelled"

@@ -265,6 +265,8 @@ class ExchangeState:
                 msg = f"client order id {entry.client_order_id} is live on {sym}"
                 return self._refuse(account, base, seq, "duplicate_order_id", msg)
             oid = entry.order_id
+            if oid in self.orders:  # only a journal not written by the service can do this
+                return self._refuse(account, base, seq, "duplicate_order_id", f"order id {oid} is live")
             self.next_order_id = max(self.next_order_id, oid + 1)
             rec = OrderRecord(oid, account, sym, entry)
             self.orders[oid] = rec
