@@ -322,9 +322,6 @@ class ExchangeService:
         self._subscribers[instrument].add(send)
         return dict(self.state.publishers[instrument].snapshot()), receive
 
-    def unsubscribe(self, instrument: str, channel: trio.MemoryReceiveChannel[FeedMessage]) -> None:
-        channel.close()
-
     def _broadcast(self, instrument: str, messages: list[FeedMessage]) -> None:
         subscribers = self._subscribers[instrument]
         for send in list(subscribers):

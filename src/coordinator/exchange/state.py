@@ -204,9 +204,6 @@ class ExchangeState:
     def account_of(self, address: bytes) -> int | None:
         return self.accounts.get(address)
 
-    def last_nonce(self, address: bytes) -> int | None:
-        return self.nonces.get(address)
-
     def _account(self, address: bytes) -> int:
         number = self.accounts.get(address)
         if number is None:
@@ -356,7 +353,7 @@ class ExchangeState:
         for o in touched.values():
             self._settle(o)
         out.order = self.view(rec)
-        if (out.error is not None and entry.kind == ORDER) or out.error is not None:
+        if out.error is not None:
             out.status = "rejected"
         elif entry.kind == CANCEL:
             out.status = "cancelled"
