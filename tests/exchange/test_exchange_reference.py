@@ -31,6 +31,7 @@ from coordinator.exchange import (
     Replace,
     Side,
     STPMode,
+    native,
 )
 from coordinator.exchange.events import BOOK_DELTA, Event
 from coordinator.exchange.lifecycle import OrderState, follow
@@ -260,11 +261,18 @@ def _l2(events: list[Event], l2: dict[tuple[int, int], int]) -> None:
             l2[(ev[1], ev[2])] = ev[3]
 
 
+# Both builds of the engine: the one ``import`` gives (compiled by ``make``) and its pure source.
+BUILDS = {"imported": Engine, "python": native.load_python_engine().Engine}
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs(), st.lists(commands(), min_size=10, max_size=100))
-def test_engine_matches_reference_book(setup: tuple[EngineConfig, int | None], cmds: list[Command]) -> None:
+def test_engine_matches_reference_book(
+    build: str, setup: tuple[EngineConfig, int | None], cmds: list[Command]
+) -> None:
     cfg, banned = setup
-    engine = Engine(cfg, None if banned is None else (lambda a, s, p, q: q != banned))
+    engine = BUILDS[build](cfg, None if banned is None else (lambda a, s, p, q: q != banned))
     ref = RefBook(int(cfg.stp), cfg.band_ticks, cfg.reference_price or 0, cfg.min_qty, cfg.max_qty, banned)
     l2: dict[tuple[int, int], int] = {}
     states: dict[int, tuple[OrderState, int]] = {}
@@ -326,13 +334,14 @@ def test_bench_json_matches_reference(tmp_path: Path) -> None:
     assert result["traded_volume"] == ref.volume > 0
 
 
+@pytest.mark.parametrize("build", list(BUILDS))
 @pytest.mark.parametrize("seed", range(3))
-def test_long_queues_with_cancels_in_the_middle_match_the_reference(seed: int) -> None:
+def test_long_queues_with_cancels_in_the_middle_match_the_reference(seed: int, build: str) -> None:
     """Deep levels where most cancels hit the middle of a queue: the engine leaves those orders
     in place (dead) and compacts a queue once they may outnumber the live ones; none of it may
     show in events, priority, read-outs or the state hash."""
     rng = random.Random(seed)
-    engine = Engine(EngineConfig(stp=STPMode.CANCEL_RESTING, initial_price_capacity=8))
+    engine = BUILDS[build](EngineConfig(stp=STPMode.CANCEL_RESTING, initial_price_capacity=8))
     ref = RefBook(int(STPMode.CANCEL_RESTING), None, 0, 1, 1 << 62, None)
     live: list[int] = []
     for oid in range(1, 6000):

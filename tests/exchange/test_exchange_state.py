@@ -240,6 +240,23 @@ def test_price_band_and_post_only_rejections_carry_their_codes() -> None:
     assert d.order(B, 2, 0, 100, 2000).error == "size_limit"
 
 
+def test_prices_and_quantities_beyond_every_engine_limit_are_refused_before_the_engine() -> None:
+    """A signed order may carry any uint64; the engines keep int64. Above 2**62 the state
+    refuses it (no order record, nothing reaches the engine); above the instrument's highest
+    price the engine rejects it, on an instrument without a reference price too (whose band is
+    off until the first trade: the price array must not grow to the price)."""
+    unbanded = {"U": SPOT.model_copy(update={"reference_price_ticks": None, "max_price_ticks": 10_000})}
+    d = Driver(ExchangeState(INSTRUMENTS | unbanded))
+    assert d.order(A, 1, 0, 2**64 - 1, 1).error == "price_limit"
+    assert d.order(A, 2, 0, 100, 2**63).error == "size_limit"
+    assert d.state.open_orders(A) == []
+    assert d.order(A, 3, 0, 10_001, 1, sym="U").error == "price_limit"
+    assert d.order(A, 4, 0, 10_000, 1, sym="U").status == "resting"
+    assert d.replace(A, 4, 2**40, 1, sym="U").error == "price_limit"
+    assert d.replace(A, 4, 2**63, 1, sym="U").error == "price_limit"
+    assert len(d.state.engines["U"]._levels) <= 10_003
+
+
 # -- determinism and snapshots ------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ the order off its queue when it is at either end (O(1)); in between it only sets
 quantity to 0 and leaves it in place, *dead* (O(1) instead of a scan of the queue): matching
 drops a dead order when it reaches the front, the read-outs skip it, an emptied level clears
 its queue, and a queue is compacted once its dead orders may outnumber the live ones by more
-than ``_COMPACT_AT`` (``_dead`` counts them per price, an upper bound), so the garbage stays
+than ``_COMPACT_AT`` (``_dead[price]`` counts them, an upper bound), so the garbage stays
 bounded. Dead orders are invisible in events, priority, read-outs and the state hash.
 
 **An aggressor** (limit order that crosses, market order, re-entered replaced order) walks the
@@ -37,7 +37,7 @@ order rests; of an IOC order it is cancelled (``IOC_REMAINDER``), of a market or
 **Self-trade prevention** follows :class:`STPMode` (cancel the resting order by default).
 
 **Checks, in order**, for a new order: duplicate id (live in this book), positive price/qty
-(``BAD_TICK_LOT``), size limits, price band (limit price within ``band_ticks`` of the last trade
+(``BAD_TICK_LOT``), a limit price above ``max_price`` (``PRICE_LIMIT``: the array's bound), size limits, price band (limit price within ``band_ticks`` of the last trade
 price, or of ``reference_price`` before the first trade; off when neither is known), the
 pre-trade hook ``(account, side, price, qty) -> bool`` (price 0 for market orders), then the
 type's own rule (post-only would cross, FOK not fillable, market order facing an empty book).
@@ -91,12 +91,14 @@ _R_OWNER: Final = 9
 _R_STP: Final = 10
 _R_BALANCE: Final = 11
 _R_NOLIQ: Final = 12
+_R_PRICE: Final = 13
 _C_USER: Final = 1
 _C_IOC: Final = 2
 _C_MARKET: Final = 3
 _C_SELF: Final = 4
 
 _COMPACT_AT: Final = 32  # dead orders a level's queue may hold before it is compacted
+_NO_ASK: Final = NO_ASK  # the module global the compiled build makes a C constant
 
 
 def _compact(queue: deque[list[int]]) -> None:
@@ -107,7 +109,7 @@ def _compact(queue: deque[list[int]]) -> None:
 
 
 _HASH_ORDER = struct.Struct("<qqqqqq")
-_HASH_HEAD = struct.Struct("<qqq")
+_HASH_HEAD = struct.Struct("<qq")
 
 
 class Engine:
@@ -128,6 +130,7 @@ class Engine:
         "_guarded",
         "_levels",
         "_lo",
+        "_max_price",
         "_max_qty",
         "_min_qty",
         "_orders",
@@ -149,19 +152,20 @@ class Engine:
         self._ref0 = cfg.reference_price or 0
         self._min_qty = cfg.min_qty
         self._max_qty = cfg.max_qty
+        self._max_price = cfg.max_price
         self._stp = int(cfg.stp)
         self._check = pre_trade
         self._lo = max(cfg.min_qty, 1)
         self._guarded = self._band >= 0 or pre_trade is not None  # checks the fast path skips
-        top = max(cfg.initial_price_capacity, 2)
+        top = max(min(cfg.initial_price_capacity, cfg.max_price + 2), 2)
         self._levels: list[deque[list[int]] | None] = [None] * (top + 1)
         self._qtys = [0] * (top + 1)
         self._qtys[0] = self._qtys[top] = 1  # sentinels: a walk stops at a non-zero total
         self._top = top
         self._orders: dict[int, list[int]] = {}
-        self._dead: dict[int, int] = {}  # price -> dead orders in its queue (an upper bound)
+        self._dead = [0] * (top + 1)  # dead orders in each price's queue (an upper bound)
         self.best_bid = 0
-        self.best_ask = NO_ASK
+        self.best_ask = _NO_ASK
         self.last_price = 0
         self.volume = 0
         self.seq = 0
@@ -195,6 +199,28 @@ class Engine:
             else:
                 raise TypeError(f"not a command: {c!r}")
         return self.take_events()
+
+    def execute(self, rows: Iterable[tuple[int, ...]]) -> None:
+        """Apply commands given in their flat form, the tuple ``(kind, *fields)`` that
+        :func:`~.commands.encode_command` writes as an array (kind 1 ``PlaceLimit``, 2
+        ``PlaceMarket``, 3 ``Cancel``, 4 ``Replace``), appending their events to :attr:`out`.
+
+        The fastest entry point: no command object per operation, and the compiled build
+        dispatches to the hot-path methods without a Python call. ``ValueError`` for a row of
+        another kind (the rows before it are applied); a row must be a ``tuple``.
+        """
+        for row in rows:
+            kind = row[0]
+            if kind == 1:
+                self.place_limit(row[1], row[2], row[3], row[4], row[5], row[6])
+            elif kind == 3:
+                self.cancel(row[1], row[2])
+            elif kind == 2:
+                self.place_market(row[1], row[2], row[3], row[4])
+            elif kind == 4:
+                self.replace(row[1], row[2], row[3], row[4])
+            else:
+                raise ValueError(f"not a command row: {row!r}")
 
     def take_events(self) -> list[Event]:
         """The events appended to :attr:`out` since the last call; :attr:`out` starts empty."""
@@ -230,6 +256,8 @@ class Engine:
             return _R_DUP
         if qty < 1 or price < min_price:
             return _R_BAD
+        if price > self._max_price:
+            return _R_PRICE
         if qty < self._min_qty or qty > self._max_qty:
             return _R_SIZE
         band = self._band
@@ -249,7 +277,12 @@ class Engine:
         self.seq += 1
         out = self.out
         orders = self._orders
-        if order_id in orders or price < 1 or not self._lo <= qty <= self._max_qty or self._guarded:
+        if (
+            order_id in orders
+            or not 0 < price <= self._max_price
+            or not self._lo <= qty <= self._max_qty
+            or self._guarded
+        ):
             reason = self._precheck(account, order_id, side, price, qty, 1)
             if reason:
                 out.append((REJECTED, order_id, account, reason))
@@ -323,14 +356,14 @@ class Engine:
         reason = 0
         if order_id in self._orders or not self._lo <= qty <= self._max_qty or self._guarded:
             reason = self._precheck(account, order_id, side, 0, qty, 0)
-        if not reason and (self.best_ask == NO_ASK if side == _BUY else self.best_bid == 0):
+        if not reason and (self.best_ask == _NO_ASK if side == _BUY else self.best_bid == 0):
             reason = _R_NOLIQ
         if reason:
             out.append((REJECTED, order_id, account, reason))
             return
         out.append((ACCEPTED, order_id, account, side, 0, qty, _MARKET))
         if side == _BUY:
-            qty = self._take_asks(out, order_id, account, qty, NO_ASK - 1)
+            qty = self._take_asks(out, order_id, account, qty, _NO_ASK - 1)
         else:
             qty = self._take_bids(out, order_id, account, qty, 1)
         if qty:
@@ -362,7 +395,7 @@ class Engine:
         else:
             order[1] = 0  # dead: left in place, skipped when it reaches the front
             dead = self._dead
-            count = dead.get(price, 0) + 1
+            count = dead[price] + 1
             if count > _COMPACT_AT and 2 * count > len(queue):
                 _compact(queue)
                 count = 0
@@ -385,7 +418,7 @@ class Engine:
             price += 1
             while not qtys[price]:
                 price += 1
-            self.best_ask = NO_ASK if price == self._top else price
+            self.best_ask = _NO_ASK if price == self._top else price
 
     def _unlink(self, order: list[int]) -> None:
         """Take a resting order out of its level (not out of ``_orders``); publish the level."""
@@ -418,14 +451,14 @@ class Engine:
             price += 1
             while not qtys[price]:
                 price += 1
-            self.best_ask = NO_ASK if price == self._top else price
+            self.best_ask = _NO_ASK if price == self._top else price
 
     def _bury(self, queue: deque[list[int]], price: int) -> None:
         """Count one more dead order in the level at ``price``; compact the level's queue when
         dead orders may be the majority of it (so they never outnumber the live ones by more
         than ``_COMPACT_AT``). The count only ever overstates (orders dropped by matching or
         with their emptied level are not subtracted), which at worst compacts early."""
-        dead = self._dead.get(price, 0) + 1
+        dead = self._dead[price] + 1
         if dead > _COMPACT_AT and 2 * dead > len(queue):
             _compact(queue)
             dead = 0
@@ -443,6 +476,8 @@ class Engine:
             reason = _R_OWNER
         elif price < 1 or qty < 1:
             reason = _R_BAD
+        elif price > self._max_price:
+            reason = _R_PRICE
         elif qty < self._min_qty or qty > self._max_qty:
             reason = _R_SIZE
         if reason or order is None:
@@ -556,7 +591,7 @@ class Engine:
             while not qtys[price]:
                 price += 1
             if price == self._top:
-                price = NO_ASK
+                price = _NO_ASK
             if not qty:
                 break
         self.best_ask = price
@@ -659,8 +694,9 @@ class Engine:
     def _grow(self, price: int) -> None:
         """Extend the price array so that ``price`` is a valid index below the top sentinel."""
         old_top = self._top
-        top = max(price + 1, 2 * old_top)
+        top = max(price + 1, min(2 * old_top, self._max_price + 2))
         self._levels.extend([None] * (top - old_top))
+        self._dead.extend([0] * (top - old_top))
         self._qtys[old_top] = 0
         self._qtys.extend([0] * (top - old_top))
         self._qtys[top] = 1  # sentinel
@@ -707,7 +743,8 @@ class Engine:
 
     def state_hash(self) -> bytes:
         """SHA-256 of (seq, last trade price, traded volume, resting orders in priority order)."""
-        digest = hashlib.sha256(_HASH_HEAD.pack(self.seq, self.last_price, self.volume))
+        volume = self.volume.to_bytes(16, "little")  # a running total: may pass 2**63
+        digest = hashlib.sha256(_HASH_HEAD.pack(self.seq, self.last_price) + volume)
         for order in self.resting_orders():
             digest.update(_HASH_ORDER.pack(*order))
         return digest.digest()

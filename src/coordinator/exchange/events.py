@@ -84,6 +84,7 @@ class RejectReason(IntEnum):
     SELF_TRADE_PREVENTED = 10  # an FOK order that could only fill against its own account
     INSUFFICIENT_BALANCE = 11  # the pre-trade check hook said no
     NO_LIQUIDITY = 12  # a market order met an empty opposite side
+    PRICE_LIMIT = 13  # limit price above the instrument's highest price (max_price_ticks)
 
 
 class CancelReason(IntEnum):

@@ -3,8 +3,8 @@
 Every instrument trades in integer ticks and lots (STYLE 5): ``tick_size`` is the price step in
 micro-USDC per compute hour (CH), ``lot_size`` the quantity step in milli-CH. Its limits —
 ``price_band_ticks`` (how far a limit price may be from the last trade, or from
-``reference_price_ticks`` before the first), ``min_lots`` and ``max_lots`` — configure its
-engine (:meth:`Instrument.engine_config`); the engine itself does not care about the kind.
+``reference_price_ticks`` before the first), ``min_lots`` and ``max_lots``, and
+``max_price_ticks`` (the highest limit price; default 1,000,000) — configure its engine (:meth:`Instrument.engine_config`); the engine itself does not care about the kind.
 
 Kinds (``kind = ...`` in each ``[instruments.<SYMBOL>]`` table):
 
@@ -30,11 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gcx.errors import ConfigError
 from gcx.tomlfiles import describe_validation_error, read_toml
 
-from .engine import EngineConfig
+from .engine_config import MAX_PRICE, EngineConfig
 
 __all__ = ["Future", "Instrument", "Instruments", "Option", "Perpetual", "Spot", "load_instruments"]
 
 PositiveInt = Annotated[int, Field(gt=0)]
+MAX_LOTS = 1 << 40  # an order's size limit: room for 2**23 maximal trades before volume passes int64
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,47}$")]
 Grade = Literal["A", "B", "C", "D"]
 
@@ -48,12 +49,16 @@ class _Base(BaseModel):
     price_band_ticks: Annotated[int, Field(ge=0)] | None = None
     reference_price_ticks: PositiveInt | None = None
     min_lots: PositiveInt = 1
-    max_lots: PositiveInt = 1_000_000
+    max_lots: Annotated[int, Field(gt=0, le=MAX_LOTS)] = 1_000_000
+    max_price_ticks: Annotated[int, Field(gt=0, le=MAX_PRICE)] = 1_000_000
 
     @model_validator(mode="after")
     def _sizes(self) -> _Base:
         if self.min_lots > self.max_lots:
             raise ValueError(f"min_lots {self.min_lots} is above max_lots {self.max_lots}")
+        ref = self.reference_price_ticks
+        if ref is not None and ref > self.max_price_ticks:
+            raise ValueError(f"reference_price_ticks {ref} is above max_price_ticks {self.max_price_ticks}")
         return self
 
     def engine_config(self) -> EngineConfig:
@@ -63,6 +68,7 @@ class _Base(BaseModel):
             reference_price=self.reference_price_ticks,
             min_qty=self.min_lots,
             max_qty=self.max_lots,
+            max_price=self.max_price_ticks,
         )
 
     def price_to_ticks(self, micro_usdc: int) -> int | None:

@@ -42,6 +42,7 @@ from gcx.errors import ConfigError, GCXError
 from gcx.paths import configs_dir, ensure_home
 from gcx.settings import ExchangeSettings, Settings
 
+from . import native
 from .auth import Domain, MessageKind, ReplayedNonce, verify_typed
 from .entry import Entry, decode_entry, encode_entry, entry_from_message
 from .instruments import Future, Option, load_instruments
@@ -411,6 +412,8 @@ def domain_from_settings(settings: Settings) -> Domain:
 def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeService:
     """Open the journal, recover the state and build the service (call ``run`` to serve)."""
     x: ExchangeSettings = settings.exchange
+    engine_build = native.status()
+    (log.warning if engine_build.state == "stale" else log.info)("%s", engine_build.describe())
     instruments = load_instruments(x.instruments or configs_dir() / "instruments.toml")
     path = x.journal or ensure_home() / "coordinator" / "exchange.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ import msgpack
 from .auth import _checksum
 from .commands import Cancel, OrderType, PlaceLimit, PlaceMarket, Replace, Side
 from .engine import Engine
+from .engine_config import MAX_VALUE
 from .entry import CANCEL, ORDER, Entry
 from .events import ACCEPTED, CANCELLED, REJECTED, REPLACED, TRADE, Event, RejectReason
 from .instruments import Future, Option, Perpetual, Spot
@@ -256,6 +257,9 @@ class ExchangeState:
         engine = self.engines.get(sym)
         if engine is None:
             return self._refuse(account, base, seq, "unknown_instrument", f"no instrument {sym!r}")
+        if entry.price > MAX_VALUE or entry.qty > MAX_VALUE:  # beyond every engine's limits
+            code = "price_limit" if entry.price > MAX_VALUE else "size_limit"
+            return self._refuse(account, base, seq, code, "price or quantity above 2**62")
         key = (account, sym, entry.client_order_id)
         if entry.kind == ORDER:
             if key in self.by_client:
