@@ -252,13 +252,17 @@ class Options(TypedDict, total=False):
     progress: bool
 
 
-def run(*, directory: Path | None = None, **options: Unpack[Options]) -> dict[str, Any]:
-    """Start a coordinator in a temporary home under ``directory``, run the benchmark, stop it."""
+def run(
+    *, directory: Path | None = None, verify_workers: int | None = None, **options: Unpack[Options]
+) -> dict[str, Any]:
+    """Start a coordinator in a temporary home under ``directory`` (with ``verify_workers``
+    signature-checking processes, default: its own default), run the benchmark, stop it."""
     if options.get("progress", False):
         print("starting the coordinator", file=sys.stderr)
+    settings = {} if verify_workers is None else {"GCX_EXCHANGE__VERIFY_WORKERS": str(verify_workers)}
     with (
         tempfile.TemporaryDirectory(prefix="gcx-bench-api-", dir=directory) as tmp,
-        Coordinator.start(Path(tmp) / "home") as coordinator,
+        Coordinator.start(Path(tmp) / "home", settings=settings) as coordinator,
     ):
         return run_against(coordinator.api, server_cpu=coordinator.cpu_s, **options)
 
@@ -284,6 +288,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=None, help="signing processes (default: all cores)")
     parser.add_argument(
         "--dir", type=Path, default=None, help="where the temporary GCX_HOME (and journal) goes"
+    )
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=None,
+        help="the started coordinator's exchange.verify_workers (default: its own default)",
     )
     parser.add_argument("--api", default=None, help="use this running coordinator instead of starting one")
     parser.add_argument("--api-pid", type=int, default=None, help="with --api: its process, for its CPU time")
@@ -321,7 +331,8 @@ def main(argv: list[str] | None = None) -> None:
             **common,
         )
     else:
-        result = run(directory=args.dir, **common)
+        result = run(directory=args.dir, verify_workers=args.verify_workers, **common)
+        result["verify_workers"] = "default" if args.verify_workers is None else args.verify_workers
     print(_summary(result), file=sys.stderr)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     if not result["ok"]:

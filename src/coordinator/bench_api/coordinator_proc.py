@@ -59,7 +59,10 @@ class Coordinator:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, home: Path, log_level: str = "WARNING") -> Iterator[Coordinator]:
+    def start(
+        cls, home: Path, log_level: str = "WARNING", settings: dict[str, str] | None = None
+    ) -> Iterator[Coordinator]:
+        """``settings``: more ``GCX_...`` environment settings for the coordinator."""
         home.mkdir(parents=True, exist_ok=True)
         make_coordinator_key(home)
         log_path = home / "coordinator.log"
@@ -70,7 +73,7 @@ class Coordinator:
                     *("-m", "gcx", "coordinator", "run"),
                     *("--api-port", "0", "--json", "--log-level", log_level),
                 ],
-                env=_gcx_env(home),
+                env=_gcx_env(home) | (settings or {}),
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,

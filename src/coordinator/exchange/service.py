@@ -449,7 +449,7 @@ def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeS
 
 def verify_workers(x: ExchangeSettings) -> int:
     """How many verifier processes to start: ``exchange.verify_workers``, or by default one per
-    core beyond the two the event loop and the journal use, at most 8."""
+    core beyond the event loop's, at most 8 (none on one core)."""
     if x.verify_workers is not None:
         return x.verify_workers
-    return max(0, min(8, (os.cpu_count() or 1) - 2))
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
