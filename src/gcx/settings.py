@@ -95,6 +95,7 @@ class ExchangeSettings(_Section):
     journal: Path | None = None  # default: $GCX_HOME/coordinator/exchange.sqlite
     synchronous: Literal["FULL", "NORMAL"] = "FULL"  # NORMAL can lose acknowledged orders on power loss
     snapshot_every: Annotated[int, Field(ge=1)] = 50_000  # journaled commands between state snapshots
+    snapshot_in_child: bool = True  # encode snapshots in a forked child, not on the event loop
     max_batch: Annotated[int, Field(ge=1, le=65_536)] = 4096  # commands per journal commit at most
     credit_limit: Annotated[int, Field(ge=0)] = 10**12  # micro-USDC of open-order notional per account
     history_limit: Annotated[int, Field(ge=1, le=1_000_000)] = 1000  # fills and events kept per account

@@ -253,18 +253,37 @@ class Options(TypedDict, total=False):
 
 
 def run(
-    *, directory: Path | None = None, verify_workers: int | None = None, **options: Unpack[Options]
+    *,
+    directory: Path | None = None,
+    verify_workers: int | None = None,
+    settings: dict[str, str] | None = None,
+    **options: Unpack[Options],
 ) -> dict[str, Any]:
     """Start a coordinator in a temporary home under ``directory`` (with ``verify_workers``
-    signature-checking processes, default: its own default), run the benchmark, stop it."""
+    signature-checking processes, default: its own default, and ``settings`` as ``GCX_...``
+    environment variables), run the benchmark, stop it."""
     if options.get("progress", False):
         print("starting the coordinator", file=sys.stderr)
-    settings = {} if verify_workers is None else {"GCX_EXCHANGE__VERIFY_WORKERS": str(verify_workers)}
+    settings = dict(settings or {})
+    if verify_workers is not None:
+        settings["GCX_EXCHANGE__VERIFY_WORKERS"] = str(verify_workers)
     with (
         tempfile.TemporaryDirectory(prefix="gcx-bench-api-", dir=directory) as tmp,
         Coordinator.start(Path(tmp) / "home", settings=settings) as coordinator,
     ):
         return run_against(coordinator.api, server_cpu=coordinator.cpu_s, **options)
+
+
+def _env_settings(items: list[str]) -> dict[str, str]:
+    """``section.key=value`` options as the ``GCX_SECTION__KEY`` environment settings."""
+    env: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        section, dot, key = name.partition(".")
+        if not (sep and dot and section and key):
+            raise SystemExit(f"error: --set {item!r}: expected SECTION.KEY=VALUE")
+        env[f"GCX_{section.upper()}__{key.upper()}"] = value
+    return env
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -294,6 +313,13 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=None,
         help="the started coordinator's exchange.verify_workers (default: its own default)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a setting of the started coordinator, e.g. exchange.snapshot_every=10000 (repeatable)",
     )
     parser.add_argument("--api", default=None, help="use this running coordinator instead of starting one")
     parser.add_argument("--api-pid", type=int, default=None, help="with --api: its process, for its CPU time")
@@ -331,8 +357,11 @@ def main(argv: list[str] | None = None) -> None:
             **common,
         )
     else:
-        result = run(directory=args.dir, verify_workers=args.verify_workers, **common)
+        result = run(
+            directory=args.dir, verify_workers=args.verify_workers, settings=_env_settings(args.set), **common
+        )
         result["verify_workers"] = "default" if args.verify_workers is None else args.verify_workers
+        result["settings"] = args.set
     print(_summary(result), file=sys.stderr)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     if not result["ok"]:

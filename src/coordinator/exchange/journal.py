@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
@@ -170,6 +171,8 @@ class Journal:
         self.synchronous: Synchronous = synchronous
         # One user at a time, but not always the same thread (a trio service fsyncs in workers).
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Appends and snapshot writes may come from two threads at once: one transaction at a time.
+        self._write_lock = threading.Lock()
         try:
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -246,6 +249,10 @@ class Journal:
             return self._last_seq + 1
         lengths = _pack_lengths(commands)
         body = b"".join(commands)
+        with self._write_lock:
+            return self._append_locked(commands, lengths, body)
+
+    def _append_locked(self, commands: Sequence[bytes], lengths: bytes, body: bytes) -> int:
         first = self._last_seq + 1
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -320,7 +327,7 @@ class Journal:
         """Store a snapshot of the state after command ``seq`` (which must be durable)."""
         if not 0 < seq <= self._last_seq:
             raise ValueError(f"snapshot at seq {seq}, but the journal holds 1..{self._last_seq}")
-        with self._db:
+        with self._write_lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT OR REPLACE INTO snapshots (seq, body, crc) VALUES (?, ?, ?)",

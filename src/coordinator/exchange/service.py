@@ -16,7 +16,8 @@ journaller in front of the business logic):
 3. **apply** each entry, in sequence order, to the :class:`~.state.ExchangeState` (matching,
    orders, fills, market data), wake each waiting request with its
    :class:`~.state.Outcome`, and send the feed messages to subscribers. A state snapshot is
-   written every ``snapshot_every`` commands.
+   written every ``snapshot_every`` commands: encoded by a forked child (:mod:`.forked`) while
+   the service goes on, then written to the journal between two appends.
 
 So nothing is acknowledged before it is durable, and the journal alone rebuilds the state
 (:func:`open_exchange` = newest snapshot + replay). If an append fails, the frame's requests
@@ -45,6 +46,7 @@ from gcx.settings import ExchangeSettings, Settings
 from . import native
 from .auth import Domain, MessageKind, ReplayedNonce, verify_typed
 from .entry import Entry, decode_entry, encode_entry, entry_from_message
+from .forked import fork_encode
 from .instruments import Future, Option, load_instruments
 from .journal import Journal, JournalCorruptError
 from .marketdata import FeedMessage
@@ -112,6 +114,7 @@ class ExchangeService:
         domain: Domain,
         *,
         snapshot_every: int = 50_000,
+        snapshot_in_child: bool = True,
         max_batch: int = 4096,
         feed_buffer: int = 10_000,
         clock_ms: Callable[[], int] = _now_ms,
@@ -123,6 +126,9 @@ class ExchangeService:
         self.state = state
         self.domain = domain
         self.snapshot_every = snapshot_every
+        self.snapshot_in_child = snapshot_in_child
+        self._snapshotting = False  # a snapshot is being encoded or written
+        self._nursery: trio.Nursery | None = None
         self.feed_buffer = feed_buffer
         self.clock_ms = clock_ms
         self.sequencer: Sequencer[Entry] = Sequencer(journal, encode_entry, max_batch=max_batch)
@@ -273,12 +279,14 @@ class ExchangeService:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Journal and apply admitted requests until cancelled."""
-        task_status.started()
-        while True:
-            await self._work.wait()
-            self._work = trio.Event()
-            while self.sequencer.pending:
-                await self._commit_one()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:
+                await self._work.wait()
+                self._work = trio.Event()
+                while self.sequencer.pending:
+                    await self._commit_one()
 
     async def _commit_one(self) -> None:
         frame = self.sequencer.take()
@@ -300,18 +308,38 @@ class ExchangeService:
             waiter = waiters.pop(ticket)
             waiter.outcome = outcome
             waiter.done.set()
-        if self.state.last_seq - self.snapshot_seq >= self.snapshot_every:
-            await self._snapshot()
+        if self.state.last_seq - self.snapshot_seq >= self.snapshot_every and not self._snapshotting:
+            self._start_snapshot()
 
-    async def _snapshot(self) -> None:
-        seq, body = self.state.last_seq, self.state.snapshot()
+    def _start_snapshot(self) -> None:
+        """Capture the state as it is now (right after a commit), in a forked child when
+        ``snapshot_in_child`` and the platform allow, else by encoding it here; the rest
+        (collecting the bytes, writing them) runs as a background task."""
+        seq = self.state.last_seq
+        collect = fork_encode(self.state.snapshot) if self.snapshot_in_child else None
+        if collect is None:
+            body = self.state.snapshot()
+            collect = lambda: body  # noqa: E731 - the inline path's trivial collector
+        self._snapshotting = True
+        assert self._nursery is not None
+        self._nursery.start_soon(self._finish_snapshot, seq, collect)
+
+    async def _finish_snapshot(self, seq: int, collect: Callable[[], bytes]) -> None:
+        started = time.perf_counter()
         try:
+            body = await trio.to_thread.run_sync(collect)
             await trio.to_thread.run_sync(self.journal.write_snapshot, seq, body)
         except Exception as exc:  # a missed snapshot costs replay time, not data
             log.warning("snapshot at seq %d failed: %s", seq, exc)
             return
-        self.snapshot_seq = seq
-        log.info("exchange snapshot at seq %d (%d bytes)", seq, len(body))
+        finally:
+            self._snapshotting = False
+        self.snapshot_seq = max(self.snapshot_seq, seq)
+        log.info(
+            "exchange snapshot at seq %d (%d bytes, %.2f s)", seq, len(body), time.perf_counter() - started
+        )
+        if self.state.last_seq - self.snapshot_seq >= self.snapshot_every:  # due again meanwhile
+            self._start_snapshot()
 
     # -- market data --------------------------------------------------------------------------
 
@@ -438,6 +466,7 @@ def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeS
             state,
             domain,
             snapshot_every=x.snapshot_every,
+            snapshot_in_child=x.snapshot_in_child,
             max_batch=x.max_batch,
             feed_buffer=x.feed_buffer,
             verifiers=VerifierPool(domain, workers) if (workers := verify_workers(x)) else None,

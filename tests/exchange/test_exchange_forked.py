@@ -1,0 +1,30 @@
+"""Snapshots encoded in a forked child: the bytes of the state as it was at the fork."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from coordinator.exchange.forked import ForkedEncodingError, fork_encode
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+
+
+def test_the_child_encodes_the_state_as_it_was_at_the_fork() -> None:
+    state = {"orders": list(range(200_000))}
+    collect = fork_encode(lambda: repr(state).encode())
+    assert collect is not None
+    expected = repr(state).encode()
+    state["orders"].clear()  # the parent moves on at once; the child's copy does not see it
+    assert collect() == expected and len(expected) > 1 << 20  # more than one pipe read
+
+
+def test_a_failing_child_is_a_typed_error() -> None:
+    def broken() -> bytes:
+        raise RuntimeError("encoder bug")
+
+    collect = fork_encode(broken)
+    assert collect is not None
+    with pytest.raises(ForkedEncodingError, match="failed"):
+        collect()
