@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from coordinator.api import create_app
+from coordinator.exchange import native
 from coordinator.exchange.auth import Domain, sign_cancel, sign_order, sign_read, sign_replace
 from coordinator.exchange.journal import Journal
 from coordinator.exchange.marketdata import BID, FeedClient, FeedGapError
@@ -113,6 +114,7 @@ async def test_orders_trade_and_show_up_in_reads_books_candles_and_history(tmp_p
         httpx.AsyncClient(base_url=f"http://{host}") as http,
     ):
         info = (await http.get("/v1/exchange")).json()
+        assert info["engine"] == native.status().build  # "compiled" after `make native`
         domain = Domain.from_dict(info["domain"])
         alice, bob = Trader(domain), Trader(domain)
         r = await http.post("/v1/orders", json=alice.order(1, 2000, 10, coid=1))

@@ -30,6 +30,7 @@ hold the exchange's memory or delay matching.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -381,6 +382,7 @@ class ExchangeService:
             "last_seq": seq,
             "snapshot_seq": self.snapshot_seq,
             "state_hash": self._hash_cache[1],
+            "engine": _engine_build(),
         }
 
 
@@ -435,6 +437,13 @@ def domain_from_settings(settings: Settings) -> Domain:
         return Domain(deployment.chain_id, vault.address)
     x = settings.exchange
     return Domain(x.chain_id, x.verifying_contract)
+
+
+@functools.cache
+def _engine_build() -> str:
+    """The matching engine's build for ``info()``: compiled, compiled (stale) or python."""
+    st = native.status()
+    return "compiled (stale)" if st.state == "stale" else st.build
 
 
 def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeService:

@@ -159,6 +159,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     console.print(_providers_table(providers))
     try:
         info = httpx.get(f"{state['api']}/v1/exchange", timeout=5).json()
-        console.print(f"exchange: journal seq {info['last_seq']}, state {info['state_hash'][:16]}…")
+        console.print(
+            f"exchange: journal seq {info['last_seq']}, state {info['state_hash'][:16]}…, "
+            f"matching engine {info.get('engine', '?')}"
+        )
     except (httpx.HTTPError, KeyError, ValueError):
         console.print("exchange: not answering")

@@ -179,7 +179,7 @@ class Client:
 
     def exchange_info(self) -> dict[str, Any]:
         """``GET /v1/exchange``: the EIP-712 ``domain``, ``last_seq``, ``state_hash``,
-        ``snapshot_seq``. Caches the domain for signing."""
+        ``snapshot_seq``, ``engine`` (the matching engine's build). Caches the domain for signing."""
         info = self._request("GET", "/v1/exchange")
         self._domain = Domain.from_dict(info.get("domain"))
         return info
