@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -28,3 +29,16 @@ def test_a_failing_child_is_a_typed_error() -> None:
     assert collect is not None
     with pytest.raises(ForkedEncodingError, match="failed"):
         collect()
+
+
+def test_a_stuck_child_is_killed_after_the_timeout() -> None:
+    def stuck() -> bytes:
+        time.sleep(60)
+        return b"never"
+
+    started = time.monotonic()
+    collect = fork_encode(stuck, timeout_s=0.5)
+    assert collect is not None
+    with pytest.raises(ForkedEncodingError, match="killed"):
+        collect()
+    assert time.monotonic() - started < 10

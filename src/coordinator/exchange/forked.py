@@ -13,6 +13,9 @@ in the child; it calls nothing but the encoder, which needs no lock another thre
 from __future__ import annotations
 
 import os
+import select
+import signal
+import time
 from collections.abc import Callable
 
 __all__ = ["ForkedEncodingError", "fork_encode"]
@@ -22,10 +25,11 @@ class ForkedEncodingError(RuntimeError):
     """The child died or wrote nothing: no snapshot this time (the journal still has it all)."""
 
 
-def fork_encode(encode: Callable[[], bytes]) -> Callable[[], bytes] | None:
+def fork_encode(encode: Callable[[], bytes], timeout_s: float = 600.0) -> Callable[[], bytes] | None:
     """Fork now; the child runs ``encode()`` and sends the bytes back. Returns a blocking
     function that reads them and reaps the child (run it in a worker thread; it raises
-    :class:`ForkedEncodingError` if the child failed), or None where there is no ``fork``."""
+    :class:`ForkedEncodingError` if the child failed, or was killed for taking longer than
+    ``timeout_s``), or None where there is no ``fork``."""
     if not hasattr(os, "fork"):
         return None
     read_fd, write_fd = os.pipe()
@@ -49,12 +53,24 @@ def fork_encode(encode: Callable[[], bytes]) -> Callable[[], bytes] | None:
 
     def collect() -> bytes:
         chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        timed_out = False
         try:
-            while chunk := os.read(read_fd, 1 << 20):
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([read_fd], [], [], left)[0]:
+                    timed_out = True  # a child stuck for whatever reason must not stop snapshots
+                    os.kill(pid, signal.SIGKILL)
+                    break
+                chunk = os.read(read_fd, 1 << 20)
+                if not chunk:
+                    break
                 chunks.append(chunk)
         finally:
             os.close(read_fd)
             _, status = os.waitpid(pid, 0)
+        if timed_out:
+            raise ForkedEncodingError(f"snapshot child {pid} took more than {timeout_s:g} s; killed")
         if os.waitstatus_to_exitcode(status) != 0:
             raise ForkedEncodingError(f"snapshot child {pid} failed (wait status {status})")
         return b"".join(chunks)
