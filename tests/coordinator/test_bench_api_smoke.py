@@ -152,3 +152,15 @@ def test_a_tiny_run_against_the_real_coordinator_answers_every_order(
     assert result["ok"] and result["journal"] == "FULL"
     assert result["orders_per_s"] > 0 and result["latency_ms"]["p99"] > 0
     assert not list(tmp_path.iterdir()), "the temporary home is removed"
+
+
+def test_set_options_become_the_coordinators_environment_settings() -> None:
+    from coordinator.bench_api.cli import _env_settings
+
+    assert _env_settings(["exchange.verify_workers=0", "exchange.snapshot_in_child=false"]) == {
+        "GCX_EXCHANGE__VERIFY_WORKERS": "0",
+        "GCX_EXCHANGE__SNAPSHOT_IN_CHILD": "false",
+    }
+    for bad in ("verify_workers=0", "exchange.verify_workers", ".x=1", "exchange.=1"):
+        with pytest.raises(SystemExit, match=r"SECTION\.KEY=VALUE"):
+            _env_settings([bad])

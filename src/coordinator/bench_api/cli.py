@@ -255,18 +255,13 @@ class Options(TypedDict, total=False):
 def run(
     *,
     directory: Path | None = None,
-    verify_workers: int | None = None,
     settings: dict[str, str] | None = None,
     **options: Unpack[Options],
 ) -> dict[str, Any]:
-    """Start a coordinator in a temporary home under ``directory`` (with ``verify_workers``
-    signature-checking processes, default: its own default, and ``settings`` as ``GCX_...``
-    environment variables), run the benchmark, stop it."""
+    """Start a coordinator in a temporary home under ``directory`` (with ``settings``, as
+    ``GCX_...`` environment variables), run the benchmark, stop it."""
     if options.get("progress", False):
         print("starting the coordinator", file=sys.stderr)
-    settings = dict(settings or {})
-    if verify_workers is not None:
-        settings["GCX_EXCHANGE__VERIFY_WORKERS"] = str(verify_workers)
     with (
         tempfile.TemporaryDirectory(prefix="gcx-bench-api-", dir=directory) as tmp,
         Coordinator.start(Path(tmp) / "home", settings=settings) as coordinator,
@@ -309,17 +304,11 @@ def main(argv: list[str] | None = None) -> None:
         "--dir", type=Path, default=None, help="where the temporary GCX_HOME (and journal) goes"
     )
     parser.add_argument(
-        "--verify-workers",
-        type=int,
-        default=None,
-        help="the started coordinator's exchange.verify_workers (default: its own default)",
-    )
-    parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="a setting of the started coordinator, e.g. exchange.snapshot_every=10000 (repeatable)",
+        help="a setting of the started coordinator, e.g. exchange.verify_workers=0 (repeatable)",
     )
     parser.add_argument("--api", default=None, help="use this running coordinator instead of starting one")
     parser.add_argument("--api-pid", type=int, default=None, help="with --api: its process, for its CPU time")
@@ -357,10 +346,7 @@ def main(argv: list[str] | None = None) -> None:
             **common,
         )
     else:
-        result = run(
-            directory=args.dir, verify_workers=args.verify_workers, settings=_env_settings(args.set), **common
-        )
-        result["verify_workers"] = "default" if args.verify_workers is None else args.verify_workers
+        result = run(directory=args.dir, settings=_env_settings(args.set), **common)
         result["settings"] = args.set
     print(_summary(result), file=sys.stderr)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))

@@ -439,17 +439,19 @@ def domain_from_settings(settings: Settings) -> Domain:
     return Domain(x.chain_id, x.verifying_contract)
 
 
-@functools.cache
+_engine_status = functools.cache(native.status)  # hashes the engine's sources: once a process
+
+
 def _engine_build() -> str:
     """The matching engine's build for ``info()``: compiled, compiled (stale) or python."""
-    st = native.status()
+    st = _engine_status()
     return "compiled (stale)" if st.state == "stale" else st.build
 
 
 def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeService:
     """Open the journal, recover the state and build the service (call ``run`` to serve)."""
     x: ExchangeSettings = settings.exchange
-    engine_build = native.status()
+    engine_build = _engine_status()
     (log.warning if engine_build.state == "stale" else log.info)("%s", engine_build.describe())
     instruments = load_instruments(x.instruments or configs_dir() / "instruments.toml")
     path = x.journal or ensure_home() / "coordinator" / "exchange.sqlite"
