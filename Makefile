@@ -18,9 +18,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# The matching engine compiled by Cython from engine.py + engine.pxd (coordinator.exchange.native);
+# The matching engine compiled by Cython from core/engine.py + engine.pxd (coordinator.exchange.native);
 # rebuilt whenever either changes. Without it the same engine runs as plain Python, slower.
-NATIVE_DIR  := src/coordinator/exchange
+NATIVE_DIR  := src/coordinator/exchange/core
 NATIVE_INFO := $(NATIVE_DIR)/engine.build.json
 $(NATIVE_INFO): $(STAMP) $(NATIVE_DIR)/engine.py $(NATIVE_DIR)/engine.pxd
 	$(PY) -m coordinator.exchange.native build
@@ -61,14 +61,14 @@ check: $(STAMP)
 
 bench: $(STAMP) $(NATIVE_INFO)
 	$(PY) bench/bench_node.py
-	$(PY) -m coordinator.bench_ingest
-	$(PY) -m coordinator.bench_adverts --no-gossip
-	$(PY) -m coordinator.bench_adverts
-	$(PY) -m coordinator.exchange.gen_workload --ops 1000000 --seed 1 --out $(VENV)/workload.csv
-	$(PY) -m coordinator.exchange.bench_matching --workload $(VENV)/workload.csv --json
-	$(PY) -m coordinator.exchange.bench_journal --ops 300000 --json
-	$(PY) -m coordinator.bench_api --orders 20000 --json
-	$(PY) -m coordinator.bench_api --orders 20000 --connections 2 --window 32 --batch 16 --json
+	$(PY) -m bench.ingest
+	$(PY) -m bench.adverts --no-gossip
+	$(PY) -m bench.adverts
+	$(PY) -m bench.gen_workload --ops 1000000 --seed 1 --out $(VENV)/workload.csv
+	$(PY) -m bench.matching --workload $(VENV)/workload.csv --json
+	$(PY) -m bench.journal --ops 300000 --json
+	$(PY) -m bench.api --orders 20000 --json
+	$(PY) -m bench.api --orders 20000 --connections 2 --window 32 --batch 16 --json
 
 # On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak.
 bench-gpu: $(STAMP)

@@ -26,12 +26,12 @@ def run(
 
     from gcx.cli.common import prompt_passphrase, ready_announcer
     from gcx.keys import load_key
-    from gcx.lifecycle import run_until_signalled
     from gcx.logs import setup_logging
     from gcx.reference import load_profile
     from gcx.settings import load_settings
+    from gcx.signals import run_until_signalled
 
-    from .service import run_coordinator
+    from .daemon import run_coordinator
 
     setup_logging(log_level)
     settings = load_settings(config)
@@ -69,10 +69,10 @@ def audit_journal_command(
     from gcx.settings import load_settings
 
     from .exchange.audit import audit_journal
-    from .exchange.instruments import load_instruments
+    from .exchange.core.state import ExchangeState
+    from .exchange.instruments_file import load_instruments
     from .exchange.journal import Journal
     from .exchange.service import domain_from_settings
-    from .exchange.state import ExchangeState
 
     settings = load_settings(config)
     x = settings.exchange

@@ -44,7 +44,7 @@ class _Message(BaseModel):
 
 @wire.register("gcx.capacity", 1)
 class CapacityAdvert(_Message):
-    """A signed offer of graded capacity. Validate semantics with :func:`coordinator.adverts`."""
+    """A signed offer of graded capacity. Validate semantics with :func:`coordinator.registry.adverts`."""
 
     type: Literal["gcx.capacity"]
     v: Literal[1]

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from . import units
 from .errors import ConfigError
 from .paths import default_reference_path
-from .tomlfiles import describe_validation_error, read_toml
+from .tomlfiles import read_toml
+from .validation import describe_validation_error
 from .wire import canonical_bytes
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]

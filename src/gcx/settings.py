@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 from .paths import gcx_home
-from .tomlfiles import describe_validation_error, read_toml
+from .tomlfiles import read_toml
+from .validation import describe_validation_error
 
 CONFIG_ENV = "GCX_CONFIG"
 ENV_PREFIX = "GCX_"

@@ -150,10 +150,10 @@ def run_daemon(
 
     from gcx.cli.common import prompt_passphrase, ready_announcer
     from gcx.keys import load_key
-    from gcx.lifecycle import run_until_signalled
     from gcx.logs import setup_logging
     from gcx.reference import load_profile
     from gcx.settings import load_settings
+    from gcx.signals import run_until_signalled
 
     from .daemon import NodeDaemon
 

@@ -1,4 +1,4 @@
-"""coordinator.api over the real stack: SQLite store, registry with the shipped reference profile,
+"""coordinator.http_app over the real stack: SQLite store, registry with the shipped reference profile,
 signed reports and adverts from real keys, served by hypercorn on loopback, queried with httpx."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pytest
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from coordinator.api import create_app
+from coordinator.http_app import create_app
 from coordinator.http_server import serve_api
 from coordinator.registry import Registry
-from coordinator.store import RegistryStore
+from coordinator.registry.store import RegistryStore
 from gcx import __version__, wire
 from gcx.advert import make_advert
 from gcx.errors import ConfigError

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import trio
 
-from coordinator.service import run_coordinator
+from coordinator.daemon import run_coordinator
 from gcx import wire
 from gcx.advert import ADVERT_PROTOCOL, HEARTBEAT_PROTOCOL, make_advert, make_heartbeat, report_digest
 from gcx.keys import new_key

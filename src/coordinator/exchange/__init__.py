@@ -1,52 +1,26 @@
-"""The GCX exchange core: deterministic, sans-I/O matching of compute-hour contracts.
+"""The GCX exchange: matching, state and order entry for compute-hour contracts.
 
-* :mod:`.commands` — what an engine is told (:class:`PlaceLimit`, :class:`PlaceMarket`,
-  :class:`Cancel`, :class:`Replace`) and its stable encoding (:func:`encode_command`).
-* :mod:`.events` — what it says: flat integer tuples with typed views and :func:`encode_event`.
-* :mod:`.engine` — :class:`Engine`, one price-time-priority book per instrument.
-* :mod:`.lifecycle` — the order lifecycle as a transition table.
-* :mod:`.instruments` — spot, futures, options and perpetuals from ``configs/instruments.toml``.
-* :mod:`.venue` — engines by symbol.
-* :mod:`.workload`, ``bench_matching``, ``gen_workload`` — the matching benchmark.
+Two layers, by role:
+
+* :mod:`.core` — the pure core (engine, commands, events, order lifecycle, instruments,
+  admission rules, journal entries, the whole-exchange state, market data). Deterministic and
+  sans-I/O; start reading there.
+* The adapters around it, each one I/O concern:
+
+  - :mod:`.journal` — the durable, CRC-checked command log with group commit (SQLite);
+  - :mod:`.sequencer` — numbers commands and writes them to the journal in order;
+  - :mod:`.service` — :class:`~.service.ExchangeService`, the trio service: admission in arrival
+    order, group commit, application to the state, snapshots, the feed; :func:`~.service.open_exchange`;
+  - :mod:`.api` — the HTTP and WebSocket routes (``docs/exchange-api.md``);
+  - :mod:`.forked` — snapshots encoded in a forked child;
+  - :mod:`.verifier_pool` — signature checks in worker processes;
+  - :mod:`.native` — the compiled build of the engine (``make native``);
+  - :mod:`.instruments_file` — the instruments file (``configs/instruments.toml``);
+  - :mod:`.audit` — ``gcx coordinator audit-journal``.
+
+* :mod:`.errors` — every error of the exchange, rooted in :class:`gcx.errors.GCXError`.
+
+The order protocol that clients sign (EIP-712 schemas, signing, verification) is shared with
+them and lives in :mod:`gcx.orders`. This ``__init__`` imports nothing, so importing the core does
+not bring the adapters' libraries with it.
 """
-
-from .commands import (
-    Cancel,
-    Command,
-    CommandDecodeError,
-    OrderType,
-    PlaceLimit,
-    PlaceMarket,
-    Replace,
-    Side,
-    decode_command,
-    encode_command,
-)
-from .engine import NO_ASK, Engine, EngineConfig, PreTradeCheck, STPMode
-from .events import CancelReason, Event, RejectReason, encode_event, encode_events, view
-from .venue import Venue
-
-__all__ = [
-    "NO_ASK",
-    "Cancel",
-    "CancelReason",
-    "Command",
-    "CommandDecodeError",
-    "Engine",
-    "EngineConfig",
-    "Event",
-    "OrderType",
-    "PlaceLimit",
-    "PlaceMarket",
-    "PreTradeCheck",
-    "RejectReason",
-    "Replace",
-    "STPMode",
-    "Side",
-    "Venue",
-    "decode_command",
-    "encode_command",
-    "encode_event",
-    "encode_events",
-    "view",
-]

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .auth import AuthError, Domain, verify_typed
-from .entry import EntryDecodeError, decode_entry, entry_message
+from gcx.orders import AuthError, Domain, verify_typed
+
+from .core.entry import EntryDecodeError, decode_entry, entry_message
+from .core.state import ExchangeState
 from .journal import Journal
-from .state import ExchangeState
 
 __all__ = ["AuditReport", "audit_journal"]
 

@@ -18,11 +18,9 @@ import signal
 import time
 from collections.abc import Callable
 
+from .errors import ForkedEncodingError
+
 __all__ = ["ForkedEncodingError", "fork_encode"]
-
-
-class ForkedEncodingError(RuntimeError):
-    """The child died or wrote nothing: no snapshot this time (the journal still has it all)."""
 
 
 def fork_encode(encode: Callable[[], bytes], timeout_s: float = 600.0) -> Callable[[], bytes] | None:

@@ -23,7 +23,7 @@ applied to an engine or acknowledged (DESIGN §5, LMAX's journaller). Commands a
   only at checkpoints: the database stays consistent, but the last commits before a power loss
   can vanish — acknowledged orders lost, which the exchange must never do. Measured on this
   machine (2 cores, virtio disk, 40-byte commands; ``python -m
-  coordinator.exchange.bench_journal`` reproduces the engine + journal figures):
+  bench.journal`` reproduces the engine + journal figures):
 
   ====================  ==================  ==================
   commands per commit   FULL (cmds/s)       NORMAL (cmds/s)
@@ -66,6 +66,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
 
+from .errors import JournalConflictError, JournalCorruptError, JournalError, JournalGapError
+
 __all__ = [
     "FORMAT_VERSION",
     "Journal",
@@ -98,32 +100,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 _LITTLE_ENDIAN: Final = sys.byteorder == "little"
-
-
-class JournalError(Exception):
-    """Base of every journal error."""
-
-
-class JournalGapError(JournalError):
-    """A sequence number is missing from the log (or a frame overlaps its predecessor)."""
-
-    def __init__(self, expected: int, found: int) -> None:
-        super().__init__(f"journal gap: expected seq {expected}, found a frame starting at {found}")
-        self.expected = expected
-        self.found = found
-
-
-class JournalCorruptError(JournalError):
-    """A frame or snapshot cannot be decoded (CRC mismatch, inconsistent lengths)."""
-
-    def __init__(self, seq: int, reason: str) -> None:
-        super().__init__(f"journal corrupt at seq {seq}: {reason}")
-        self.seq = seq
-        self.reason = reason
-
-
-class JournalConflictError(JournalError):
-    """Another writer appended to the same journal file behind this one's back."""
 
 
 def _crc(lengths: bytes, body: bytes) -> int:

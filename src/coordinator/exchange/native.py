@@ -1,10 +1,10 @@
 """The matching engine's compiled build: build it, say which build runs, load the pure one.
 
-:mod:`.engine` is plain Python, and stays the reference. ``engine.pxd`` beside it gives Cython
+:mod:`.core.engine` is plain Python, and stays the reference. ``engine.pxd`` beside it gives Cython
 the C types of the engine's attributes and of its hot-path locals (an *augmenting* ``.pxd``:
 the ``.py`` file itself does not change), so the very same source compiles into an extension
 module ``engine.cpython-311-<platform>.so`` next to it. Python's import prefers an extension
-module to a source file, so once built, every ``from .engine import Engine`` gets the compiled
+module to a source file, so once built, every ``from .core.engine import Engine`` gets the compiled
 class; delete the ``.so`` (or never build it) and the same import gets the Python one.
 
 ``make`` builds it (``python -m coordinator.exchange.native build``; Cython and a C compiler
@@ -15,8 +15,8 @@ logs a warning, ``tests/exchange/test_exchange_native.py`` fails) instead of sil
 old code. The tests run the property suites on both builds and compare them event for event.
 
 Domain: the compiled engine keeps prices, quantities and counters in signed 64-bit integers;
-:class:`~.engine_config.EngineConfig` bounds every limit at ``MAX_VALUE`` (2**62) and
-:class:`~.state.ExchangeState` refuses a price or quantity above it before the engine sees it.
+:class:`~.core.engine_config.EngineConfig` bounds every limit at ``MAX_VALUE`` (2**62) and
+:class:`~.core.state.ExchangeState` refuses a price or quantity above it before the engine sees it.
 A caller passing a larger integer straight to a compiled engine gets ``OverflowError`` before
 the command changes anything; per-level totals and the traded volume stay Python integers.
 """
@@ -36,14 +36,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
-from . import engine
+from .core import engine
 
 __all__ = ["NativeStatus", "build", "load_python_engine", "status"]
 
-_DIR = Path(__file__).resolve().parent
+_DIR = Path(__file__).resolve().parent / "core"
 _SOURCES = ("engine.py", "engine.pxd")
 _INFO = _DIR / "engine.build.json"
-_PURE_NAME = "coordinator.exchange._engine_python"
+_PURE_NAME = "coordinator.exchange.core._engine_python"
 
 # Cython reads the types from engine.pxd only: the .py annotations are for mypy.
 _DIRECTIVES = {"language_level": 3, "annotation_typing": False, "embedsignature": True}
@@ -81,7 +81,7 @@ def _extension_path() -> Path:
 
 
 def status() -> NativeStatus:
-    """The build behind :mod:`.engine` in this process, and whether it is current."""
+    """The build behind :mod:`.core.engine` in this process, and whether it is current."""
     path = str(engine.__file__)
     if not path.endswith(".py"):
         try:
@@ -94,7 +94,7 @@ def status() -> NativeStatus:
 
 
 def load_python_engine() -> ModuleType:
-    """The pure-Python :mod:`.engine` as its own module, whichever build ``import`` prefers
+    """The pure-Python :mod:`.core.engine` as its own module, whichever build ``import`` prefers
     (the tests run every engine suite on both and compare them)."""
     if engine.__file__ is not None and engine.__file__.endswith(".py"):
         return engine
@@ -120,13 +120,13 @@ def build(*, quiet: bool = True) -> Path:
     digest = _source_digest()
     with tempfile.TemporaryDirectory(prefix="gcx-native-") as tmp:
         work = Path(tmp)
-        pkg = work / "coordinator" / "exchange"
+        pkg = work / "coordinator" / "exchange" / "core"
         pkg.mkdir(parents=True)
         for name in _SOURCES:  # compile a copy: no generated file lands in the source tree
             shutil.copyfile(_DIR / name, pkg / name)
-        (work / "coordinator" / "__init__.py").touch()
-        (pkg / "__init__.py").touch()
-        ext = Extension("coordinator.exchange.engine", [str(pkg / "engine.py")])
+        for folder in (work / "coordinator", pkg.parent, pkg):
+            (folder / "__init__.py").touch()
+        ext = Extension("coordinator.exchange.core.engine", [str(pkg / "engine.py")])
         modules = cythonize(  # type: ignore[no-untyped-call]
             [ext], compiler_directives=_DIRECTIVES, quiet=quiet, force=True
         )
@@ -136,7 +136,7 @@ def build(*, quiet: bool = True) -> Path:
         cmd.build_lib = str(work / "lib")
         cmd.ensure_finalized()
         cmd.run()
-        built = Path(cmd.get_ext_fullpath("coordinator.exchange.engine"))
+        built = Path(cmd.get_ext_fullpath("coordinator.exchange.core.engine"))
         target = _extension_path()
         tmp_target = target.with_suffix(".tmp")
         shutil.copyfile(built, tmp_target)

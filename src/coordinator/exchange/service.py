@@ -7,7 +7,7 @@ worker thread so that requests keep arriving while a batch is being fsynced (LMA
 journaller in front of the business logic):
 
 1. **Admission** (:meth:`ExchangeService.submit`, in the request's task): verify the EIP-712
-   signature and expiry (:mod:`.auth`), check the instrument exists and the nonce is above the
+   signature and expiry (:mod:`gcx.orders`), check the instrument exists and the nonce is above the
    account's last one, assign an order id and a time stamp, and hand the resulting
    :class:`~.entry.Entry` to the :class:`~.sequencer.Sequencer`. Anything refused here is
    refused without touching the journal (a 4xx).
@@ -41,58 +41,36 @@ from typing import Any
 import trio
 
 from gcx.errors import ConfigError, GCXError
+from gcx.orders import Domain, MessageKind, verify_typed
 from gcx.paths import configs_dir, ensure_home
 from gcx.settings import ExchangeSettings, Settings
 
 from . import native
-from .auth import Domain, MessageKind, ReplayedNonce, verify_typed
-from .entry import Entry, decode_entry, encode_entry, entry_from_message
+from .core.admission import Admission
+from .core.entry import Entry, decode_entry, encode_entry
+from .core.marketdata import FeedMessage
+from .core.state import ExchangeState, Outcome
+from .errors import (
+    ExchangeUnavailable,
+    JournalCorruptError,
+    StateSnapshotError,
+    UnknownInstrument,
+    VerifierUnavailable,
+)
 from .forked import fork_encode
-from .instruments import Future, Option, load_instruments
-from .journal import Journal, JournalCorruptError
-from .marketdata import FeedMessage
+from .instruments_file import load_instruments
+from .journal import Journal
 from .sequencer import Sequencer
-from .state import ExchangeState, Outcome, StateSnapshotError
-from .verifier_pool import Verdict, VerifierPool, VerifierUnavailable, verdict_error
+from .verifier_pool import Verdict, VerifierPool, verdict_error
 
 __all__ = [
-    "AdmissionError",
     "ExchangeService",
-    "ExchangeUnavailable",
-    "InstrumentExpired",
-    "UnknownInstrument",
     "domain_from_settings",
     "open_exchange",
     "recover_state",
 ]
 
 log = logging.getLogger("gcx.coordinator.exchange")
-
-
-class AdmissionError(GCXError):
-    """A request refused before it reached the journal; ``code`` and ``status`` for the API."""
-
-    code = "invalid_request"
-    status = 400
-
-
-class UnknownInstrument(AdmissionError):  # noqa: N818 - names the reason, like the API codes
-    code = "unknown_instrument"
-    status = 404
-
-
-class InstrumentExpired(AdmissionError):  # noqa: N818 - names the reason, like the API codes
-    """Orders on a future or option are refused from its expiry on (cancels still pass)."""
-
-    code = "instrument_expired"
-    status = 422
-
-
-class ExchangeUnavailable(AdmissionError):  # noqa: N818 - names the reason, like the API codes
-    """The journal cannot write: nothing of the request was accepted."""
-
-    code = "unavailable"
-    status = 503
 
 
 @dataclass(slots=True)
@@ -134,13 +112,7 @@ class ExchangeService:
         self.clock_ms = clock_ms
         self.sequencer: Sequencer[Entry] = Sequencer(journal, encode_entry, max_batch=max_batch)
         self._waiters: dict[int, _Waiter] = {}
-        self._nonces: dict[bytes, int] = {}  # admitted, maybe not yet applied
-        self._next_order_id = state.next_order_id
-        self._expiry_ms = {
-            sym: int(inst.expiry.timestamp() * 1000)
-            for sym, inst in state.instruments.items()
-            if isinstance(inst, Future | Option)
-        }
+        self.admission = Admission(state)
         self._work = trio.Event()
         self.verifiers = verifiers
         self._hash_cache: tuple[int, str] = (-1, "")
@@ -166,7 +138,7 @@ class ExchangeService:
         """Admit, journal and apply one signed request; its outcome once it is durable.
 
         Raises :class:`~.auth.AuthError` (signature, expiry, malformed, replayed nonce) or
-        :class:`AdmissionError` (unknown instrument, journal unavailable).
+        :class:`~.errors.AdmissionError` (unknown instrument, journal unavailable).
         """
         [result] = await self.submit_many([(kind, message, signature)])
         if isinstance(result, GCXError):
@@ -254,27 +226,14 @@ class ExchangeService:
     def _admit_verified(
         self, kind: MessageKind, message: Mapping[str, Any], signature: str, now_ms: int
     ) -> Entry:
-        """Admission after the signature: instrument, expiry, nonce; then the entry."""
-        if message["instrument"] not in self.state.engines:
+        """Admission after the signature (:mod:`.core.admission`): instrument, expiry, nonce."""
+        try:
+            entry = self.admission.admit(kind, message, signature, now_ms)
+        except GCXError:
             self.stats["refused"] += 1
-            raise UnknownInstrument(f"no instrument {message['instrument']!r}")
-        if kind != "CancelOrder" and now_ms >= self._expiry_ms.get(message["instrument"], now_ms + 1):
-            self.stats["refused"] += 1
-            raise InstrumentExpired(f"{message['instrument']} expired; only cancels are accepted")
-        account = bytes.fromhex(message["account"][2:])
-        last = max(self._nonces.get(account, -1), self.state.nonces.get(account, -1))
-        nonce = message["nonce"]
-        if nonce <= last:
-            self.stats["refused"] += 1
-            raise ReplayedNonce(f"nonce {nonce} is not above {last}, the last one accepted for this account")
-        self._nonces[account] = nonce
-        order_id = 0
-        if kind == "Order":
-            order_id = self._next_order_id
-            self._next_order_id += 1
-        sig = bytes.fromhex(signature[2:] if signature.startswith("0x") else signature)
+            raise
         self.stats["admitted"] += 1
-        return entry_from_message(kind, message, sig, now_ms, order_id)
+        return entry
 
     # -- the journaller -----------------------------------------------------------------------
 

@@ -43,10 +43,11 @@ from typing import Any, Final
 
 import msgpack
 
-from coordinator.exchange.commands import decode_command
-from coordinator.exchange.engine import Engine, EngineConfig, PreTradeCheck
-from coordinator.exchange.events import Event
-from coordinator.exchange.journal import Journal, JournalCorruptError, JournalError
+from coordinator.exchange.core.commands import decode_command
+from coordinator.exchange.core.engine import Engine, EngineConfig, PreTradeCheck
+from coordinator.exchange.core.events import Event
+from coordinator.exchange.errors import JournalCorruptError, JournalError
+from coordinator.exchange.journal import Journal
 
 __all__ = [
     "SNAPSHOT_FORMAT",

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from gcx.errors import GCXError
+from gcx.orders import AuthError, BadSignature, Domain, Expired, MalformedMessage, WrongDomain, verify_typed
 
-from .auth import AuthError, BadSignature, Domain, Expired, MalformedMessage, WrongDomain, verify_typed
+from .errors import VerifierUnavailable
 
 __all__ = ["Verdict", "VerifierPool", "VerifierUnavailable", "verdict_error"]
 
@@ -35,10 +35,6 @@ Verdict = tuple[Any, ...]
 _ERRORS: dict[str, type[AuthError]] = {
     cls.code: cls for cls in (MalformedMessage, BadSignature, Expired, WrongDomain)
 }
-
-
-class VerifierUnavailable(GCXError):  # noqa: N818 - a state, like the API's codes
-    """No worker process could check the batch."""
 
 
 def verdict_error(verdict: Verdict) -> AuthError:

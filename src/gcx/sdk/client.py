@@ -27,9 +27,9 @@ from websockets.exceptions import (
 )
 from websockets.sync.client import connect
 
-from coordinator.exchange.auth import Domain, sign_cancel, sign_order, sign_read, sign_replace
-from coordinator.exchange.marketdata import FeedGapError
+from coordinator.exchange.core.marketdata import FeedGapError
 from gcx import __version__
+from gcx.orders import Domain, sign_cancel, sign_order, sign_read, sign_replace
 
 from .endpoint import normalize_api_url
 from .errors import CODE_STATUS, ApiError, ApiUnreachable, FeedClosed, InvalidRequest
@@ -309,7 +309,7 @@ class Client:
         over it) closes the connection. It ends when the server closes normally, and raises
         :class:`FeedClosed` when it closes with an error (1013: this subscriber was too slow).
         With ``check_seq``, a message whose ``seq`` is not the previous one plus one raises
-        :class:`~coordinator.exchange.marketdata.FeedGapError`: resubscribe.
+        :class:`~coordinator.exchange.core.marketdata.FeedGapError`: resubscribe.
         """
         url = self.feed_url(symbol)
         try:

@@ -1,6 +1,0 @@
-"""``python -m coordinator.bench_api``: the order-entry benchmark (options: ``--help``)."""
-
-from .cli import main
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,170 @@
+"""``gcx coordinator run``: the provider registry as a service (DESIGN §4).
+
+Theory of operation: a libp2p host with the coordinator's key takes adverts on the direct
+protocol ``/gcx/advert/1`` (answering each with its verdict) and on the gossip topic
+``gcx/capacity/1``, and heartbeats on ``/gcx/heartbeat/1``. Each arrives with the sender's peer
+ID, authenticated by Noise (streams) or by gossipsub's strict signing; the Ethereum address of
+that peer's key is derived from the peer ID and handed, with the bytes, to the sans-I/O
+:class:`Registry`, which validates and stores (the second copy of an advert that came both ways
+is acknowledged as a duplicate). The HTTP API (FastAPI on hypercorn's trio worker) reads the same registry.
+Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
+for local tools (``gcx devnet``) to find.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from gcx import __version__, wire
+from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_ADVERT_BYTES
+from gcx.errors import GCXError
+from gcx.keys import ParticipantKey
+from gcx.p2p import P2PError, address_of_peer, listen_addrs, open_host, open_pubsub, serve
+from gcx.paths import ensure_home
+from gcx.reference import ReferenceProfile
+from gcx.settings import Settings
+
+from .exchange.service import open_exchange
+from .http_app import create_app
+from .http_server import serve_api
+from .registry.adverts import AdvertPolicy
+from .registry.core import Registry
+from .registry.metrics import Metrics
+from .registry.store import RegistryStore
+from .registry.uptime import UptimePolicy
+
+log = logging.getLogger("gcx.coordinator")
+PRUNE_EVERY_S = 60.0
+
+
+def build_registry(settings: Settings, profile: ReferenceProfile) -> Registry:
+    c = settings.coordinator
+    path = c.database or ensure_home() / "coordinator" / "registry.sqlite"
+    return Registry(
+        RegistryStore(path),
+        profile,
+        advert_policy=AdvertPolicy(max_ttl_s=c.max_advert_ttl_s, max_clock_skew_s=c.max_clock_skew_s),
+        uptime_policy=UptimePolicy(
+            slot_s=c.uptime_slot_s, window_slots=max(1, c.uptime_window_s // c.uptime_slot_s)
+        ),
+        metrics=Metrics(),
+        rate=c.adverts_per_peer_per_s,
+    )
+
+
+async def _consume_adverts(pubsub: Any, registry: Registry) -> None:
+    async for msg in pubsub.subscription(CAPACITY_TOPIC):
+        peer_id = msg.from_peer.to_base58()
+        try:
+            address = address_of_peer(msg.from_peer)
+        except P2PError as exc:
+            registry.metrics.adverts_rejected.labels(reason="peer_mismatch").inc()
+            log.info("rejected advert from %s: %s", peer_id, exc)
+            continue
+        registry.ingest_advert(msg.data, peer_id, address)
+
+
+def _serve_direct(host: Any, registry: Registry, timeout_s: float) -> None:
+    """Serve ``/gcx/advert/1`` and ``/gcx/heartbeat/1``: each answers with a verdict and our clock."""
+
+    async def on_advert(peer: Any, payload: bytes) -> bytes:
+        accepted, reason = registry.submit_advert(payload, peer.to_base58(), address_of_peer(peer))
+        return wire.canonical_bytes({"accepted": accepted, "reason": reason, "time": int(time.time())})
+
+    async def on_heartbeat(peer: Any, payload: bytes) -> bytes:
+        counted = registry.ingest_heartbeat(payload, peer.to_base58())
+        return wire.canonical_bytes({"counted": counted, "time": int(time.time())})
+
+    serve(
+        host,
+        ADVERT_PROTOCOL,
+        on_advert,
+        max_size=MAX_ADVERT_BYTES + 1024,
+        timeout_s=timeout_s,
+        max_concurrent=256,
+    )
+    serve(host, HEARTBEAT_PROTOCOL, on_heartbeat, max_size=1024, timeout_s=timeout_s, max_concurrent=256)
+
+
+async def _refresh_stakes(registry: Registry, settings: Settings) -> None:
+    """Keep ``registry.staked`` current: who among known providers has enough bonded stake."""
+    from gcx.chain import active_providers
+    from gcx.chain import connect as connect_chain
+
+    chain = await trio.to_thread.run_sync(
+        connect_chain, settings.chain.rpc_url or "", settings.chain.deployment
+    )
+    while True:
+        addresses = [r.address for r in registry.store.providers()]
+        try:
+            registry.staked = await trio.to_thread.run_sync(active_providers, chain, addresses)
+        except GCXError as exc:  # keep the last known set; the next round retries
+            log.warning("cannot read stakes from the chain: %s", exc)
+        await trio.sleep(settings.chain.stake_refresh_s)
+
+
+async def _prune(registry: Registry) -> None:
+    while True:
+        await trio.sleep(PRUNE_EVERY_S)
+        registry.prune()
+
+
+def _write_endpoint(info: dict[str, Any]) -> None:
+    path = ensure_home() / "coordinator" / "endpoint.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def run_coordinator(
+    settings: Settings,
+    key: ParticipantKey,
+    profile: ReferenceProfile,
+    ready: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Run the coordinator until cancelled."""
+    registry = build_registry(settings, profile)
+    c = settings.coordinator
+    exchange = open_exchange(settings) if settings.exchange.enabled else None
+    try:
+        async with open_host(key.private_key, settings.network.listen) as host:
+            info: dict[str, Any] = {
+                "peer_id": host.get_id().to_base58(),
+                "address": key.address,
+                "multiaddrs": listen_addrs(host),
+                "reference": profile.ident(),
+                "version": __version__,
+            }
+            async with (
+                open_pubsub(host, [CAPACITY_TOPIC]) as pubsub,
+                trio.open_nursery() as n,
+            ):
+                if exchange is not None:
+                    await n.start(exchange.run)
+                app = create_app(registry, info=info, exchange=exchange)
+                port = await n.start(serve_api, app, c.api_host, c.api_port)
+                info["api"] = f"http://{c.api_host}:{port}"
+                n.start_soon(_consume_adverts, pubsub, registry)
+                _serve_direct(host, registry, settings.network.request_timeout_s)
+                n.start_soon(_prune, registry)
+                if settings.chain.rpc_url:
+                    registry.staked = set()  # nobody is listed until their stake has been read
+                    n.start_soon(_refresh_stakes, registry, settings)
+                _write_endpoint(info)
+                log.info(
+                    "coordinator %s: API %s, p2p %s", key.address, info["api"], ", ".join(info["multiaddrs"])
+                )
+                if ready:
+                    ready(info)
+    finally:
+        registry.store.close()
+        if exchange is not None:
+            exchange.close()

@@ -1,0 +1,569 @@
+"""Authentication of order entry: EIP-712 signed orders, cancels and replaces, and replay nonces.
+
+Why EIP-712 signed orders, not API keys
+=======================================
+
+Every order-entry message (``Order``, ``CancelOrder``, ``ReplaceOrder``) is EIP-712 typed data
+signed by the account's own Ethereum key, and the account *is* the signer's address.
+
+* **Self-authenticating.** A signed order proves who ordered what. The journal stores the
+  message and its signature, and anyone — an auditor, a counterparty in a dispute, a later
+  replay — can check it offline with nothing but the domain; the exchange cannot forge an order
+  for an account, and cannot be accused of having done so.
+* **No server-side secret.** An API key is a bearer secret the exchange must store (hashed or
+  not) and the client must keep on every host that trades; a leak of either side lets anyone
+  trade the account. Here the server holds nothing worth stealing, and the client's key can
+  stay in a wallet or hardware signer.
+* **Wallets display it.** ``eth_signTypedData_v4`` shows the user the instrument, side, price
+  and quantity field by field instead of an opaque hash, and the domain (chain id, vault
+  contract) stops a signature made for one deployment from being replayed on another.
+
+The cost is one secp256k1 public-key recovery (~50 µs) plus three keccak hashes per message:
+0.10–0.15 ms of CPU per order on the 2-core dev machine (printed by
+``tests/exchange/test_exchange_auth.py``), against a few µs for an HMAC API key. At the issue's
+5,000 orders/s that is 0.5–0.75 of a core — affordable, and verification is pure, so it can run
+in worker processes ahead of the sequencer rather than on the matching thread.
+
+Replay protection: each message carries a ``nonce``; per account the nonces must be strictly
+increasing (:class:`NonceBook`, one integer per account). A nonce at or below the last accepted
+one is a replay, so a client with several messages in flight must number them in the order it
+sends them (a millisecond clock or a counter both work). Orders also carry an ``expiry`` (Unix
+seconds): the signature may not be *submitted* at or after it — it bounds the life of a signed
+but unsent order, not how long the order rests.
+
+API (sans-I/O: callers pass the clock and own the :class:`NonceBook`)::
+
+    domain = Domain(chain_id=8453, verifying_contract=vault_address)
+    sig = sign_order(message, private_key, domain)                       # SDK / tests
+    addr = verify_order(message, sig, domain, now=int(time.time()), nonces=book)
+
+``verify_cancel``/``verify_replace`` and ``sign_cancel``/``sign_replace`` do the same for the
+other two types; :func:`typed_data` builds the full ``eth_signTypedData_v4`` payload and
+:func:`verify_typed_data` accepts one (checking its domain, :class:`WrongDomain`). Every failure
+is an :class:`AuthError` with a stable ``code`` for the API's 4xx answer.
+
+The hot path does not call eth-account: :func:`eth_account.messages.encode_typed_data` costs
+~0.4 ms per message, so the digest is computed here from the fixed schemas (the tests check it
+equals ``encode_typed_data``'s, and signatures against ``Account.sign_typed_data``), and the
+signer is recovered with coincurve as :mod:`gcx.signing` does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final, Literal, cast
+
+from eth_account import Account
+from eth_hash.auto import keccak
+
+from coordinator.exchange.core.commands import OrderType, PlaceLimit, PlaceMarket, Side
+from gcx.errors import GCXError, SchemaError, SignatureError
+from gcx.signing import recover_hash
+
+__all__ = [
+    "DOMAIN_NAME",
+    "DOMAIN_VERSION",
+    "MAX_INSTRUMENT_LEN",
+    "TYPES",
+    "AuthError",
+    "BadSignature",
+    "Domain",
+    "Expired",
+    "MalformedMessage",
+    "MessageKind",
+    "NonceBook",
+    "ReplayedNonce",
+    "WrongDomain",
+    "order_command",
+    "sign_cancel",
+    "sign_order",
+    "sign_read",
+    "sign_replace",
+    "sign_typed",
+    "typed_data",
+    "typed_digest",
+    "verify_cancel",
+    "verify_order",
+    "verify_replace",
+    "verify_typed",
+    "verify_typed_data",
+]
+
+DOMAIN_NAME: Final = "GCX Exchange"
+DOMAIN_VERSION: Final = "1"
+MAX_INSTRUMENT_LEN: Final = 32
+
+MessageKind = Literal["Order", "CancelOrder", "ReplaceOrder", "ReadAccount"]
+
+
+# --------------------------------------------------------------------------------------- errors
+
+
+class AuthError(GCXError):
+    """An order-entry message fails authentication; ``code`` is a stable reason for the API."""
+
+    exit_code = 1
+    code: str = "auth_error"
+
+
+class MalformedMessage(AuthError):  # noqa: N818 - names the reason, like the API's codes
+    """A field is missing, unknown, of the wrong type or out of range."""
+
+    code = "malformed"
+
+
+class BadSignature(AuthError):  # noqa: N818 - names the reason, like the API's codes
+    """The signature is malformed, or was not made by the message's ``account``."""
+
+    code = "bad_signature"
+
+
+class Expired(AuthError):  # noqa: N818 - names the reason, like the API's codes
+    """The message's ``expiry`` has passed."""
+
+    code = "expired"
+
+
+class ReplayedNonce(AuthError):  # noqa: N818 - names the reason, like the API's codes
+    """The nonce is not above the last one accepted for the account."""
+
+    code = "replayed_nonce"
+
+
+class WrongDomain(AuthError):  # noqa: N818 - names the reason, like the API's codes
+    """The message was signed for another EIP-712 domain (chain, contract, name or version)."""
+
+    code = "wrong_domain"
+
+
+# -------------------------------------------------------------------------------------- schemas
+
+TYPES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "Order": (
+        ("account", "address"),
+        ("instrument", "string"),
+        ("side", "uint8"),
+        ("orderType", "uint8"),
+        ("price", "uint64"),
+        ("qty", "uint64"),
+        ("clientOrderId", "uint64"),
+        ("nonce", "uint64"),
+        ("expiry", "uint64"),
+    ),
+    "CancelOrder": (
+        ("account", "address"),
+        ("instrument", "string"),
+        ("clientOrderId", "uint64"),
+        ("nonce", "uint64"),
+    ),
+    "ReplaceOrder": (
+        ("account", "address"),
+        ("instrument", "string"),
+        ("clientOrderId", "uint64"),
+        ("price", "uint64"),
+        ("qty", "uint64"),
+        ("nonce", "uint64"),
+    ),
+    "ReadAccount": (
+        ("account", "address"),
+        ("expiry", "uint64"),
+    ),
+}
+"""The primary types, field by field in EIP-712 order (names and Solidity types)."""
+
+_DOMAIN_FIELDS: Final = (
+    ("name", "string"),
+    ("version", "string"),
+    ("chainId", "uint256"),
+    ("verifyingContract", "address"),
+)
+
+
+def _type_string(name: str, fields: tuple[tuple[str, str], ...]) -> bytes:
+    return f"{name}({','.join(f'{t} {n}' for n, t in fields)})".encode()
+
+
+_TYPEHASH: Final = {name: bytes(keccak(_type_string(name, fields))) for name, fields in TYPES.items()}
+_DOMAIN_TYPEHASH: Final = bytes(keccak(_type_string("EIP712Domain", _DOMAIN_FIELDS)))
+_FIELD_NAMES: Final = {name: frozenset(n for n, _ in fields) for name, fields in TYPES.items()}
+_UINT_BITS: Final = {"uint8": 8, "uint64": 64, "uint256": 256}
+_ADDRESS_RE: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+_INSTRUMENT_RE: Final = re.compile(rf"[\x21-\x7e]{{1,{MAX_INSTRUMENT_LEN}}}")  # printable ASCII, no space
+_ORDER_TYPES: Final = frozenset(int(t) for t in OrderType)
+_SIDES: Final = frozenset(int(s) for s in Side)
+
+
+@lru_cache(maxsize=65536)
+def _checksum(lower_hex: str) -> str:
+    """EIP-55 checksum of a lowercase 40-hex-digit address (no ``0x``); ~15x eth-utils' speed."""
+    h = bytes(keccak(lower_hex.encode())).hex()
+    return "0x" + "".join(c.upper() if c > "9" and h[i] >= "8" else c for i, c in enumerate(lower_hex))
+
+
+def _address(value: object, where: str) -> bytes:
+    """The 20 bytes of a ``0x`` address string; a mixed-case one must be EIP-55 checksummed."""
+    if type(value) is not str or _ADDRESS_RE.fullmatch(value) is None:
+        raise MalformedMessage(f"{where}: expected a 0x-prefixed 20-byte hex address")
+    body = value[2:]
+    lower = body.lower()
+    if body != lower and body != body.upper() and _checksum(lower) != value:
+        raise MalformedMessage(f"{where}: bad EIP-55 checksum")
+    return bytes.fromhex(lower)
+
+
+@lru_cache(maxsize=4096)
+def _string_hash(value: str) -> bytes:
+    return bytes(keccak(value.encode()))
+
+
+def _encode_fields(kind: str, message: object) -> bytes:
+    """Validate ``message`` against ``kind``'s schema and return its EIP-712 ``hashStruct``."""
+    if not isinstance(message, Mapping):
+        raise MalformedMessage(f"{kind}: expected a map of fields")
+    if message.keys() != _FIELD_NAMES[kind]:
+        keys = set(message.keys())
+        missing, extra = _FIELD_NAMES[kind] - keys, keys - _FIELD_NAMES[kind]
+        raise MalformedMessage(
+            f"{kind}: missing fields {sorted(missing)}, unknown fields {sorted(map(repr, extra))}"
+        )
+    parts = [_TYPEHASH[kind]]
+    for name, typ in TYPES[kind]:
+        value = message[name]
+        where = f"{kind}.{name}"
+        if typ == "address":
+            parts.append(b"\x00" * 12 + _address(value, where))
+        elif typ == "string":
+            if type(value) is not str or _INSTRUMENT_RE.fullmatch(value) is None:
+                raise MalformedMessage(
+                    f"{where}: expected 1 to {MAX_INSTRUMENT_LEN} printable ASCII characters"
+                )
+            parts.append(_string_hash(value))
+        else:
+            bits = _UINT_BITS[typ]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
+                raise MalformedMessage(f"{where}: expected an integer in [0, 2**{bits})")
+            parts.append(int(value).to_bytes(32, "big"))
+    if kind == "Order":
+        if message["side"] not in _SIDES:
+            raise MalformedMessage("Order.side: expected 0 (buy) or 1 (sell)")
+        if message["orderType"] not in _ORDER_TYPES:
+            raise MalformedMessage("Order.orderType: expected 0 GTC, 1 IOC, 2 FOK, 3 POST_ONLY or 4 MARKET")
+    return bytes(keccak(b"".join(parts)))
+
+
+# --------------------------------------------------------------------------------------- domain
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """The EIP-712 domain of one deployment: chain id and verifying contract (the CollateralVault).
+
+    ``separator`` (the domain's ``hashStruct``) is computed once here.
+    """
+
+    chain_id: int
+    verifying_contract: str
+    separator: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        cid = self.chain_id
+        if not isinstance(cid, int) or isinstance(cid, bool) or not 0 < cid < 1 << 256:
+            raise MalformedMessage("domain.chainId: expected a positive uint256")
+        contract = _address(self.verifying_contract, "domain.verifyingContract")
+        sep = keccak(
+            _DOMAIN_TYPEHASH
+            + _string_hash(DOMAIN_NAME)
+            + _string_hash(DOMAIN_VERSION)
+            + cid.to_bytes(32, "big")
+            + b"\x00" * 12
+            + contract
+        )
+        object.__setattr__(self, "verifying_contract", _checksum(contract.hex()))
+        object.__setattr__(self, "separator", bytes(sep))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The domain as EIP-712 ``domain`` data (what wallets and eth-account take)."""
+        return {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": self.verifying_contract,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Domain:
+        """Parse EIP-712 ``domain`` data; :class:`WrongDomain` if its name or version is not ours."""
+        if not isinstance(data, Mapping) or data.keys() != {n for n, _ in _DOMAIN_FIELDS}:
+            raise MalformedMessage("domain: expected exactly name, version, chainId and verifyingContract")
+        if data["name"] != DOMAIN_NAME or data["version"] != DOMAIN_VERSION:
+            raise WrongDomain(
+                f"domain: signed for {data['name']!r} version {data['version']!r}, "
+                f"not {DOMAIN_NAME!r} version {DOMAIN_VERSION!r}"
+            )
+        return cls(chain_id=data["chainId"], verifying_contract=data["verifyingContract"])
+
+
+def typed_digest(kind: MessageKind, message: Mapping[str, Any], domain: Domain) -> bytes:
+    """The 32-byte EIP-712 digest ``keccak(0x1901 ‖ domainSeparator ‖ hashStruct(message))``.
+
+    Equal to ``_hash_eip191_message(encode_typed_data(...))`` of eth-account, ~15x faster (25 µs).
+    """
+    if kind not in TYPES:
+        raise MalformedMessage(f"unknown message type {kind!r}")
+    return bytes(keccak(b"\x19\x01" + domain.separator + _encode_fields(kind, message)))
+
+
+def _struct_types(kind: str) -> list[dict[str, str]]:
+    return [{"name": n, "type": t} for n, t in TYPES[kind]]
+
+
+def _payload_types(kind: str) -> dict[str, list[dict[str, str]]]:
+    return {"EIP712Domain": [{"name": n, "type": t} for n, t in _DOMAIN_FIELDS], kind: _struct_types(kind)}
+
+
+def typed_data(kind: MessageKind, message: Mapping[str, Any], domain: Domain) -> dict[str, Any]:
+    """The full ``eth_signTypedData_v4`` payload of ``message`` (validated first)."""
+    _encode_fields(kind, message)
+    return {
+        "types": _payload_types(kind),
+        "primaryType": kind,
+        "domain": domain.to_dict(),
+        "message": dict(message),
+    }
+
+
+# -------------------------------------------------------------------------------------- signing
+
+
+def sign_typed(kind: MessageKind, message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
+    """The ``0x``-hex 65-byte signature of ``message`` by eth-account (SDK side, not the hot path)."""
+    _encode_fields(kind, message)  # refuse to sign what the exchange would refuse to read
+    signed = Account.sign_typed_data(
+        private_key,
+        domain_data=domain.to_dict(),
+        message_types={kind: _struct_types(kind)},
+        message_data=dict(message),
+    )
+    return "0x" + bytes(signed.signature).hex()
+
+
+def sign_order(message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
+    """Sign an ``Order`` message."""
+    return sign_typed("Order", message, private_key, domain)
+
+
+def sign_read(message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
+    """Sign a ``ReadAccount`` message (the token of the API's private reads)."""
+    return sign_typed("ReadAccount", message, private_key, domain)
+
+
+def sign_cancel(message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
+    """Sign a ``CancelOrder`` message."""
+    return sign_typed("CancelOrder", message, private_key, domain)
+
+
+def sign_replace(message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
+    """Sign a ``ReplaceOrder`` message."""
+    return sign_typed("ReplaceOrder", message, private_key, domain)
+
+
+# ---------------------------------------------------------------------------------- verification
+
+
+def _recover(digest: bytes, signature: object) -> bytes:
+    """The 20-byte address that signed ``digest``, by :func:`gcx.signing.recover_hash`'s rules."""
+    try:
+        return recover_hash(digest, signature)
+    except SignatureError as exc:
+        raise BadSignature(str(exc)) from None
+
+
+def verify_typed(
+    kind: MessageKind,
+    message: Mapping[str, Any],
+    signature: str,
+    domain: Domain,
+    *,
+    now: int,
+    nonces: NonceBook | None = None,
+) -> str:
+    """The checksummed address of ``message``'s ``account``, once it is proven to have signed it.
+
+    Checks, cheapest first: fields (:class:`MalformedMessage`), ``expiry > now`` for orders
+    (:class:`Expired`), the signature (:class:`BadSignature`), then — when ``nonces`` is given —
+    accepts the nonce (:class:`ReplayedNonce`; the book only advances on success).
+    """
+    digest = typed_digest(kind, message, domain)
+    if kind in ("Order", "ReadAccount") and message["expiry"] <= now:
+        raise Expired(f"{kind} expired at {message['expiry']}, now {now}")
+    signer = _recover(digest, signature)
+    claimed = message["account"]
+    if signer.hex() != claimed[2:].lower():
+        raise BadSignature(f"signature was not made by {claimed}")
+    if nonces is not None:
+        nonces._accept_key("0x" + signer.hex(), message["nonce"])
+    return _checksum(signer.hex())
+
+
+def verify_order(
+    message: Mapping[str, Any],
+    signature: str,
+    domain: Domain,
+    *,
+    now: int,
+    nonces: NonceBook | None = None,
+) -> str:
+    """Verify an ``Order``; see :func:`verify_typed`."""
+    return verify_typed("Order", message, signature, domain, now=now, nonces=nonces)
+
+
+def verify_cancel(
+    message: Mapping[str, Any],
+    signature: str,
+    domain: Domain,
+    *,
+    now: int,
+    nonces: NonceBook | None = None,
+) -> str:
+    """Verify a ``CancelOrder``; see :func:`verify_typed`."""
+    return verify_typed("CancelOrder", message, signature, domain, now=now, nonces=nonces)
+
+
+def verify_replace(
+    message: Mapping[str, Any],
+    signature: str,
+    domain: Domain,
+    *,
+    now: int,
+    nonces: NonceBook | None = None,
+) -> str:
+    """Verify a ``ReplaceOrder``; see :func:`verify_typed`."""
+    return verify_typed("ReplaceOrder", message, signature, domain, now=now, nonces=nonces)
+
+
+def verify_typed_data(
+    payload: object,
+    signature: str,
+    domain: Domain,
+    *,
+    now: int,
+    nonces: NonceBook | None = None,
+) -> tuple[MessageKind, str]:
+    """Verify a full ``eth_signTypedData_v4`` payload: ``(primaryType, signer address)``.
+
+    A payload whose domain is not ``domain`` is :class:`WrongDomain`; its ``types`` must be
+    exactly ours (:func:`typed_data`), else :class:`MalformedMessage`.
+    """
+    if not isinstance(payload, Mapping) or payload.keys() != {"types", "primaryType", "domain", "message"}:
+        raise MalformedMessage("typed data: expected exactly types, primaryType, domain and message")
+    primary = payload["primaryType"]
+    if type(primary) is not str or primary not in TYPES:
+        raise MalformedMessage(f"typed data: primaryType must be one of {sorted(TYPES)}")
+    kind = cast(MessageKind, primary)
+    claimed = Domain.from_dict(payload["domain"])
+    if claimed != domain:
+        raise WrongDomain(
+            f"signed for chain {claimed.chain_id} contract {claimed.verifying_contract}, "
+            f"this exchange is chain {domain.chain_id} contract {domain.verifying_contract}"
+        )
+    if payload["types"] != _payload_types(kind):
+        raise MalformedMessage(f"typed data: types are not the GCX {kind} schema")
+    message = payload["message"]
+    if not isinstance(message, Mapping):
+        raise MalformedMessage("typed data: message must be a map")
+    return kind, verify_typed(kind, message, signature, domain, now=now, nonces=nonces)
+
+
+# --------------------------------------------------------------------------------------- nonces
+
+
+class NonceBook:
+    """The last accepted nonce of each account: strictly increasing, one integer per account.
+
+    Pure (no clock, no I/O) and persistable with :meth:`to_dict`/:meth:`from_dict`. Accounts are
+    keyed by lowercase ``0x`` address. An account with no entry accepts any first nonce.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    @staticmethod
+    def _key(account: str) -> str:
+        return "0x" + _address(account, "account").hex()
+
+    def last(self, account: str) -> int | None:
+        """The last nonce accepted for ``account``, ``None`` if none."""
+        return self._last.get(self._key(account))
+
+    def check(self, account: str, nonce: int) -> None:
+        """Raise :class:`ReplayedNonce` unless ``nonce`` is above the account's last one."""
+        self._check(self._key(account), nonce)
+
+    def accept(self, account: str, nonce: int) -> None:
+        """Check ``nonce`` and record it as the account's last one."""
+        self._accept_key(self._key(account), nonce)
+
+    def _accept_key(self, key: str, nonce: int) -> None:
+        self._check(key, nonce)
+        self._last[key] = nonce
+
+    def _check(self, key: str, nonce: int) -> None:
+        if not isinstance(nonce, int) or isinstance(nonce, bool) or not 0 <= nonce < 1 << 64:
+            raise MalformedMessage("nonce: expected an integer in [0, 2**64)")
+        last = self._last.get(key)
+        if last is not None and nonce <= last:
+            raise ReplayedNonce(f"nonce {nonce} is not above {last}, the last one accepted for {key}")
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._last)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NonceBook) and self._last == other._last
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self) -> dict[str, int]:
+        """``{lowercase address: last nonce}``, sorted by address (stable bytes when serialised)."""
+        return dict(sorted(self._last.items()))
+
+    @classmethod
+    def from_dict(cls, data: object) -> NonceBook:
+        """The book :meth:`to_dict` produced; :class:`~gcx.errors.SchemaError` if it is not one."""
+        book = cls()
+        if not isinstance(data, Mapping):
+            raise SchemaError("nonce book: expected a map of address to nonce")
+        for account, nonce in data.items():
+            try:
+                key = cls._key(account)
+            except MalformedMessage as exc:
+                raise SchemaError(f"nonce book: {exc}") from None
+            if not isinstance(nonce, int) or isinstance(nonce, bool) or not 0 <= nonce < 1 << 64:
+                raise SchemaError(f"nonce book: {account}: expected an integer in [0, 2**64)")
+            if key in book._last:
+                raise SchemaError(f"nonce book: {account} appears twice")
+            book._last[key] = nonce
+        return book
+
+
+# ------------------------------------------------------------------------------------- commands
+
+
+def order_command(message: Mapping[str, Any], account: int, order_id: int) -> PlaceLimit | PlaceMarket:
+    """The engine command of a verified ``Order``, for the coordinator's account and order ids.
+
+    ``clientOrderId`` and ``instrument`` stay with the API layer (the id map and the engine
+    choice); a market order's ``price`` is ignored.
+    """
+    side = Side(message["side"])
+    order_type = OrderType(message["orderType"])
+    if order_type is OrderType.MARKET:
+        return PlaceMarket(account, order_id, side, message["qty"])
+    return PlaceLimit(account, order_id, side, message["price"], message["qty"], order_type)
