@@ -25,17 +25,17 @@ The cost is one secp256k1 public-key recovery (~50 µs) plus three keccak hashes
 in worker processes ahead of the sequencer rather than on the matching thread.
 
 Replay protection: each message carries a ``nonce``; per account the nonces must be strictly
-increasing (:class:`NonceBook`, one integer per account). A nonce at or below the last accepted
-one is a replay, so a client with several messages in flight must number them in the order it
-sends them (a millisecond clock or a counter both work). Orders also carry an ``expiry`` (Unix
-seconds): the signature may not be *submitted* at or after it — it bounds the life of a signed
-but unsent order, not how long the order rests.
+increasing. A nonce at or below the last accepted one is a replay (:class:`ReplayedNonce`); the
+exchange's admission keeps the last nonce of each account and checks it, not this module, so a
+client with several messages in flight must number them in the order it sends them. Orders also
+carry an ``expiry`` (Unix seconds): the signature may not be *submitted* at or after it — it
+bounds the life of a signed but unsent order, not how long the order rests.
 
-API (sans-I/O: callers pass the clock and own the :class:`NonceBook`)::
+API (sans-I/O: callers pass the clock)::
 
     domain = Domain(chain_id=8453, verifying_contract=vault_address)
     sig = sign_order(message, private_key, domain)                       # SDK / tests
-    addr = verify_order(message, sig, domain, now=int(time.time()), nonces=book)
+    addr = verify_order(message, sig, domain, now=int(time.time()))
 
 ``verify_cancel``/``verify_replace`` and ``sign_cancel``/``sign_replace`` do the same for the
 other two types; :func:`typed_data` builds the full ``eth_signTypedData_v4`` payload and
@@ -51,7 +51,7 @@ signer is recovered with coincurve as :mod:`gcx.signing` does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final, Literal, cast
@@ -59,14 +59,15 @@ from typing import Any, Final, Literal, cast
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from coordinator.exchange.core.commands import OrderType, PlaceLimit, PlaceMarket, Side
-from gcx.errors import GCXError, SchemaError, SignatureError
+from gcx.errors import GCXError, SignatureError
 from gcx.signing import recover_hash
 
 __all__ = [
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
     "MAX_INSTRUMENT_LEN",
+    "ORDER_TYPES",
+    "SIDES",
     "TYPES",
     "AuthError",
     "BadSignature",
@@ -74,10 +75,8 @@ __all__ = [
     "Expired",
     "MalformedMessage",
     "MessageKind",
-    "NonceBook",
     "ReplayedNonce",
     "WrongDomain",
-    "order_command",
     "sign_cancel",
     "sign_order",
     "sign_read",
@@ -97,6 +96,12 @@ DOMAIN_VERSION: Final = "1"
 MAX_INSTRUMENT_LEN: Final = 32
 
 MessageKind = Literal["Order", "CancelOrder", "ReplaceOrder", "ReadAccount"]
+
+SIDES: Final[Mapping[str, int]] = {"buy": 0, "sell": 1}
+"""Side names and their values (``side``) in signed messages (the engine's ``Side``)."""
+
+ORDER_TYPES: Final[Mapping[str, int]] = {"gtc": 0, "ioc": 1, "fok": 2, "post_only": 3, "market": 4}
+"""Order type names and their values (``orderType``) in signed messages (the engine's ``OrderType``)."""
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -192,8 +197,8 @@ _FIELD_NAMES: Final = {name: frozenset(n for n, _ in fields) for name, fields in
 _UINT_BITS: Final = {"uint8": 8, "uint64": 64, "uint256": 256}
 _ADDRESS_RE: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _INSTRUMENT_RE: Final = re.compile(rf"[\x21-\x7e]{{1,{MAX_INSTRUMENT_LEN}}}")  # printable ASCII, no space
-_ORDER_TYPES: Final = frozenset(int(t) for t in OrderType)
-_SIDES: Final = frozenset(int(s) for s in Side)
+_ORDER_TYPES: Final = frozenset(ORDER_TYPES.values())
+_SIDES: Final = frozenset(SIDES.values())
 
 
 @lru_cache(maxsize=65536)
@@ -388,13 +393,12 @@ def verify_typed(
     domain: Domain,
     *,
     now: int,
-    nonces: NonceBook | None = None,
 ) -> str:
     """The checksummed address of ``message``'s ``account``, once it is proven to have signed it.
 
     Checks, cheapest first: fields (:class:`MalformedMessage`), ``expiry > now`` for orders
-    (:class:`Expired`), the signature (:class:`BadSignature`), then — when ``nonces`` is given —
-    accepts the nonce (:class:`ReplayedNonce`; the book only advances on success).
+    (:class:`Expired`), then the signature (:class:`BadSignature`). The nonce is the caller's
+    to check (the exchange's admission does).
     """
     digest = typed_digest(kind, message, domain)
     if kind in ("Order", "ReadAccount") and message["expiry"] <= now:
@@ -403,8 +407,6 @@ def verify_typed(
     claimed = message["account"]
     if signer.hex() != claimed[2:].lower():
         raise BadSignature(f"signature was not made by {claimed}")
-    if nonces is not None:
-        nonces._accept_key("0x" + signer.hex(), message["nonce"])
     return _checksum(signer.hex())
 
 
@@ -414,10 +416,9 @@ def verify_order(
     domain: Domain,
     *,
     now: int,
-    nonces: NonceBook | None = None,
 ) -> str:
     """Verify an ``Order``; see :func:`verify_typed`."""
-    return verify_typed("Order", message, signature, domain, now=now, nonces=nonces)
+    return verify_typed("Order", message, signature, domain, now=now)
 
 
 def verify_cancel(
@@ -426,10 +427,9 @@ def verify_cancel(
     domain: Domain,
     *,
     now: int,
-    nonces: NonceBook | None = None,
 ) -> str:
     """Verify a ``CancelOrder``; see :func:`verify_typed`."""
-    return verify_typed("CancelOrder", message, signature, domain, now=now, nonces=nonces)
+    return verify_typed("CancelOrder", message, signature, domain, now=now)
 
 
 def verify_replace(
@@ -438,10 +438,9 @@ def verify_replace(
     domain: Domain,
     *,
     now: int,
-    nonces: NonceBook | None = None,
 ) -> str:
     """Verify a ``ReplaceOrder``; see :func:`verify_typed`."""
-    return verify_typed("ReplaceOrder", message, signature, domain, now=now, nonces=nonces)
+    return verify_typed("ReplaceOrder", message, signature, domain, now=now)
 
 
 def verify_typed_data(
@@ -450,7 +449,6 @@ def verify_typed_data(
     domain: Domain,
     *,
     now: int,
-    nonces: NonceBook | None = None,
 ) -> tuple[MessageKind, str]:
     """Verify a full ``eth_signTypedData_v4`` payload: ``(primaryType, signer address)``.
 
@@ -474,96 +472,4 @@ def verify_typed_data(
     message = payload["message"]
     if not isinstance(message, Mapping):
         raise MalformedMessage("typed data: message must be a map")
-    return kind, verify_typed(kind, message, signature, domain, now=now, nonces=nonces)
-
-
-# --------------------------------------------------------------------------------------- nonces
-
-
-class NonceBook:
-    """The last accepted nonce of each account: strictly increasing, one integer per account.
-
-    Pure (no clock, no I/O) and persistable with :meth:`to_dict`/:meth:`from_dict`. Accounts are
-    keyed by lowercase ``0x`` address. An account with no entry accepts any first nonce.
-    """
-
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-
-    @staticmethod
-    def _key(account: str) -> str:
-        return "0x" + _address(account, "account").hex()
-
-    def last(self, account: str) -> int | None:
-        """The last nonce accepted for ``account``, ``None`` if none."""
-        return self._last.get(self._key(account))
-
-    def check(self, account: str, nonce: int) -> None:
-        """Raise :class:`ReplayedNonce` unless ``nonce`` is above the account's last one."""
-        self._check(self._key(account), nonce)
-
-    def accept(self, account: str, nonce: int) -> None:
-        """Check ``nonce`` and record it as the account's last one."""
-        self._accept_key(self._key(account), nonce)
-
-    def _accept_key(self, key: str, nonce: int) -> None:
-        self._check(key, nonce)
-        self._last[key] = nonce
-
-    def _check(self, key: str, nonce: int) -> None:
-        if not isinstance(nonce, int) or isinstance(nonce, bool) or not 0 <= nonce < 1 << 64:
-            raise MalformedMessage("nonce: expected an integer in [0, 2**64)")
-        last = self._last.get(key)
-        if last is not None and nonce <= last:
-            raise ReplayedNonce(f"nonce {nonce} is not above {last}, the last one accepted for {key}")
-
-    def __len__(self) -> int:
-        return len(self._last)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._last)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NonceBook) and self._last == other._last
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def to_dict(self) -> dict[str, int]:
-        """``{lowercase address: last nonce}``, sorted by address (stable bytes when serialised)."""
-        return dict(sorted(self._last.items()))
-
-    @classmethod
-    def from_dict(cls, data: object) -> NonceBook:
-        """The book :meth:`to_dict` produced; :class:`~gcx.errors.SchemaError` if it is not one."""
-        book = cls()
-        if not isinstance(data, Mapping):
-            raise SchemaError("nonce book: expected a map of address to nonce")
-        for account, nonce in data.items():
-            try:
-                key = cls._key(account)
-            except MalformedMessage as exc:
-                raise SchemaError(f"nonce book: {exc}") from None
-            if not isinstance(nonce, int) or isinstance(nonce, bool) or not 0 <= nonce < 1 << 64:
-                raise SchemaError(f"nonce book: {account}: expected an integer in [0, 2**64)")
-            if key in book._last:
-                raise SchemaError(f"nonce book: {account} appears twice")
-            book._last[key] = nonce
-        return book
-
-
-# ------------------------------------------------------------------------------------- commands
-
-
-def order_command(message: Mapping[str, Any], account: int, order_id: int) -> PlaceLimit | PlaceMarket:
-    """The engine command of a verified ``Order``, for the coordinator's account and order ids.
-
-    ``clientOrderId`` and ``instrument`` stay with the API layer (the id map and the engine
-    choice); a market order's ``price`` is ignored.
-    """
-    side = Side(message["side"])
-    order_type = OrderType(message["orderType"])
-    if order_type is OrderType.MARKET:
-        return PlaceMarket(account, order_id, side, message["qty"])
-    return PlaceLimit(account, order_id, side, message["price"], message["qty"], order_type)
+    return kind, verify_typed(kind, message, signature, domain, now=now)

@@ -27,8 +27,8 @@ from websockets.exceptions import (
 )
 from websockets.sync.client import connect
 
-from coordinator.exchange.core.marketdata import FeedGapError
 from gcx import __version__
+from gcx.feed import FeedError, FeedGapError, FeedSequence
 from gcx.orders import Domain, sign_cancel, sign_order, sign_read, sign_replace
 
 from .endpoint import normalize_api_url
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 FEED_MAX_MESSAGE: Final = 16 * 1024 * 1024
+_SEQUENCED: Final = frozenset({"l2snapshot", "l2update", "trade"})
 _ORDER_PATHS: Final = {"place": "/v1/orders", "cancel": "/v1/orders/cancel", "replace": "/v1/orders/replace"}
 
 
@@ -308,8 +309,9 @@ class Client:
         Connects on the first ``next()``; closing the generator (or leaving a ``for`` loop
         over it) closes the connection. It ends when the server closes normally, and raises
         :class:`FeedClosed` when it closes with an error (1013: this subscriber was too slow).
-        With ``check_seq``, a message whose ``seq`` is not the previous one plus one raises
-        :class:`~coordinator.exchange.core.marketdata.FeedGapError`: resubscribe.
+        With ``check_seq``, the feed's sequence rule (:class:`gcx.feed.FeedSequence`) is
+        enforced: an update before the snapshot, or one whose ``seq`` is not the previous one
+        plus one, raises :class:`~gcx.feed.FeedGapError`: resubscribe.
         """
         url = self.feed_url(symbol)
         try:
@@ -328,7 +330,7 @@ class Client:
             raise ApiUnreachable(url, _describe(exc)) from None
         with ws:
             try:
-                last: int | None = None
+                sequence = FeedSequence()
                 while True:
                     try:
                         raw = ws.recv()
@@ -341,7 +343,7 @@ class Client:
                         ) from None
                     message = _decode_feed(raw, url)
                     if check_seq:
-                        last = _check_seq(message, last)
+                        _check_seq(sequence, message, url)
                     yield message
             finally:
                 ws.close()  # a normal closure (1000), also when the caller stops iterating
@@ -369,13 +371,13 @@ def _decode_feed(raw: str | bytes, url: str) -> dict[str, Any]:
     return message
 
 
-def _check_seq(message: dict[str, Any], last: int | None) -> int | None:
-    """The feed's ``seq`` after ``message``; :class:`FeedGapError` on a jump after a snapshot."""
-    seq = message.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool):
-        return last
-    if message.get("type") == "l2snapshot" or last is None:
-        return seq
-    if seq != last + 1:
-        raise FeedGapError(f"feed gap: expected seq {last + 1}, got {seq}; resubscribe", last + 1, seq)
-    return seq
+def _check_seq(sequence: FeedSequence, message: dict[str, Any], url: str) -> None:
+    """Hold a sequenced message to the feed's rule (other types, if the server adds some, pass)."""
+    if message.get("type") not in _SEQUENCED:
+        return
+    try:
+        sequence.check(message)
+    except FeedGapError:
+        raise
+    except FeedError as exc:  # a seq that is not a non-negative integer
+        raise ApiError(200, "invalid_response", f"{url}: {exc}", message) from None

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
+
+from gcx.orders import ORDER_TYPES, SIDES
 
 from .errors import InvalidRequest
 
@@ -36,12 +38,6 @@ __all__ = [
     "order_message",
     "replace_message",
 ]
-
-SIDES: Final[Mapping[str, int]] = {"buy": 0, "sell": 1}
-"""Side names and their values in signed messages."""
-
-ORDER_TYPES: Final[Mapping[str, int]] = {"gtc": 0, "ioc": 1, "fok": 2, "post_only": 3, "market": 4}
-"""Order type names and their values (``orderType``) in signed messages."""
 
 UINT64_MAX: Final = (1 << 64) - 1
 

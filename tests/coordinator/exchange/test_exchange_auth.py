@@ -1,4 +1,4 @@
-"""EIP-712 order-entry authentication: round trips, tampering, domains, expiry, nonces, fuzzing."""
+"""EIP-712 order-entry authentication: round trips, tampering, domains, expiry, fuzzing."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coordinator.exchange.core import OrderType, PlaceLimit, PlaceMarket, Side
-from gcx.errors import SchemaError
+from coordinator.exchange.core import OrderType, Side
 from gcx.orders import (
+    ORDER_TYPES,
+    SIDES,
     TYPES,
     AuthError,
     BadSignature,
@@ -21,10 +22,7 @@ from gcx.orders import (
     Expired,
     MalformedMessage,
     MessageKind,
-    NonceBook,
-    ReplayedNonce,
     WrongDomain,
-    order_command,
     sign_cancel,
     sign_order,
     sign_replace,
@@ -275,67 +273,6 @@ def test_expiry() -> None:
             verify_order(ORDER, sig, DOMAIN, now=now)
 
 
-# ---------------------------------------------------------------------------------------- nonces
-
-
-def _signed(kind: MessageKind, nonce: int) -> tuple[dict[str, Any], str]:
-    message = {**MESSAGES[kind], "nonce": nonce}
-    return message, sign_typed(kind, message, KEY, DOMAIN)
-
-
-def test_nonce_replay_and_out_of_order() -> None:
-    book = NonceBook()
-    m5, s5 = _signed("Order", 5)
-    assert verify_order(m5, s5, DOMAIN, now=NOW, nonces=book) == ADDRESS
-    assert book.last(ADDRESS) == 5
-    with pytest.raises(ReplayedNonce):  # the same message again
-        verify_order(m5, s5, DOMAIN, now=NOW, nonces=book)
-    m4, s4 = _signed("Order", 4)
-    with pytest.raises(ReplayedNonce):  # signed earlier, arrived later
-        verify_order(m4, s4, DOMAIN, now=NOW, nonces=book)
-    mc, sc = _signed("CancelOrder", 5)  # one nonce space across message kinds
-    with pytest.raises(ReplayedNonce):
-        verify_cancel(mc, sc, DOMAIN, now=NOW, nonces=book)
-    m9, s9 = _signed("ReplaceOrder", 9)  # gaps are fine
-    verify_replace(m9, s9, DOMAIN, now=NOW, nonces=book)
-    assert book.last(ADDRESS.lower()) == 9
-
-
-def test_failed_verification_does_not_consume_nonce() -> None:
-    book = NonceBook()
-    m, _ = _signed("Order", 7)
-    with pytest.raises(BadSignature):
-        verify_order(m, sign_order(m, OTHER_KEY, DOMAIN), DOMAIN, now=NOW, nonces=book)
-    with pytest.raises(Expired):
-        verify_order(m, sign_order(m, KEY, DOMAIN), DOMAIN, now=m["expiry"], nonces=book)
-    assert book.last(ADDRESS) is None
-    verify_order(m, sign_order(m, KEY, DOMAIN), DOMAIN, now=NOW, nonces=book)
-    assert book.last(ADDRESS) == 7
-
-
-def test_nonce_book_is_bounded_and_persistable() -> None:
-    book = NonceBook()
-    accounts = ["0x" + f"{i:040x}" for i in range(1, 50)]
-    for nonce in range(100):
-        for account in accounts:
-            book.accept(account, nonce)
-    assert len(book) == len(accounts)  # one int per account, whatever the traffic
-    book.check(accounts[0], 100)
-    with pytest.raises(ReplayedNonce):
-        book.check(accounts[0], 99)
-    data = book.to_dict()
-    assert data == {a: 99 for a in accounts}
-    assert NonceBook.from_dict(data) == book
-    assert NonceBook.from_dict(data).to_dict() == data
-    for bad in ([1], {"0x12": 1}, {accounts[0]: -1}, {accounts[0]: True}, {accounts[0]: "1"}):
-        with pytest.raises(SchemaError):
-            NonceBook.from_dict(bad)
-    with pytest.raises(SchemaError, match="twice"):
-        NonceBook.from_dict({"0x" + "ab" * 20: 1, "0x" + "AB" * 20: 2})
-    with pytest.raises(MalformedMessage):
-        book.accept(accounts[0], 2**64)
-
-
 # ------------------------------------------------------------------------------------- malformed
 
 
@@ -419,9 +356,8 @@ _signature = (
 def test_arbitrary_input_raises_only_auth_errors(
     kind: MessageKind, message: Any, signature: Any, now: int
 ) -> None:
-    book = NonceBook()
     try:
-        verify_typed(kind, message, signature, DOMAIN, now=now, nonces=book)
+        verify_typed(kind, message, signature, DOMAIN, now=now)
     except AuthError:
         return
     raise AssertionError("an unsigned arbitrary message verified")  # pragma: no cover
@@ -447,15 +383,14 @@ def test_arbitrary_payload_raises_only_auth_errors(payload: Any, signature: Any)
         verify_typed_data(payload, signature, DOMAIN, now=NOW)
 
 
-# -------------------------------------------------------------------------------------- commands
+# ---------------------------------------------------------------------------------------- codes
 
 
-def test_order_command() -> None:
-    assert order_command(ORDER, account=3, order_id=17) == PlaceLimit(
-        3, 17, Side.BUY, 1875, 10, OrderType.GTC
-    )
-    market = {**ORDER, "side": 1, "orderType": 4, "price": 0}
-    assert order_command(market, account=3, order_id=18) == PlaceMarket(3, 18, Side.SELL, 10)
+def test_the_side_and_order_type_codes_are_the_engines() -> None:
+    """gcx.orders names the codes itself (it imports no coordinator module): they must stay the
+    engine's ``Side`` and ``OrderType`` values."""
+    assert dict(SIDES) == {s.name.lower(): int(s) for s in Side}
+    assert dict(ORDER_TYPES) == {t.name.lower(): int(t) for t in OrderType}
 
 
 # -------------------------------------------------------------------------------------- the cost
@@ -468,10 +403,9 @@ def test_verification_cost_per_order() -> None:
     signed = [(m, sign_order(m, KEY, DOMAIN)) for m in orders]
     runs = []
     for _ in range(3):  # best of three: this is a shared 2-core machine
-        book = NonceBook()
         start = time.perf_counter()
         for m, sig in signed:
-            verify_order(m, sig, DOMAIN, now=NOW, nonces=book)
+            verify_order(m, sig, DOMAIN, now=NOW)
         runs.append((time.perf_counter() - start) / n * 1e6)
     ours = min(runs)
     start = time.perf_counter()
@@ -484,4 +418,3 @@ def test_verification_cost_per_order() -> None:
         assert Account.recover_message(signable, signature=sig) == ADDRESS
     theirs = (time.perf_counter() - start) / 50 * 1e6
     print(f"\nEIP-712 order verification: {ours:.1f} µs/order (eth-account path: {theirs:.1f} µs/order)")
-    assert book.last(ADDRESS) == n - 1

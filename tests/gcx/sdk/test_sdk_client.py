@@ -19,10 +19,10 @@ from eth_account import Account
 from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
-from coordinator.exchange.core.marketdata import FeedGapError
 from gcx.errors import ConfigError, GCXError
+from gcx.feed import FeedGapError
 from gcx.keys import ParticipantKey
-from gcx.orders import Domain, MessageKind, NonceBook, verify_typed
+from gcx.orders import Domain, MessageKind, ReplayedNonce, verify_typed
 from gcx.sdk import (
     DEFAULT_API_URL,
     ApiError,
@@ -54,7 +54,7 @@ class FakeExchange:
     domain and strictly increasing nonces) and records what it got."""
 
     def __init__(self) -> None:
-        self.nonces = NonceBook()
+        self.nonces: dict[str, int] = {}  # the last nonce of each account, as admission keeps it
         self.requests: list[httpx.Request] = []
         self.info_calls = 0
         self.read_status = 200
@@ -69,9 +69,11 @@ class FakeExchange:
             kinds: dict[str, MessageKind] = {"/v1/orders": "Order", "/v1/orders/cancel": "CancelOrder"}
             kind = kinds.get(path, "ReplaceOrder")
             body = json.loads(request.content)
-            signer = verify_typed(
-                kind, body["message"], body["signature"], DOMAIN, now=NOW, nonces=self.nonces
-            )
+            signer = verify_typed(kind, body["message"], body["signature"], DOMAIN, now=NOW)
+            nonce = body["message"]["nonce"]
+            if nonce <= self.nonces.get(signer, -1):
+                raise ReplayedNonce(f"nonce {nonce} is not above {self.nonces[signer]}")
+            self.nonces[signer] = nonce
             return httpx.Response(200, json={"seq": 1, "status": "resting", "signer": signer, **body})
         if path in ("/v1/orders", "/v1/fills", "/v1/history"):
             if self.read_status != 200:

@@ -12,9 +12,10 @@ stamps the trades. Four parts:
   ``l2update`` with the batch's *net* level changes (none if no level changed). Its
   :meth:`FeedPublisher.snapshot` is an ``l2snapshot`` whose ``seq`` is the last message
   already reflected in it, so a subscriber applies exactly the messages with a larger ``seq``.
-* :class:`FeedClient` — the subscriber: snapshot, then updates in sequence. A jump in ``seq``
-  (a lost message) or a stale / duplicate one raises :class:`FeedGapError`; from then on it
-  refuses updates until a new snapshot is applied (:meth:`FeedClient.resync`).
+* :class:`FeedClient` — the subscriber: snapshot, then updates in sequence, by the one sequence
+  rule of :class:`gcx.feed.FeedSequence` (which the SDK's feed uses too). A jump in ``seq`` (a
+  lost message) or a stale / duplicate one raises :class:`~gcx.feed.FeedGapError`; from then on
+  it refuses updates until a new snapshot is applied (:meth:`FeedClient.resync`).
 * :class:`Candles` — OHLCV of trades in fixed intervals of caller-supplied timestamps.
 
 Message shapes (JSON-ready; prices in ticks, quantities in lots, all integers)::
@@ -37,7 +38,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, TypedDict, TypeGuard
 
-from gcx.errors import GCXError
+from gcx.feed import FeedError, FeedGapError, FeedSequence
 
 from .events import BOOK_DELTA, TRADE, Event
 
@@ -100,23 +101,6 @@ class L2Snapshot(TypedDict):
 
 
 FeedMessage = L2Update | TradeMessage | L2Snapshot
-
-
-class FeedError(GCXError):
-    """A feed message cannot be used: malformed, for another instrument, or out of sequence."""
-
-    exit_code = 1
-
-
-class FeedGapError(FeedError):
-    """The feed lost its sequence (a gap, or a stale or duplicate message): resubscribe from a
-    new snapshot. ``expected`` is the ``seq`` the client wanted, ``got`` the one it received
-    (``None`` when it is refusing everything until a snapshot)."""
-
-    def __init__(self, message: str, expected: int | None = None, got: int | None = None) -> None:
-        super().__init__(message)
-        self.expected = expected
-        self.got = got
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -289,17 +273,18 @@ class FeedClient:
 
     :meth:`apply` takes any decoded message (a mapping, as from ``json.loads``). A snapshot
     replaces the book; an update or trade must carry exactly ``seq + 1``, else
-    :class:`FeedGapError` and the client refuses every update until the next snapshot. On a
-    live feed, buffer the updates, fetch a snapshot and call :meth:`resync` with both: it
-    drops the buffered messages the snapshot already reflects and applies the rest.
+    :class:`FeedGapError` and the client refuses every update until the next snapshot (the
+    rule is :class:`gcx.feed.FeedSequence`'s). On a live feed, buffer the updates, fetch a
+    snapshot and call :meth:`resync` with both: it drops the buffered messages the snapshot
+    already reflects and applies the rest.
     """
 
-    __slots__ = ("_book", "_synced", "instrument", "trades")
+    __slots__ = ("_book", "_sequence", "instrument", "trades")
 
     def __init__(self, instrument: str) -> None:
         self.instrument = instrument
         self._book = L2Book()
-        self._synced = False
+        self._sequence = FeedSequence()
         self.trades: list[TradeMessage] = []
         """Trades received since the last snapshot, in order (the caller may clear it)."""
 
@@ -310,37 +295,33 @@ class FeedClient:
     @property
     def seq(self) -> int:
         """The ``seq`` of the last message applied."""
-        return self._book.seq
+        return self._sequence.seq
 
     @property
     def synced(self) -> bool:
         """Whether the client holds a snapshot and has seen no gap since."""
-        return self._synced
+        return self._sequence.synced
 
     def apply(self, message: Mapping[str, Any]) -> None:
-        """Apply one message (``l2snapshot``, ``l2update`` or ``trade``)."""
-        kind = message.get("type")
+        """Apply one message (``l2snapshot``, ``l2update`` or ``trade``).
+
+        The payload is read before the sequence moves, so a malformed message
+        (:class:`FeedError`) changes nothing.
+        """
         if message.get("instrument") != self.instrument:
             raise FeedError(f"message for {message.get('instrument')!r}, not {self.instrument!r}")
-        seq = message.get("seq")
-        if not _is_int(seq) or seq < 0:
-            raise FeedError(f"bad seq {seq!r}")
+        kind = message.get("type")
         if kind == "l2snapshot":
-            self._apply_snapshot(message, seq)
-            return
-        if kind not in ("l2update", "trade"):
-            raise FeedError(f"unknown message type {kind!r}")
-        if not self._synced:
-            raise FeedGapError("no snapshot since the last gap: resubscribe from a snapshot", None, seq)
-        expected = self._book.seq + 1
-        if seq != expected:
-            self._synced = False
-            what = "gap" if seq > expected else "stale or duplicate message"
-            raise FeedGapError(f"feed {what}: expected seq {expected}, got {seq}; resubscribe", expected, seq)
-        if kind == "l2update":
-            self._book.apply_changes(self._parse_changes(message.get("changes")), seq)
+            levels = self._snapshot_levels(message)
+            seq = self._sequence.check(message)
+            self._book = L2Book(seq)
+            self._book.apply_changes(levels, seq)
+            self.trades = []
+        elif kind == "l2update":
+            changes = self._parse_changes(message.get("changes"))
+            self._book.apply_changes(changes, self._sequence.check(message))
         else:
-            self._book.seq = seq
+            self._book.seq = self._sequence.check(message)  # a trade (or FeedError: unknown type)
             self.trades.append(message)  # type: ignore[arg-type]
 
     def resync(self, snapshot: Mapping[str, Any], buffered: Iterable[Mapping[str, Any]] = ()) -> None:
@@ -349,17 +330,17 @@ class FeedClient:
         self.apply(snapshot)
         for message in buffered:
             seq = message.get("seq")
-            if _is_int(seq) and seq <= self._book.seq:
+            if _is_int(seq) and self._sequence.reflects(seq):
                 continue
             self.apply(message)
 
-    def _apply_snapshot(self, message: Mapping[str, Any], seq: int) -> None:
-        book = L2Book(seq)
+    @staticmethod
+    def _snapshot_levels(message: Mapping[str, Any]) -> list[Change]:
+        changes: list[Change] = []
         for side, key in ((BID, "bids"), (ASK, "asks")):
             levels = message.get(key)
             if not isinstance(levels, list):
                 raise FeedError(f"snapshot {key} is not a list")
-            changes: list[Change] = []
             for level in levels:
                 if not isinstance(level, list | tuple) or len(level) != 2:
                     raise FeedError(f"bad snapshot level {level!r}")
@@ -367,10 +348,7 @@ class FeedClient:
                 if not (_is_int(price) and _is_int(qty)) or price <= 0 or qty <= 0:
                     raise FeedError(f"bad snapshot level {level!r}")
                 changes.append((side, price, qty))
-            book.apply_changes(changes, seq)
-        self._book = book
-        self._synced = True
-        self.trades = []
+        return changes
 
     @staticmethod
     def _parse_changes(raw: object) -> list[Change]:
