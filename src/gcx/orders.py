@@ -27,9 +27,17 @@ in worker processes ahead of the sequencer rather than on the matching thread.
 Replay protection: each message carries a ``nonce``; per account the nonces must be strictly
 increasing. A nonce at or below the last accepted one is a replay (:class:`ReplayedNonce`); the
 exchange's admission keeps the last nonce of each account and checks it, not this module, so a
-client with several messages in flight must number them in the order it sends them. Orders also
-carry an ``expiry`` (Unix seconds): the signature may not be *submitted* at or after it — it
-bounds the life of a signed but unsent order, not how long the order rests.
+client with several messages in flight must number them in the order it sends them. The one
+rule every client follows (docs/exchange-api.md) is :func:`next_nonce`: Unix time in
+**microseconds**, or one above the last nonce used if the clock has not passed it — so clients
+sharing a key (the SDK, ``gcx trade``, a wallet script) never refuse each other's orders. Orders
+also carry an ``expiry`` (Unix seconds): the signature may not be *submitted* at or after it —
+it bounds the life of a signed but unsent order, not how long the order rests.
+
+Wire rules: an integer field is a JSON number or its decimal string (:func:`parse_decimal`:
+ASCII digits only), since JavaScript cannot send a uint64 above 2**53 exactly; the signature is
+over the value either way. A signature is ``r ‖ s ‖ v`` with ``v`` 27/28 or 0/1 (normalized to
+27/28, :func:`canonical_signature`) and a low ``s`` (EIP-2; a high one is :class:`HighS`).
 
 API (sans-I/O: callers pass the clock)::
 
@@ -51,6 +59,7 @@ signer is recovered with coincurve as :mod:`gcx.signing` does.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,7 +69,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from gcx.errors import GCXError, SignatureError
-from gcx.signing import recover_hash
+from gcx.signing import _N, recover_hash
 
 __all__ = [
     "DOMAIN_NAME",
@@ -77,6 +86,12 @@ __all__ = [
     "MessageKind",
     "ReplayedNonce",
     "WrongDomain",
+    "canonical_message",
+    "canonical_signature",
+    "message_schema",
+    "next_nonce",
+    "nonce_clock",
+    "parse_decimal",
     "sign_cancel",
     "sign_order",
     "sign_read",
@@ -104,6 +119,19 @@ ORDER_TYPES: Final[Mapping[str, int]] = {"gtc": 0, "ioc": 1, "fok": 2, "post_onl
 """Order type names and their values (``orderType``) in signed messages (the engine's ``OrderType``)."""
 
 
+def nonce_clock() -> int:
+    """Unix time in microseconds: the clock nonces are taken from (see :func:`next_nonce`)."""
+    return time.time_ns() // 1000
+
+
+def next_nonce(last: int = 0, now_us: int | None = None) -> int:
+    """The nonce to sign next, by the one rule of docs/exchange-api.md: Unix time in
+    microseconds (``now_us``, read from :func:`nonce_clock` when None), or ``last + 1`` if that
+    is not above ``last``, the account's previous nonce. Strictly increasing per account, also
+    across processes and clients that use the same key one after another."""
+    return max(last + 1, nonce_clock() if now_us is None else now_us)
+
+
 # --------------------------------------------------------------------------------------- errors
 
 
@@ -124,6 +152,14 @@ class BadSignature(AuthError):  # noqa: N818 - names the reason, like the API's 
     """The signature is malformed, or was not made by the message's ``account``."""
 
     code = "bad_signature"
+
+
+class HighS(BadSignature):
+    """The signature's ``s`` is in the upper half of the curve order (EIP-2): it is refused, not
+    normalized, so each order has one signature. Sign again (every common signer emits low ``s``),
+    or flip it: ``s' = n - s`` and ``v' = 55 - v``."""
+
+    code = "high_s"
 
 
 class Expired(AuthError):  # noqa: N818 - names the reason, like the API's codes
@@ -195,8 +231,14 @@ _TYPEHASH: Final = {name: bytes(keccak(_type_string(name, fields))) for name, fi
 _DOMAIN_TYPEHASH: Final = bytes(keccak(_type_string("EIP712Domain", _DOMAIN_FIELDS)))
 _FIELD_NAMES: Final = {name: frozenset(n for n, _ in fields) for name, fields in TYPES.items()}
 _UINT_BITS: Final = {"uint8": 8, "uint64": 64, "uint256": 256}
+_UINT_FIELDS: Final = {
+    name: tuple((n, _UINT_BITS[t]) for n, t in fields if t in _UINT_BITS) for name, fields in TYPES.items()
+}
 _ADDRESS_RE: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _INSTRUMENT_RE: Final = re.compile(rf"[\x21-\x7e]{{1,{MAX_INSTRUMENT_LEN}}}")  # printable ASCII, no space
+_DECIMAL_RE: Final = re.compile(r"[0-9]+", re.ASCII)
+_DECIMAL_DIGITS: Final = {bits: len(str((1 << bits) - 1)) for bits in (8, 16, 32, 64, 256)}
+_HALF_N: Final = _N // 2  # the largest low s (EIP-2)
 _ORDER_TYPES: Final = frozenset(ORDER_TYPES.values())
 _SIDES: Final = frozenset(SIDES.values())
 
@@ -224,8 +266,39 @@ def _string_hash(value: str) -> bytes:
     return bytes(keccak(value.encode()))
 
 
-def _encode_fields(kind: str, message: object) -> bytes:
-    """Validate ``message`` against ``kind``'s schema and return its EIP-712 ``hashStruct``."""
+def parse_decimal(text: object, bits: int = 64) -> int | None:
+    """The value of ``text`` if it is the decimal string of an unsigned integer below ``2**bits``,
+    else ``None``.
+
+    Strict: 1 to as many ASCII digits ``0``-``9`` as ``2**bits - 1`` has (20 for 64 bits), nothing
+    else — no sign, ``+``, whitespace, underscore, decimal point, or digits of other scripts
+    (``str.isdigit`` accepts ``"²"``, which ``int`` then refuses). The one parser of every integer
+    the exchange API reads from text: uint fields sent as strings, headers, query parameters.
+    """
+    if type(text) is not str or len(text) > _DECIMAL_DIGITS[bits] or _DECIMAL_RE.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if value < 1 << bits else None
+
+
+def _uint(value: object, bits: int, where: str) -> int:
+    """An integer field: a JSON number, or its decimal string (JavaScript cannot send a number
+    above 2**53 exactly); :class:`MalformedMessage` if neither, or out of range."""
+    if type(value) is str:
+        parsed = parse_decimal(value, bits)
+        if parsed is None:
+            raise MalformedMessage(
+                f"{where}: expected an integer in [0, 2**{bits}) or its decimal string (ASCII digits only)"
+            )
+        return parsed
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
+        raise MalformedMessage(f"{where}: expected an integer in [0, 2**{bits}) or its decimal string")
+    return int(value)
+
+
+def _encode_fields(kind: str, message: object) -> tuple[bytes, dict[str, int]]:
+    """Validate ``message`` against ``kind``'s schema: its EIP-712 ``hashStruct`` and the values
+    of its integer fields (decimal strings parsed)."""
     if not isinstance(message, Mapping):
         raise MalformedMessage(f"{kind}: expected a map of fields")
     if message.keys() != _FIELD_NAMES[kind]:
@@ -235,6 +308,7 @@ def _encode_fields(kind: str, message: object) -> bytes:
             f"{kind}: missing fields {sorted(missing)}, unknown fields {sorted(map(repr, extra))}"
         )
     parts = [_TYPEHASH[kind]]
+    ints: dict[str, int] = {}
     for name, typ in TYPES[kind]:
         value = message[name]
         where = f"{kind}.{name}"
@@ -247,16 +321,68 @@ def _encode_fields(kind: str, message: object) -> bytes:
                 )
             parts.append(_string_hash(value))
         else:
-            bits = _UINT_BITS[typ]
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
-                raise MalformedMessage(f"{where}: expected an integer in [0, 2**{bits})")
-            parts.append(int(value).to_bytes(32, "big"))
+            number = ints[name] = _uint(value, _UINT_BITS[typ], where)
+            parts.append(number.to_bytes(32, "big"))
     if kind == "Order":
-        if message["side"] not in _SIDES:
+        if ints["side"] not in _SIDES:
             raise MalformedMessage("Order.side: expected 0 (buy) or 1 (sell)")
-        if message["orderType"] not in _ORDER_TYPES:
+        if ints["orderType"] not in _ORDER_TYPES:
             raise MalformedMessage("Order.orderType: expected 0 GTC, 1 IOC, 2 FOK, 3 POST_ONLY or 4 MARKET")
-    return bytes(keccak(b"".join(parts)))
+    return bytes(keccak(b"".join(parts))), ints
+
+
+def canonical_message(kind: MessageKind, message: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``message`` with its integer fields as ``int`` (decimal strings parsed): the same mapping
+    when it has no string to parse (the common case, no copy).
+
+    Meant for a message that :func:`verify_typed` accepted, so only the strings are looked at
+    (an unparseable one is still :class:`MalformedMessage`); it does not validate the rest.
+    """
+    uints = _UINT_FIELDS.get(kind)
+    if uints is None:
+        raise MalformedMessage(f"unknown message type {kind!r}")
+    strings = [(name, bits) for name, bits in uints if type(message.get(name)) is str]
+    if not strings:
+        return message
+    return {**message, **{name: _uint(message[name], bits, f"{kind}.{name}") for name, bits in strings}}
+
+
+def message_schema(kind: MessageKind) -> dict[str, Any]:
+    """The JSON Schema of a ``kind`` message's fields (for the API's OpenAPI document)."""
+    properties: dict[str, Any] = {}
+    for name, typ in TYPES[kind]:
+        if typ == "address":
+            properties[name] = {
+                "type": "string",
+                "pattern": "^0x[0-9a-fA-F]{40}$",
+                "description": "address: 0x + 40 hex digits (EIP-55 checksummed if mixed case)",
+            }
+        elif typ == "string":
+            properties[name] = {
+                "type": "string",
+                "pattern": f"^[\\x21-\\x7e]{{1,{MAX_INSTRUMENT_LEN}}}$",
+                "description": f"1 to {MAX_INSTRUMENT_LEN} printable ASCII characters, no space",
+            }
+        else:
+            bits = _UINT_BITS[typ]
+            top = (1 << bits) - 1
+            allowed = {"side": sorted(_SIDES), "orderType": sorted(_ORDER_TYPES)}.get(name)
+            number: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": top}
+            text: dict[str, Any] = {"type": "string", "pattern": f"^[0-9]{{1,{_DECIMAL_DIGITS[bits]}}}$"}
+            if allowed is not None:
+                number["enum"] = allowed
+                text["enum"] = [str(v) for v in allowed]
+            properties[name] = {
+                "oneOf": [number, text],
+                "description": f"{typ}: a JSON integer in [0, {top}], or its decimal string "
+                "(ASCII digits only), for clients that cannot send integers above 2**53 exactly",
+            }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name, _ in TYPES[kind]],
+        "additionalProperties": False,
+    }
 
 
 # --------------------------------------------------------------------------------------- domain
@@ -308,7 +434,22 @@ class Domain:
                 f"domain: signed for {data['name']!r} version {data['version']!r}, "
                 f"not {DOMAIN_NAME!r} version {DOMAIN_VERSION!r}"
             )
-        return cls(chain_id=data["chainId"], verifying_contract=data["verifyingContract"])
+        chain_id = data["chainId"]
+        if type(chain_id) is str:  # a decimal string, as some wallets send it
+            chain_id = parse_decimal(chain_id, 256)
+            if chain_id is None:
+                raise MalformedMessage("domain.chainId: expected a positive uint256")
+        return cls(chain_id=chain_id, verifying_contract=data["verifyingContract"])
+
+    def check(self, data: object) -> None:
+        """Raise :class:`WrongDomain` unless EIP-712 ``domain`` data (a client's claim of what it
+        signed for) is this domain; :class:`MalformedMessage` if it is not domain data."""
+        claimed = Domain.from_dict(data)
+        if claimed != self:
+            raise WrongDomain(
+                f"signed for chain {claimed.chain_id} contract {claimed.verifying_contract}, "
+                f"this exchange is chain {self.chain_id} contract {self.verifying_contract}"
+            )
 
 
 def typed_digest(kind: MessageKind, message: Mapping[str, Any], domain: Domain) -> bytes:
@@ -318,7 +459,7 @@ def typed_digest(kind: MessageKind, message: Mapping[str, Any], domain: Domain) 
     """
     if kind not in TYPES:
         raise MalformedMessage(f"unknown message type {kind!r}")
-    return bytes(keccak(b"\x19\x01" + domain.separator + _encode_fields(kind, message)))
+    return bytes(keccak(b"\x19\x01" + domain.separator + _encode_fields(kind, message)[0]))
 
 
 def _struct_types(kind: str) -> list[dict[str, str]]:
@@ -344,13 +485,17 @@ def typed_data(kind: MessageKind, message: Mapping[str, Any], domain: Domain) ->
 
 
 def sign_typed(kind: MessageKind, message: Mapping[str, Any], private_key: bytes, domain: Domain) -> str:
-    """The ``0x``-hex 65-byte signature of ``message`` by eth-account (SDK side, not the hot path)."""
-    _encode_fields(kind, message)  # refuse to sign what the exchange would refuse to read
+    """The ``0x``-hex 65-byte signature of ``message`` by eth-account (SDK side, not the hot path).
+
+    Integer fields may be decimal strings; the signature is over their values (the same as for
+    the numbers), and ``v`` is 27 or 28.
+    """
+    _, ints = _encode_fields(kind, message)  # refuse to sign what the exchange would refuse to read
     signed = Account.sign_typed_data(
         private_key,
         domain_data=domain.to_dict(),
         message_types={kind: _struct_types(kind)},
-        message_data=dict(message),
+        message_data={**message, **ints},
     )
     return "0x" + bytes(signed.signature).hex()
 
@@ -378,10 +523,37 @@ def sign_replace(message: Mapping[str, Any], private_key: bytes, domain: Domain)
 # ---------------------------------------------------------------------------------- verification
 
 
-def _recover(digest: bytes, signature: object) -> bytes:
-    """The 20-byte address that signed ``digest``, by :func:`gcx.signing.recover_hash`'s rules."""
+def canonical_signature(signature: object) -> bytes:
+    """The 65 bytes ``r ‖ s ‖ v`` of a ``0x``-hex signature, ``v`` normalized to 27 or 28.
+
+    ``v`` may be 27/28 (Ethereum's convention) or 0/1 (what many hardware signers and raw
+    secp256k1 libraries return): both mean the same recovery id. ``s`` must be low (at most
+    ``n/2``, EIP-2), else :class:`HighS`; any other malformation is :class:`BadSignature`.
+    """
+    if type(signature) is not str or len(signature) != 132 or not signature.startswith("0x"):
+        raise BadSignature("signature must be a 0x-prefixed 65-byte hex string")
     try:
-        return recover_hash(digest, signature)
+        raw = bytes.fromhex(signature[2:])
+    except ValueError:
+        raise BadSignature("signature is not hex") from None
+    if len(raw) != 65:  # fromhex skips whitespace
+        raise BadSignature("signature must be 65 bytes")
+    v = raw[64]
+    if v in (0, 1):
+        raw = raw[:64] + bytes([v + 27])
+    elif v not in (27, 28):
+        raise BadSignature(f"signature v is {v}: expected 27 or 28 (or 0 or 1)")
+    if int.from_bytes(raw[32:64], "big") > _HALF_N:
+        raise HighS("signature s is above n/2 (EIP-2 requires a low s): sign again, or use s' = n - s")
+    return raw
+
+
+def _recover(digest: bytes, signature: object) -> bytes:
+    """The 20-byte address that signed ``digest`` (:func:`canonical_signature`'s rules, then
+    :func:`gcx.signing.recover_hash`)."""
+    raw = canonical_signature(signature)
+    try:
+        return recover_hash(digest, "0x" + raw.hex())
     except SignatureError as exc:
         raise BadSignature(str(exc)) from None
 
@@ -396,14 +568,17 @@ def verify_typed(
 ) -> str:
     """The checksummed address of ``message``'s ``account``, once it is proven to have signed it.
 
-    Checks, cheapest first: fields (:class:`MalformedMessage`), ``expiry > now`` for orders
-    (:class:`Expired`), then the signature (:class:`BadSignature`). The nonce is the caller's
-    to check (the exchange's admission does).
+    Checks, cheapest first: fields (:class:`MalformedMessage`; integer fields may be decimal
+    strings), ``expiry > now`` for orders and read tokens (:class:`Expired`), then the signature
+    (:class:`BadSignature`, :class:`HighS`; ``v`` 0/1 or 27/28). The nonce is the caller's to
+    check (the exchange's admission does).
     """
-    digest = typed_digest(kind, message, domain)
-    if kind in ("Order", "ReadAccount") and message["expiry"] <= now:
-        raise Expired(f"{kind} expired at {message['expiry']}, now {now}")
-    signer = _recover(digest, signature)
+    if kind not in TYPES:
+        raise MalformedMessage(f"unknown message type {kind!r}")
+    struct_hash, ints = _encode_fields(kind, message)
+    if kind in ("Order", "ReadAccount") and ints["expiry"] <= now:
+        raise Expired(f"{kind} expired at {ints['expiry']}, now {now}")
+    signer = _recover(bytes(keccak(b"\x19\x01" + domain.separator + struct_hash)), signature)
     claimed = message["account"]
     if signer.hex() != claimed[2:].lower():
         raise BadSignature(f"signature was not made by {claimed}")
@@ -461,12 +636,7 @@ def verify_typed_data(
     if type(primary) is not str or primary not in TYPES:
         raise MalformedMessage(f"typed data: primaryType must be one of {sorted(TYPES)}")
     kind = cast(MessageKind, primary)
-    claimed = Domain.from_dict(payload["domain"])
-    if claimed != domain:
-        raise WrongDomain(
-            f"signed for chain {claimed.chain_id} contract {claimed.verifying_contract}, "
-            f"this exchange is chain {domain.chain_id} contract {domain.verifying_contract}"
-        )
+    domain.check(payload["domain"])
     if payload["types"] != _payload_types(kind):
         raise MalformedMessage(f"typed data: types are not the GCX {kind} schema")
     message = payload["message"]

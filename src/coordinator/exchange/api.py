@@ -8,7 +8,9 @@ data (``/v1/book/{symbol}``, ``/v1/trades/{symbol}``, ``/v1/candles/{symbol}``, 
 feed ``/v1/feed``) and ``/v1/exchange`` / ``/v1/instruments``.
 
 Every refusal is ``{"error": code, "message": text}`` with a 4xx status (:data:`AUTH_STATUS`,
-:data:`REJECT_STATUS`); routes run on the server's trio thread, where the service lives.
+:data:`REJECT_STATUS`); routes run on the server's trio thread, where the service lives. Every
+integer read from text (headers, query parameters) is parsed by :func:`gcx.orders.parse_decimal`:
+ASCII digits only, so no odd input reaches ``int()``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from typing import Annotated, Any, Final
 import trio
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
 from gcx.errors import GCXError
-from gcx.orders import AuthError, MessageKind, verify_typed
+from gcx.orders import AuthError, MessageKind, message_schema, parse_decimal, verify_typed
 
 from .core.state import CANDLE_INTERVALS, Outcome
 from .errors import AdmissionError
@@ -40,6 +42,7 @@ log = logging.getLogger("gcx.coordinator.exchange.api")
 AUTH_STATUS: Final = {
     "malformed": 400,
     "bad_signature": 401,
+    "high_s": 401,
     "expired": 401,
     "wrong_domain": 401,
     "replayed_nonce": 409,
@@ -55,8 +58,20 @@ OPS: Final[dict[str, MessageKind]] = {"place": "Order", "cancel": "CancelOrder",
 WS_WINDOW: Final = 1024  # requests (or batches) in flight per order-entry WebSocket
 MAX_BATCH: Final = 256  # requests in one order-entry frame
 
+
+def _ascii_uint(value: object) -> object:
+    """A query integer in ASCII digits only (pydantic alone takes ``" 5"``, ``"+5"``, ``"1_000"``)."""
+    if isinstance(value, str):
+        parsed = parse_decimal(value, 64)
+        if parsed is None:
+            raise ValueError("expected an unsigned integer in ASCII digits")
+        return parsed
+    return value
+
+
+AsciiUint = BeforeValidator(_ascii_uint)
 SymbolParam = Annotated[str, Path(min_length=1, max_length=48)]
-LimitParam = Annotated[int | None, Query(ge=1, le=10_000)]
+LimitParam = Annotated[Annotated[int, Field(ge=1, le=10_000)] | None, AsciiUint, Query()]
 AccountHeader = Annotated[str | None, Header(alias="X-GCX-Account")]
 ExpiryHeader = Annotated[str | None, Header(alias="X-GCX-Expiry")]
 SignatureHeader = Annotated[str | None, Header(alias="X-GCX-Signature")]
@@ -68,7 +83,38 @@ class SignedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: dict[str, Any] = Field(description="the signed fields (Order, CancelOrder or ReplaceOrder)")
-    signature: str = Field(max_length=140, description="0x-hex 65-byte secp256k1 signature")
+    signature: str = Field(
+        max_length=140,
+        description="0x-hex 65-byte secp256k1 signature r ‖ s ‖ v: v 27/28 or 0/1, s low (EIP-2)",
+    )
+    domain: dict[str, Any] | None = Field(
+        default=None,
+        description="optional: the EIP-712 domain the message was signed for (name, version, chainId, "
+        "verifyingContract, as GET /v1/exchange gives it); when it is not this exchange's the answer "
+        "is 401 wrong_domain instead of bad_signature",
+    )
+
+
+class OrderRequest(SignedRequest):
+    """A signed ``Order``."""
+
+    message: dict[str, Any] = Field(description="the signed Order", json_schema_extra=message_schema("Order"))
+
+
+class CancelRequest(SignedRequest):
+    """A signed ``CancelOrder``."""
+
+    message: dict[str, Any] = Field(
+        description="the signed CancelOrder", json_schema_extra=message_schema("CancelOrder")
+    )
+
+
+class ReplaceRequest(SignedRequest):
+    """A signed ``ReplaceOrder``."""
+
+    message: dict[str, Any] = Field(
+        description="the signed ReplaceOrder", json_schema_extra=message_schema("ReplaceOrder")
+    )
 
 
 def _dumps(obj: Any) -> str:
@@ -91,16 +137,34 @@ def outcome_answer(outcome: Outcome, kind: MessageKind) -> tuple[int, dict[str, 
     return 200, body
 
 
+def _auth_answer(exc: AuthError) -> tuple[int, dict[str, Any]]:
+    return AUTH_STATUS.get(exc.code, 400), {"error": exc.code, "message": str(exc)}
+
+
+def domain_refusal(service: ExchangeService, domain: Any) -> tuple[int, dict[str, Any]] | None:
+    """The answer refusing a request whose claimed ``domain`` (optional, None when absent) is not
+    the exchange's: 401 ``wrong_domain`` (400 ``malformed`` if it is not domain data)."""
+    if domain is None:
+        return None
+    try:
+        service.domain.check(domain)
+    except AuthError as exc:
+        return _auth_answer(exc)
+    return None
+
+
 async def submit_answer(
-    service: ExchangeService, kind: MessageKind, message: Any, signature: Any
+    service: ExchangeService, kind: MessageKind, message: Any, signature: Any, domain: Any = None
 ) -> tuple[int, dict[str, Any]]:
     """Status and body of one order-entry request, whatever happens to it."""
     if not isinstance(message, dict) or not isinstance(signature, str):
         return 422, {"error": "invalid_request", "message": "expected {message: {...}, signature: '0x...'}"}
+    if (refusal := domain_refusal(service, domain)) is not None:
+        return refusal
     try:
         outcome = await service.submit(kind, message, signature)
     except AuthError as exc:
-        return AUTH_STATUS.get(exc.code, 400), {"error": exc.code, "message": str(exc)}
+        return _auth_answer(exc)
     except AdmissionError as exc:
         return exc.status, {"error": exc.code, "message": str(exc)}
     return outcome_answer(outcome, kind)
@@ -117,9 +181,9 @@ class _Tokens:
     def account(self, account: str | None, expiry: str | None, signature: str | None) -> bytes:
         if not account or not expiry or not signature:
             raise _UnauthenticatedError("private reads need X-GCX-Account, X-GCX-Expiry and X-GCX-Signature")
-        if not expiry.isdigit() or len(expiry) > 19:
-            raise _UnauthenticatedError("X-GCX-Expiry must be Unix seconds")
-        exp = int(expiry)
+        exp = parse_decimal(expiry, 64)
+        if exp is None:
+            raise _UnauthenticatedError("X-GCX-Expiry must be Unix seconds in ASCII digits")
         now = self.service.clock_ms() // 1000
         if exp > now + MAX_TOKEN_S:
             raise _UnauthenticatedError("the read token expires more than 24 hours from now")
@@ -169,7 +233,7 @@ def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: P
         code: {"description": text}
         for code, text in (
             (400, "malformed message"),
-            (401, "bad signature, expired, wrong domain"),
+            (401, "bad signature, high s, expired, wrong domain"),
             (404, "unknown instrument or order"),
             (409, "replayed nonce, duplicate client order id"),
             (422, "invalid request or rejected by the book"),
@@ -194,21 +258,21 @@ def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: P
         return None
 
     async def _post(kind: MessageKind, body: SignedRequest) -> JSONResponse:
-        status, answer = await submit_answer(service, kind, body.message, body.signature)
+        status, answer = await submit_answer(service, kind, body.message, body.signature, body.domain)
         return JSONResponse(status_code=status, content=answer)
 
     @app.post("/v1/orders", tags=tags, responses=errors)
-    async def place(body: SignedRequest) -> JSONResponse:
+    async def place(body: OrderRequest) -> JSONResponse:
         """Place a signed ``Order``; answers once it is journaled and matched."""
         return await _post("Order", body)
 
     @app.post("/v1/orders/cancel", tags=tags, responses=errors)
-    async def cancel(body: SignedRequest) -> JSONResponse:
+    async def cancel(body: CancelRequest) -> JSONResponse:
         """Cancel an open order named by its ``clientOrderId`` (a signed ``CancelOrder``)."""
         return await _post("CancelOrder", body)
 
     @app.post("/v1/orders/replace", tags=tags, responses=errors)
-    async def replace(body: SignedRequest) -> JSONResponse:
+    async def replace(body: ReplaceRequest) -> JSONResponse:
         """Cancel-replace an open order to a new price and remaining quantity (``ReplaceOrder``)."""
         return await _post("ReplaceOrder", body)
 
@@ -242,8 +306,10 @@ def install_exchange(app: FastAPI, service: ExchangeService) -> None:  # noqa: P
     @app.get("/v1/candles/{symbol}", tags=tags, responses=errors)
     async def candles(
         symbol: SymbolParam,
-        interval: Annotated[int, Query(description=f"seconds, one of {CANDLE_INTERVALS}")] = 60,
-        since: Annotated[int | None, Query(ge=0, description="unix seconds")] = None,
+        interval: Annotated[int, AsciiUint, Query(description=f"seconds, one of {CANDLE_INTERVALS}")] = 60,
+        since: Annotated[
+            Annotated[int, Field(ge=0)] | None, AsciiUint, Query(description="unix seconds")
+        ] = None,
     ) -> Any:
         """OHLCV candles ``[start, open, high, low, close, volume]`` of trades, oldest first."""
         if (err := _instrument(symbol)) is not None:
@@ -343,7 +409,7 @@ class _OrderSession:
             requests: list[tuple[MessageKind, Any, Any]] = []
             slots: list[int] = []
             for i, frame in enumerate(frames):
-                parsed = _parse_frame(frame)
+                parsed = _parse_frame(frame, self.service)
                 if isinstance(parsed, dict):
                     answers[i] = parsed
                     continue
@@ -377,7 +443,7 @@ class _OrderSession:
                     await self.window.acquire()
                     nursery.start_soon(self.handle_batch, frame)
                     continue
-                parsed = _parse_frame(frame)
+                parsed = _parse_frame(frame, self.service)
                 if isinstance(parsed, dict):
                     await self.send(parsed)
                     continue
@@ -393,20 +459,24 @@ _BAD_FRAME: Final = {
 _BAD_BODY: Final = {"error": "invalid_request", "message": "expected {message: {...}, signature: '0x...'}"}
 
 
-def _parse_frame(frame: Any) -> tuple[Any, MessageKind, Any, Any] | dict[str, Any]:
-    """``(id, kind, message, signature)`` of an order-entry frame, or the answer refusing it."""
+def _parse_frame(frame: Any, service: ExchangeService) -> tuple[Any, MessageKind, Any, Any] | dict[str, Any]:
+    """``(id, kind, message, signature)`` of an order-entry frame, or the answer refusing it
+    (a frame may name the ``domain`` it was signed for, as the HTTP body may)."""
     rid = frame.get("id") if isinstance(frame, dict) else None
     try:
-        return rid, OPS[frame["op"]], frame["message"], frame["signature"]
+        parsed = rid, OPS[frame["op"]], frame["message"], frame["signature"]
     except (KeyError, TypeError):
         return {"id": rid if isinstance(rid, int | str) else None, "status": 422, "body": _BAD_FRAME}
+    if (refusal := domain_refusal(service, frame.get("domain"))) is not None:
+        return {"id": rid, "status": refusal[0], "body": refusal[1]}
+    return parsed
 
 
 def _answer_of(result: Outcome | GCXError, kind: MessageKind) -> tuple[int, dict[str, Any]]:
     if isinstance(result, Outcome):
         return outcome_answer(result, kind)
     if isinstance(result, AuthError):
-        return AUTH_STATUS.get(result.code, 400), {"error": result.code, "message": str(result)}
+        return _auth_answer(result)
     if isinstance(result, AdmissionError):
         return result.status, {"error": result.code, "message": str(result)}
     return 400, {"error": "invalid_request", "message": str(result)}

@@ -23,7 +23,16 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from gcx.orders import AuthError, BadSignature, Domain, Expired, MalformedMessage, WrongDomain, verify_typed
+from gcx.orders import (
+    AuthError,
+    BadSignature,
+    Domain,
+    Expired,
+    HighS,
+    MalformedMessage,
+    WrongDomain,
+    verify_typed,
+)
 
 from .errors import VerifierUnavailable
 
@@ -33,7 +42,7 @@ log = logging.getLogger("gcx.coordinator.exchange.verifier")
 
 Verdict = tuple[Any, ...]
 _ERRORS: dict[str, type[AuthError]] = {
-    cls.code: cls for cls in (MalformedMessage, BadSignature, Expired, WrongDomain)
+    cls.code: cls for cls in (MalformedMessage, BadSignature, HighS, Expired, WrongDomain)
 }
 
 

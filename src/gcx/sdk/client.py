@@ -29,7 +29,7 @@ from websockets.sync.client import connect
 
 from gcx import __version__
 from gcx.feed import FeedError, FeedGapError, FeedSequence
-from gcx.orders import Domain, sign_cancel, sign_order, sign_read, sign_replace
+from gcx.orders import Domain, nonce_clock, sign_cancel, sign_order, sign_read, sign_replace
 
 from .endpoint import normalize_api_url
 from .errors import CODE_STATUS, ApiError, ApiUnreachable, FeedClosed, InvalidRequest
@@ -37,7 +37,6 @@ from .messages import (
     ReadTokenCache,
     StrictCounter,
     cancel_message,
-    now_us,
     order_message,
     replace_message,
 )
@@ -92,7 +91,7 @@ class Client:
             headers={"User-Agent": f"gcx-sdk/{__version__}"},
         )
         self._domain: Domain | None = None
-        self._nonces = StrictCounter(now_us)
+        self._nonces = StrictCounter(nonce_clock)  # gcx.orders.next_nonce's rule, µs
         self._order_ids = StrictCounter(_now_ms)
         self._reads: ReadTokenCache | None = None
         if key is not None:
@@ -242,7 +241,7 @@ class Client:
             expiry=int(self._clock()) + expiry_s,
         )
         signature = sign_order(message, key.private_key, self.domain)
-        return self.submit("place", message, signature)
+        return self._submit_signed("place", message, signature)
 
     def cancel(self, symbol: str, client_order_id: int) -> dict[str, Any]:
         """``POST /v1/orders/cancel``: cancel the open order ``client_order_id`` on ``symbol``."""
@@ -251,7 +250,7 @@ class Client:
             account=key.address, instrument=symbol, client_order_id=client_order_id, nonce=self._nonces.next()
         )
         signature = sign_cancel(message, key.private_key, self.domain)
-        return self.submit("cancel", message, signature)
+        return self._submit_signed("cancel", message, signature)
 
     def replace(self, symbol: str, client_order_id: int, price: int, qty: int) -> dict[str, Any]:
         """``POST /v1/orders/replace``: give an open order a new price (ticks) and quantity
@@ -266,17 +265,40 @@ class Client:
             nonce=self._nonces.next(),
         )
         signature = sign_replace(message, key.private_key, self.domain)
-        return self.submit("replace", message, signature)
+        return self._submit_signed("replace", message, signature)
 
-    def submit(self, op: str, message: Mapping[str, Any], signature: str) -> dict[str, Any]:
+    def submit(
+        self,
+        op: str,
+        message: Mapping[str, Any],
+        signature: str,
+        domain: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Send an order-entry message signed elsewhere (a wallet's ``eth_signTypedData_v4``,
         a hardware signer): ``op`` is ``"place"``, ``"cancel"`` or ``"replace"``, ``message``
         the ``Order`` / ``CancelOrder`` / ``ReplaceOrder`` fields and ``signature`` its ``0x``
-        signature. Nothing is checked here; the exchange's answer is returned or raised."""
+        signature (``v`` 27/28 or 0/1). ``domain``, the EIP-712 domain it was signed for, is
+        sent along when given, so a signature for another deployment is refused as
+        ``wrong_domain`` (then the cached domain is dropped and fetched again on next use).
+        Nothing else is checked here; the exchange's answer is returned or raised."""
         path = _ORDER_PATHS.get(op)
         if path is None:
             raise InvalidRequest(f"op must be one of {', '.join(_ORDER_PATHS)}, not {op!r}")
-        return self._request("POST", path, body={"message": dict(message), "signature": signature})
+        body: dict[str, Any] = {"message": dict(message), "signature": signature}
+        if domain is not None:
+            body["domain"] = dict(domain)
+        try:
+            return self._request("POST", path, body=body)
+        except ApiError as exc:
+            if exc.code == "wrong_domain":
+                self._domain = None  # the exchange was redeployed: ask it for its domain again
+                if self._reads is not None:
+                    self._reads.clear()
+            raise
+
+    def _submit_signed(self, op: str, message: Mapping[str, Any], signature: str) -> dict[str, Any]:
+        """Send a message this client signed, naming the domain it signed for."""
+        return self.submit(op, message, signature, self.domain.to_dict())
 
     # ---------------------------------------------------------------------------- private reads
 

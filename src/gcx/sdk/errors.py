@@ -22,7 +22,7 @@ __all__ = ["CODE_STATUS", "ApiError", "ApiUnreachable", "FeedClosed", "InvalidRe
 
 CODE_STATUS: Final[Mapping[str, int]] = {
     **dict.fromkeys(("malformed", "invalid_request"), 400),
-    **dict.fromkeys(("bad_signature", "expired", "wrong_domain", "unauthenticated"), 401),
+    **dict.fromkeys(("bad_signature", "high_s", "expired", "wrong_domain", "unauthenticated"), 401),
     "not_owner": 403,
     **dict.fromkeys(("unknown_instrument", "unknown_order"), 404),
     **dict.fromkeys(("replayed_nonce", "duplicate_order_id"), 409),

@@ -17,12 +17,11 @@ server. :mod:`gcx.sdk.client` signs what these functions build and sends it.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gcx.orders import ORDER_TYPES, SIDES
+from gcx.orders import ORDER_TYPES, SIDES, next_nonce, nonce_clock
 
 from .errors import InvalidRequest
 
@@ -42,17 +41,18 @@ __all__ = [
 UINT64_MAX: Final = (1 << 64) - 1
 
 
-def now_us() -> int:
-    """Unix time in microseconds (the default nonce clock)."""
-    return time.time_ns() // 1000
+now_us = nonce_clock
+"""Unix time in microseconds (the nonce clock, :func:`gcx.orders.nonce_clock`)."""
 
 
 class StrictCounter:
-    """Strictly increasing integers: ``max(last + 1, clock())``.
+    """Strictly increasing integers: ``max(last + 1, clock())``, the rule of
+    :func:`gcx.orders.next_nonce`.
 
-    With the default microsecond clock the values also increase across processes that use the
-    same key one after another (each CLI call is a new process), while two calls within the same
-    microsecond, or a clock stepping back, still get distinct increasing values. Thread-safe.
+    With the default microsecond clock these are the nonces docs/exchange-api.md prescribes: they
+    also increase across processes that use the same key one after another (each CLI call is a
+    new process), while two calls within the same microsecond, or a clock stepping back, still get
+    distinct increasing values. Thread-safe.
     """
 
     __slots__ = ("_clock", "_last", "_lock")
@@ -70,7 +70,7 @@ class StrictCounter:
     def next(self) -> int:
         """The next value, above every value handed out before."""
         with self._lock:
-            value = max(self._last + 1, self._clock())
+            value = next_nonce(self._last, self._clock())
             self._last = value
             return value
 

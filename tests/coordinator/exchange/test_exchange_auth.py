@@ -20,9 +20,13 @@ from gcx.orders import (
     BadSignature,
     Domain,
     Expired,
+    HighS,
     MalformedMessage,
     MessageKind,
     WrongDomain,
+    canonical_message,
+    canonical_signature,
+    parse_decimal,
     sign_cancel,
     sign_order,
     sign_replace,
@@ -204,22 +208,44 @@ def test_other_key_claiming_account_is_bad_signature() -> None:
         verify_order(ORDER, sig, DOMAIN, now=NOW)
 
 
-def test_high_s_and_bad_v_are_refused() -> None:
+def test_high_s_is_refused_with_its_own_code() -> None:
     raw = bytes.fromhex(GOLDEN_SIGNATURE[2:])
     r, s, v = raw[:32], int.from_bytes(raw[32:64], "big"), raw[64]
     malleated = "0x" + (r + (_N - s).to_bytes(32, "big") + bytes([55 - v])).hex()
+    # the same key did sign it (a malleated copy), yet it is refused: one signature per order
+    for sig in (malleated, malleated[:-2] + f"{28 - v:02x}"):
+        with pytest.raises(HighS) as info:
+            verify_order(ORDER, sig, DOMAIN, now=NOW)
+        assert info.value.code == "high_s" and isinstance(info.value, BadSignature)
+
+
+def test_v_may_be_0_or_1_and_means_27_or_28() -> None:
+    """Hardware signers and raw secp256k1 libraries give the recovery id as 0/1."""
+    raw = bytes.fromhex(GOLDEN_SIGNATURE[2:])
+    v = raw[64]
+    zero_based = GOLDEN_SIGNATURE[:-2] + f"{v - 27:02x}"
+    assert verify_order(ORDER, zero_based, DOMAIN, now=NOW) == ADDRESS
+    assert canonical_signature(zero_based) == canonical_signature(GOLDEN_SIGNATURE) == raw
+    other_id = GOLDEN_SIGNATURE[:-2] + f"{28 - v:02x}"  # the other recovery id: another key
+    with pytest.raises(BadSignature, match="not made by"):
+        verify_order(ORDER, other_id, DOMAIN, now=NOW)
+
+
+def test_bad_v_and_malformed_signatures_are_bad_signature() -> None:
     for sig in (
-        malleated,
-        GOLDEN_SIGNATURE[:-2] + "00",
-        GOLDEN_SIGNATURE[:-2] + "01",
+        GOLDEN_SIGNATURE[:-2] + "02",
+        GOLDEN_SIGNATURE[:-2] + "1a",
+        GOLDEN_SIGNATURE[:-2] + "1d",
+        GOLDEN_SIGNATURE[:-2] + "ff",
         "0x" + "00" * 65,
         GOLDEN_SIGNATURE[:-2],
         GOLDEN_SIGNATURE[2:] + "00",
         "0x" + "zz" * 65,
         "0x" + " " * 130,
     ):
-        with pytest.raises(BadSignature):
+        with pytest.raises(BadSignature) as info:
             verify_order(ORDER, sig, DOMAIN, now=NOW)
+        assert info.value.code == "bad_signature", sig
 
 
 # ---------------------------------------------------------------------------------------- domain
@@ -293,7 +319,14 @@ def test_expiry() -> None:
         ("price", -1),
         ("price", 2**64),
         ("price", 1.0),
-        ("price", "1"),
+        *[
+            ("price", text)  # decimal strings are strict: ASCII digits only, within range
+            for text in ("", "+1", "-1", " 1", "1 ", "1\n", "1.0", "1_000", "1e3", "0x10", "²", "٣", "１")
+        ],
+        ("price", str(2**64)),
+        ("price", "0" * 21),  # at most 20 digits for a uint64
+        ("side", "2"),
+        ("side", "0000"),
         ("qty", None),
         ("nonce", 2**64),
         ("expiry", [1]),
@@ -305,6 +338,31 @@ def test_malformed_fields(field: str, value: Any) -> None:
         verify_order(message, GOLDEN_SIGNATURE, DOMAIN, now=NOW)
     with pytest.raises(MalformedMessage):
         sign_order(message, KEY, DOMAIN)
+
+
+@pytest.mark.parametrize("kind", sorted(TYPES))
+def test_integer_fields_may_be_decimal_strings(kind: MessageKind) -> None:
+    """JavaScript cannot send a uint64 above 2**53 as a number: the string of its digits is the
+    same field value, under the same signature."""
+    big = {**MESSAGES[kind], **({"clientOrderId": 2**64 - 1} if "clientOrderId" in MESSAGES[kind] else {})}
+    sig = sign_typed(kind, big, KEY, DOMAIN)
+    uints = [name for name, typ in TYPES[kind] if typ.startswith("uint")]
+    as_text = {**big, **{name: str(big[name]) for name in uints}}
+    assert verify_typed(kind, as_text, sig, DOMAIN, now=NOW) == ADDRESS
+    assert sign_typed(kind, as_text, KEY, DOMAIN) == sig
+    assert typed_digest(kind, as_text, DOMAIN) == typed_digest(kind, big, DOMAIN)
+    assert canonical_message(kind, as_text) == big
+    assert all(type(v) is int for k, v in canonical_message(kind, as_text).items() if k in uints)
+    assert canonical_message(kind, big) is big  # nothing to parse: no copy
+    zero_padded = {**big, uints[-1]: "0" + str(big[uints[-1]])}
+    assert verify_typed(kind, zero_padded, sig, DOMAIN, now=NOW) == ADDRESS
+
+
+def test_parse_decimal_is_ascii_only_and_bounded() -> None:
+    assert parse_decimal("0") == 0 and parse_decimal(str(2**64 - 1)) == 2**64 - 1
+    assert parse_decimal("255", 8) == 255 and parse_decimal("256", 8) is None
+    for bad in ("", "²", "٣", "+1", "-0", " 1", "1 ", "1_0", str(2**64), "1" * 21, 1, None, b"1"):
+        assert parse_decimal(bad) is None, bad
 
 
 def test_missing_and_unknown_fields() -> None:

@@ -5,7 +5,9 @@ thread. Each must name a known instrument; orders and replaces on a future or op
 refused from its expiry on (cancels still pass, so a position can always be unwound); the
 nonce must be above the account's last one, counting requests admitted but not yet applied
 (the state only knows applied ones). An admitted order gets the next order id. The result is
-the :class:`~.entry.Entry` to journal. Pure: the caller passes the time in milliseconds.
+the :class:`~.entry.Entry` to journal, in canonical form: integer fields sent as decimal strings
+are integers, and the signature's ``v`` is 27/28 even if the client sent 0/1, so the journal
+holds one form of each request. Pure: the caller passes the time in milliseconds.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gcx.orders import MessageKind, ReplayedNonce
+from gcx.orders import MessageKind, ReplayedNonce, canonical_message, canonical_signature
 
 from ..errors import InstrumentExpired, UnknownInstrument
 from .entry import Entry, entry_from_message
@@ -40,6 +42,7 @@ class Admission:
         """The journal entry of a request whose signature checked, or the
         :class:`~coordinator.exchange.errors.AdmissionError` / :class:`~gcx.orders.ReplayedNonce`
         that refuses it (nothing changes then)."""
+        message = canonical_message(kind, message)
         instrument = message["instrument"]
         if instrument not in self.state.engines:
             raise UnknownInstrument(f"no instrument {instrument!r}")
@@ -55,5 +58,4 @@ class Admission:
         if kind == "Order":
             order_id = self.next_order_id
             self.next_order_id += 1
-        sig = bytes.fromhex(signature[2:] if signature.startswith("0x") else signature)
-        return entry_from_message(kind, message, sig, now_ms, order_id)
+        return entry_from_message(kind, message, canonical_signature(signature), now_ms, order_id)
