@@ -367,7 +367,8 @@ def message_schema(kind: MessageKind) -> dict[str, Any]:
             bits = _UINT_BITS[typ]
             top = (1 << bits) - 1
             allowed = {"side": sorted(_SIDES), "orderType": sorted(_ORDER_TYPES)}.get(name)
-            number: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": top}
+            # exclusiveMaximum 2**bits: a power of two survives the float an OpenAPI number becomes
+            number: dict[str, Any] = {"type": "integer", "minimum": 0, "exclusiveMaximum": 1 << bits}
             text: dict[str, Any] = {"type": "string", "pattern": f"^[0-9]{{1,{_DECIMAL_DIGITS[bits]}}}$"}
             if allowed is not None:
                 number["enum"] = allowed
