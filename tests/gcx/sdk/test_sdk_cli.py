@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -155,3 +156,60 @@ def test_an_api_refusal_prints_its_code_and_message(home: Path, refusing_api: st
     proc = gcx(home, "trade", "book", "CH-Z", "--api", refusing_api)
     assert_clean_failure(proc, 1, "error: unknown_instrument: no instrument 'CH-Z'")
     assert proc.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def recording_api() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """A real HTTP server that names an exchange domain and accepts (and records) every order."""
+    bodies: list[dict[str, object]] = []
+    domain = {
+        "name": "GCX Exchange",
+        "version": "1",
+        "chainId": 31337,
+        "verifyingContract": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, answer: dict[str, object]) -> None:
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._send({"domain": domain, "last_seq": 0})
+
+        def do_POST(self) -> None:
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self._send({"seq": len(bodies), "status": "resting", "order": {}, "fills": []})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_cli_signs_nonces_by_the_documented_rule(
+    home: Path, recording_api: tuple[str, list[dict[str, object]]]
+) -> None:
+    """docs/exchange-api.md: a nonce is Unix time in microseconds (gcx.orders.next_nonce), so a
+    client following the docs and ``gcx trade`` can share a key."""
+    api, bodies = recording_api
+    before = time.time_ns() // 1000
+    for price in ("2000", "2001"):
+        proc = gcx(home, "trade", "place", "CH-A-SPOT", "buy", "1", "--price", price, "--api", api, "--json")
+        assert proc.returncode == 0, proc.stderr
+    after = time.time_ns() // 1000
+    first, second = (b["message"]["nonce"] for b in bodies[-2:])  # type: ignore[index]
+    assert isinstance(first, int) and isinstance(second, int)
+    assert before <= first < second <= after  # microseconds since the epoch, increasing
+    assert all(b["domain"]["chainId"] == 31337 for b in bodies[-2:])  # type: ignore[index]

@@ -22,7 +22,7 @@ from websockets.sync.server import ServerConnection, serve
 from gcx.errors import ConfigError, GCXError
 from gcx.feed import FeedGapError
 from gcx.keys import ParticipantKey
-from gcx.orders import Domain, MessageKind, ReplayedNonce, verify_typed
+from gcx.orders import Domain, MessageKind, ReplayedNonce, next_nonce, nonce_clock, verify_typed
 from gcx.sdk import (
     DEFAULT_API_URL,
     ApiError,
@@ -58,17 +58,20 @@ class FakeExchange:
         self.requests: list[httpx.Request] = []
         self.info_calls = 0
         self.read_status = 200
+        self.domain = DOMAIN  # what GET /v1/exchange names
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path
         if path == "/v1/exchange":
             self.info_calls += 1
-            return httpx.Response(200, json={"domain": DOMAIN.to_dict(), "last_seq": 0})
+            return httpx.Response(200, json={"domain": self.domain.to_dict(), "last_seq": 0})
         if request.method == "POST":
             kinds: dict[str, MessageKind] = {"/v1/orders": "Order", "/v1/orders/cancel": "CancelOrder"}
             kind = kinds.get(path, "ReplaceOrder")
             body = json.loads(request.content)
+            if "domain" in body and body["domain"] != DOMAIN.to_dict():
+                return httpx.Response(401, json={"error": "wrong_domain", "message": "another deployment"})
             signer = verify_typed(kind, body["message"], body["signature"], DOMAIN, now=NOW)
             nonce = body["message"]["nonce"]
             if nonce <= self.nonces.get(signer, -1):
@@ -224,6 +227,33 @@ def test_orders_cancels_and_replaces_are_signed_with_strictly_increasing_nonces(
     assert answers[4]["message"]["price"] == 2011 and answers[4]["message"]["qty"] == 5
     auto_ids = [a["message"]["clientOrderId"] for i, a in enumerate(answers) if i not in (1, 3, 4)]
     assert len(set(auto_ids)) == len(auto_ids)  # automatic client order ids never repeat
+
+
+def test_nonces_are_unix_microseconds_by_the_documented_rule(fake: FakeExchange, key: ParticipantKey) -> None:
+    """docs/exchange-api.md: a nonce is Unix time in µs, or one above the last (gcx.orders.next_nonce)."""
+    before = nonce_clock()
+    with _client(fake, key) as client:
+        answers = [client.place("CH-A-SPOT", "buy", 1, 2000, "ioc") for _ in range(20)]
+    after = nonce_clock()
+    nonces = [a["message"]["nonce"] for a in answers]
+    assert before <= nonces[0] <= after  # microseconds, not milliseconds: 1000x larger
+    assert all(b > a for a, b in itertools.pairwise(nonces)) and nonces[-1] <= after + len(nonces)
+    assert next_nonce(nonces[-1], before) == nonces[-1] + 1  # the rule when the clock lags
+    assert next_nonce(0, after) == after
+
+
+def test_orders_name_their_domain_and_a_wrong_domain_fetches_it_again(
+    fake: FakeExchange, key: ParticipantKey
+) -> None:
+    fake.domain = Domain(chain_id=1, verifying_contract="0x" + "12" * 20)  # a stale deployment
+    with _client(fake, key) as client:
+        with pytest.raises(ApiError) as info:
+            client.place("CH-A-SPOT", "buy", 1, 2000)
+        assert (info.value.status, info.value.code) == (401, "wrong_domain")
+        fake.domain = DOMAIN
+        answer = client.place("CH-A-SPOT", "buy", 1, 2000)  # signs for the domain fetched again
+    assert answer["signer"] == key.address and answer["domain"] == DOMAIN.to_dict()
+    assert fake.info_calls == 2
 
 
 def test_bad_order_input_sends_nothing(fake: FakeExchange, key: ParticipantKey) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from gcx.keys import ParticipantKey, load_key
-from gcx.orders import sign_cancel, sign_order
+from gcx.orders import next_nonce, sign_cancel, sign_order
 from gcx.sdk import ApiError, Client
 from gcx.sdk.messages import cancel_message, order_message
 
@@ -298,6 +298,37 @@ def test_a_replayed_nonce_is_409(exchange: Exchange) -> None:
             bob.submit("place", older, sign_order(older, exchange.bob.private_key, bob.domain))
         assert info.value.code == "replayed_nonce"
         assert bob.cancel(symbol, 777)["status"] == "cancelled"  # the client's own nonces move on
+
+
+def test_a_client_following_the_documented_nonce_rule_shares_a_key_with_the_sdk(exchange: Exchange) -> None:
+    """docs/exchange-api.md states one nonce rule, gcx.orders.next_nonce (µs): a script that
+    follows it keeps working after the SDK has used the key; a millisecond clock would not."""
+    symbol = "CH-C-SPOT"
+    key = exchange.bob
+    with exchange.client(key) as bob:
+        assert bob.place(symbol, "buy", 1, 505, client_order_id=801)["status"] == "resting"
+
+        def signed(nonce: int, coid: int) -> tuple[dict[str, Any], str]:
+            message = order_message(
+                account=key.address,
+                instrument=symbol,
+                side="buy",
+                qty=1,
+                price=506,
+                order_type="gtc",
+                client_order_id=coid,
+                nonce=nonce,
+                expiry=int(time.time()) + 60,
+            )
+            return message, sign_order(message, key.private_key, bob.domain)
+
+        with pytest.raises(ApiError) as info:  # what the old docs' "a millisecond clock works" gave
+            bob.submit("place", *signed(time.time_ns() // 1_000_000, 802))
+        assert info.value.code == "replayed_nonce"
+        assert bob.submit("place", *signed(next_nonce(), 803))["status"] == "resting"
+        assert bob.place(symbol, "buy", 1, 504, client_order_id=804)["status"] == "resting"  # and back
+        for coid in (801, 803, 804):
+            assert bob.cancel(symbol, coid)["status"] == "cancelled"
 
 
 def test_the_feed_sends_a_snapshot_then_the_trade_with_the_next_seq(exchange: Exchange) -> None:
