@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
+from coordinator.exchange import verifier_pool
 from coordinator.exchange.core.entry import decode_entry, entry_message
 from coordinator.exchange.journal import Journal
 from coordinator.exchange.service import ExchangeService, open_exchange
@@ -30,7 +31,7 @@ from coordinator.http_app import create_app
 from coordinator.http_server import serve_api
 from coordinator.registry import Registry
 from coordinator.registry.store import RegistryStore
-from gcx.orders import TYPES, Domain, sign_cancel, sign_order, sign_read, verify_typed
+from gcx.orders import TYPES, Domain, HighS, sign_cancel, sign_order, sign_read, verify_typed
 from gcx.reference import load_profile
 from gcx.settings import ExchangeSettings, Settings
 from gcx.signing import _N
@@ -338,6 +339,27 @@ def test_a_high_s_signature_is_401_high_s(api: Api, http: httpx.Client) -> None:
     s, v = int.from_bytes(raw[32:64], "big"), raw[64]
     body["signature"] = "0x" + (raw[:32] + (_N - s).to_bytes(32, "big") + bytes([55 - v])).hex()
     assert _error(http.post("/v1/orders", json=body)) == (401, "high_s")
+
+
+def test_the_signature_workers_give_the_same_verdicts(api: Api) -> None:
+    """Batches are checked in worker processes (verifier_pool): their verdicts keep the codes."""
+    alice = Trader(api.domain)
+    zero_based = alice.order(coid=31)
+    zero_based["signature"] = _with_v(zero_based["signature"], int(zero_based["signature"][-2:], 16) - 27)
+    high = alice.order(coid=32)
+    raw = bytes.fromhex(high["signature"][2:])
+    s = int.from_bytes(raw[32:64], "big")
+    high["signature"] = "0x" + (raw[:32] + (_N - s).to_bytes(32, "big") + bytes([55 - raw[64]])).hex()
+    text = alice.order_message(coid=33)
+    text_body = {
+        "message": {**text, "nonce": str(text["nonce"])},
+        "signature": sign_order(text, alice.acct.key, api.domain),
+    }
+    requests = [("Order", b["message"], b["signature"]) for b in (zero_based, high, text_body)]
+    verdicts = verifier_pool._check(requests, api.domain, int(time.time()))
+    assert verdicts[0] == ("ok", alice.address) and verdicts[2] == ("ok", alice.address)
+    assert verdicts[1][:2] == ("error", "high_s")
+    assert type(verifier_pool.verdict_error(verdicts[1])) is HighS
 
 
 def test_uint64_fields_may_be_decimal_strings(api: Api, http: httpx.Client) -> None:
