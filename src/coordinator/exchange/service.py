@@ -137,7 +137,7 @@ class ExchangeService:
     async def submit(self, kind: MessageKind, message: Mapping[str, Any], signature: str) -> Outcome:
         """Admit, journal and apply one signed request; its outcome once it is durable.
 
-        Raises :class:`~.auth.AuthError` (signature, expiry, malformed, replayed nonce) or
+        Raises :class:`~gcx.orders.AuthError` (signature, expiry, malformed, replayed nonce) or
         :class:`~.errors.AdmissionError` (unknown instrument, journal unavailable).
         """
         [result] = await self.submit_many([(kind, message, signature)])

@@ -9,7 +9,7 @@ the verdicts in a trio worker thread, blocked on a pipe without the GIL.
 
 Protocol on each worker's pipe: the parent sends ``(now, [(kind, message, signature), ...])``,
 the worker answers a list of verdicts, one per request, in order: ``("ok", address)`` or
-``("error", code, text)`` with the :class:`~.auth.AuthError` code. A worker that dies (or
+``("error", code, text)`` with the :class:`~gcx.orders.AuthError` code. A worker that dies (or
 cannot be started) makes :meth:`VerifierPool.verify` raise :class:`VerifierUnavailable`; the
 exchange then checks that batch itself, so nothing is lost, only speed.
 """

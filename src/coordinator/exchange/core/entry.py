@@ -137,7 +137,7 @@ def decode_entry(data: bytes) -> Entry:
 def entry_from_message(
     kind: MessageKind, message: Mapping[str, Any], signature: bytes, ts_ms: int, order_id: int = 0
 ) -> Entry:
-    """The entry of a verified message (fields already validated by :mod:`.auth`)."""
+    """The entry of a verified message (fields already validated by :mod:`gcx.orders`)."""
     account = bytes.fromhex(message["account"][2:])
     coid = message["clientOrderId"]
     if kind == "Order":
