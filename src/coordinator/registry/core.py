@@ -72,7 +72,8 @@ class Registry:
         # Lower-cased addresses whose on-chain provider stake covers the minimum; None when no
         # chain is configured (then every provider with a valid advert is listed).
         self.staked: set[str] | None = None
-        self._last: dict[str, bytes] = {}  # peer -> its last accepted advert (for duplicates)
+        # peer -> its last accepted advert and when it expires (for duplicates)
+        self._last: dict[str, tuple[bytes, int]] = {}
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
 
     # -- input ----------------------------------------------------------------------------------
@@ -90,16 +91,20 @@ class Registry:
 
         An advert arrives twice when a node sends it directly *and* gossips it; the copy that
         is byte-for-byte the last accepted advert of that peer is acknowledged as a duplicate,
-        not counted as a replay.
+        not counted as a replay — while that advert is unexpired: a copy of an expired one is
+        rejected as ``expired``. Duplicates pass the rate limiter like every other advert.
         """
         now = time.time() if now is None else now
         started = time.perf_counter()
-        if self._last.get(sender_peer_id) == data:
-            self.metrics.adverts_duplicate.inc()
-            return True, None
         try:
             if not self._adverts_bucket.allow(sender_peer_id, now):
                 raise AdvertRejected("rate_limited", f"more than {self._adverts_bucket.rate}/s")
+            last = self._last.get(sender_peer_id)
+            if last is not None and last[0] == data:
+                if last[1] <= int(now):
+                    raise AdvertRejected("expired", f"expired at {last[1]}, now {int(now)}")
+                self.metrics.adverts_duplicate.inc()
+                return True, None
             advert, _ = check_advert(
                 data,
                 sender_peer_id=sender_peer_id,
@@ -115,7 +120,7 @@ class Registry:
             log.info("rejected advert from %s: %s", sender_peer_id, exc)
             return False, str(exc)
         self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
-        self._last[sender_peer_id] = bytes(data)
+        self._last[sender_peer_id] = (bytes(data), advert.expires_at)
         self._nonces[sender_peer_id] = advert.nonce
         self.metrics.adverts_accepted.inc()
         self.metrics.ingest_seconds.observe(time.perf_counter() - started)
