@@ -3,16 +3,22 @@
 The file is ``--config FILE``, else ``$GCX_CONFIG``, else ``$GCX_HOME/config.toml`` when it
 exists (``configs/gcx.toml`` documents every key). Environment overrides are written
 ``GCX_<SECTION>__<KEY>=value`` (double underscore between levels), e.g.
-``GCX_BENCH__REPEATS=20``; the value is read as a TOML value when it parses as one, else as a
-string. Unknown keys and bad values are errors that name the key and where it came from.
+``GCX_BENCH__REPEATS=20``. An override of a text setting (a string, a path or one of a few
+words) is that text as written — ``GCX_EXCHANGE__VERIFYING_CONTRACT=0x19F2…`` is a string, not a
+hexadecimal TOML integer — unless it is written as a quoted TOML string (``'"0x19F2…"'``), which
+is unquoted. Any other override is read as a TOML value (``20``, ``true``, ``["a", "b"]``) when
+it parses as one, else as a string. Unknown keys and bad values are errors that name the key and
+where it came from.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from pathlib import Path
-from typing import Annotated, Any, Literal
+import types
+import typing
+from pathlib import Path, PurePath
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -118,6 +124,44 @@ class Settings(_Section):
     exchange: ExchangeSettings = ExchangeSettings()
 
 
+def _annotation_at(path: list[str]) -> Any:
+    """The type annotation of the setting at ``path`` (section, key), or None if there is none."""
+    current: Any = Settings
+    for part in path:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = field.annotation
+    return current
+
+
+def _is_text_type(annotation: Any) -> bool:
+    """True for ``str``, paths, string literals, ``Annotated`` forms of them and their unions
+    (with ``None``): types whose environment override is taken as written."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_text_type(typing.get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(members) and all(_is_text_type(a) for a in members)
+    if origin is Literal:
+        return all(isinstance(v, str) for v in typing.get_args(annotation))
+    return annotation is str or (isinstance(annotation, type) and issubclass(annotation, PurePath))
+
+
+def _env_value(path: list[str], raw: str) -> Any:
+    """The value of one environment override: text for text settings, else a TOML literal."""
+    try:
+        parsed: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+    if _is_text_type(_annotation_at(path)):
+        return parsed if isinstance(parsed, str) else raw  # a quoted TOML string is unquoted
+    return parsed
+
+
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     tree: dict[str, Any] = {}
     names = []
@@ -127,10 +171,7 @@ def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split(ENV_SEPARATOR)]
         if not all(path):
             raise ConfigError(f"environment variable {name}: empty key segment")
-        try:
-            value: Any = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
+        value = _env_value(path, raw)
         node = tree
         for part in path[:-1]:
             child = node.setdefault(part, {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -90,6 +91,50 @@ def test_env_string_and_path_values(gcx_home: Path) -> None:
     )
     assert s.node.key == "worker-2"
     assert s.reference.profile == Path("/srv/ref v2.toml")
+
+
+ADDRESS = "0x19F2b5A0C3E4d6f7089a1B2c3D4e5F60718293a4"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # A hex address is a TOML integer literal, but the setting is a string: take it as written.
+        ("GCX_EXCHANGE__VERIFYING_CONTRACT", ADDRESS, ("exchange", "verifying_contract", ADDRESS)),
+        ("GCX_EXCHANGE__VERIFYING_CONTRACT", f'"{ADDRESS}"', ("exchange", "verifying_contract", ADDRESS)),
+        ("GCX_NODE__STAKE_ADDRESS", ADDRESS, ("node", "stake_address", ADDRESS)),  # str | None
+        ("GCX_NODE__KEY", "1234", ("node", "key", "1234")),  # digits, still a key name
+        ("GCX_NODE__KEY", "true", ("node", "key", "true")),
+        ("GCX_NODE__MARKET_CLASS", "hpc", ("node", "market_class", "hpc")),
+        ("GCX_COORDINATOR__API_HOST", "127.0.0.1", ("coordinator", "api_host", "127.0.0.1")),
+        ("GCX_CHAIN__RPC_URL", "http://127.0.0.1:8545", ("chain", "rpc_url", "http://127.0.0.1:8545")),
+        ("GCX_EXCHANGE__SYNCHRONOUS", "NORMAL", ("exchange", "synchronous", "NORMAL")),  # a Literal
+        ("GCX_COORDINATOR__DATABASE", "2024", ("coordinator", "database", Path("2024"))),  # a path
+        # Other types keep TOML-literal parsing.
+        ("GCX_EXCHANGE__CHAIN_ID", "0x7a69", ("exchange", "chain_id", 31337)),
+        ("GCX_COORDINATOR__API_PORT", "9000", ("coordinator", "api_port", 9000)),
+        ("GCX_EXCHANGE__ENABLED", "false", ("exchange", "enabled", False)),
+        ("GCX_EXCHANGE__VERIFY_WORKERS", "3", ("exchange", "verify_workers", 3)),  # int | None
+        ("GCX_NETWORK__DIAL_TIMEOUT_S", "2.5", ("network", "dial_timeout_s", 2.5)),
+        (
+            "GCX_NETWORK__LISTEN",
+            '["/ip4/127.0.0.1/tcp/4001"]',
+            ("network", "listen", ["/ip4/127.0.0.1/tcp/4001"]),
+        ),
+    ],
+)
+def test_env_overrides_follow_the_type_of_the_setting(
+    gcx_home: Path, name: str, value: str, expected: tuple[str, str, Any]
+) -> None:
+    section, key, want = expected
+    assert getattr(getattr(load_settings(environ={name: value}), section), key) == want
+
+
+def test_env_override_of_a_number_setting_still_refuses_text(gcx_home: Path) -> None:
+    with pytest.raises(ConfigError, match="GCX_EXCHANGE__CHAIN_ID"):
+        load_settings(environ={"GCX_EXCHANGE__CHAIN_ID": ADDRESS + "zz"})
+    with pytest.raises(ConfigError, match=r"exchange\.enabled"):
+        load_settings(environ={"GCX_EXCHANGE__ENABLED": "maybe"})
 
 
 def test_env_without_separator_is_ignored(gcx_home: Path) -> None:
