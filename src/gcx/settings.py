@@ -20,7 +20,7 @@ import typing
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 from .paths import gcx_home
@@ -57,6 +57,15 @@ class NodeSettings(_Section):
     heartbeat_interval_s: Seconds = 5.0
 
 
+def _parse_multiaddr(addr: str) -> Any:
+    import multiaddr  # a dependency of libp2p; imported only when there is an address to check
+
+    try:
+        return multiaddr.Multiaddr(addr)
+    except Exception as exc:  # multiaddr raises several unrelated types for bad input
+        raise ValueError(f"{addr!r} is not a valid multiaddr ({exc})") from None
+
+
 class NetworkSettings(_Section):
     listen: Annotated[list[str], Field(min_length=1, max_length=8)] = ["/ip4/127.0.0.1/tcp/0"]
     bootstrap: Annotated[list[str], Field(max_length=64)] = []  # multiaddrs ending in /p2p/<peer id>
@@ -65,6 +74,25 @@ class NetworkSettings(_Section):
     coordinator_api: str | None = (
         None  # e.g. "http://127.0.0.1:8600"; `gcx node doctor` checks the clock against it
     )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_addresses_parse(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            _parse_multiaddr(addr)
+        return value
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_peers_are_dialable(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            protocols = _parse_multiaddr(addr).protocols()
+            if not protocols or protocols[-1].name != "p2p":
+                raise ValueError(
+                    f"{addr!r} does not end in /p2p/<peer id>: give the peer's full address, "
+                    "as `gcx coordinator run` prints it"
+                )
+        return value
 
 
 class CoordinatorSettings(_Section):
@@ -212,3 +240,15 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         if env_names:
             source += " + environment (" + ", ".join(env_names) + ")"
         raise ConfigError("invalid settings:\n" + describe_validation_error(exc, Settings, source)) from None
+
+
+def with_overrides(settings: Settings, overrides: dict[str, dict[str, Any]], source: str) -> Settings:
+    """``settings`` with ``overrides`` (``{section: {key: value}}``, e.g. from command-line options)
+    applied and validated like a settings file: :class:`ConfigError` names ``source`` and the key.
+
+    Use this rather than pydantic's ``model_copy(update=…)``, which does not validate.
+    """
+    try:
+        return Settings.model_validate(_merge(settings.model_dump(), overrides))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, Settings, source)) from None

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from gcx.errors import ConfigError
 from gcx.paths import configs_dir, ensure_home, gcx_home
-from gcx.settings import Settings, config_path, load_settings
+from gcx.settings import Settings, config_path, load_settings, with_overrides
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -135,6 +135,35 @@ def test_env_override_of_a_number_setting_still_refuses_text(gcx_home: Path) -> 
         load_settings(environ={"GCX_EXCHANGE__CHAIN_ID": ADDRESS + "zz"})
     with pytest.raises(ConfigError, match=r"exchange\.enabled"):
         load_settings(environ={"GCX_EXCHANGE__ENABLED": "maybe"})
+
+
+PEER = "/ip4/127.0.0.1/tcp/4001/p2p/16Uiu2HAm4ibbuXSyLF6CHSFpYgkBuRmYdmTBmkUyznJF7DbjatoB"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('[network]\nbootstrap = ["/ip4/127.0.0.1/tcp/4001"]\n', "does not end in /p2p/<peer id>"),
+        ('[network]\nbootstrap = ["/ip4/127.0.0.1/tcp/4001/p2p/nope"]\n', "not a valid multiaddr"),
+        ('[network]\nlisten = ["127.0.0.1:4001"]\n', "network.listen: .*not a valid multiaddr"),
+    ],
+)
+def test_network_addresses_are_checked_when_loaded(
+    gcx_home: Path, tmp_path: Path, text: str, match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_settings(_file(tmp_path, text), environ={})
+
+
+def test_with_overrides_validates_like_a_settings_file(gcx_home: Path) -> None:
+    base = load_settings(environ={})
+    assert with_overrides(base, {"coordinator": {"api_port": 0}}, "--api-port").coordinator.api_port == 0
+    assert with_overrides(base, {"network": {"bootstrap": [PEER]}}, "--bootstrap").network.bootstrap == [PEER]
+    with pytest.raises(ConfigError, match=r"^--api-port: coordinator\.api_port: .*65535 \(got 70000\)$"):
+        with_overrides(base, {"coordinator": {"api_port": 70000}}, "--api-port")
+    with pytest.raises(ConfigError, match=r"^--bootstrap: network\.bootstrap: .*/p2p/<peer id>"):
+        with_overrides(base, {"network": {"bootstrap": ["/ip4/127.0.0.1/tcp/1"]}}, "--bootstrap")
+    assert base == Settings()  # the original is untouched
 
 
 def test_env_without_separator_is_ignored(gcx_home: Path) -> None:
