@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gcx.errors import ConfigError, ReportError
 
@@ -95,7 +96,7 @@ def bench(
     err = Console(stderr=True)
     engine, reason = select_backend(choice, settings.node.device_index)  # type: ignore[arg-type]
     if reason:
-        err.print(f"[yellow]no usable GPU[/]: {reason}; benchmarking the CPU with NumPy")
+        err.print(f"[yellow]no usable GPU[/]: {escape(reason)}; benchmarking the CPU with NumPy")
     mode = with_overrides(settings, {"node": {"bench_mode": "quick" if quick else "full"}}, "--quick")
     plan = dataclasses.replace(bench_plan(mode), only=subset)
     show_progress = sys.stderr.isatty()
@@ -191,7 +192,9 @@ def doctor(
             table.add_column(col)
         colour = {"pass": "green", "warn": "yellow", "fail": "red"}
         for c in checks:
-            table.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail, c.fix)
+            table.add_row(
+                escape(c.name), f"[{colour[c.status]}]{escape(c.status)}[/]", escape(c.detail), escape(c.fix)
+            )
         _stdout_console().print(table)
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(1)

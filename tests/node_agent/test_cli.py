@@ -343,3 +343,24 @@ def test_a_private_key_out_of_range_is_named_as_such(tmp_path: Path) -> None:
     assert "instead of 32 bytes" not in proc.stderr
     proc = gcx(tmp_path, "keys", "show", "--name", "short")
     assert_one_error_line(proc, "a private key is 32 bytes, this one is 31")
+
+
+def test_doctor_prints_the_gpu_extras_literally(tmp_path: Path) -> None:
+    # rich parsed "[gpu]" and "[gpu-cuda12]" in the fix text as markup tags and dropped them.
+    proc = gcx(tmp_path, "node", "doctor", env={"GCX_NODE__BACKEND": "auto", "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 1, proc.stderr  # no key yet
+    assert "gcx[gpu]" in proc.stdout and "gcx[gpu-cuda12]" in proc.stdout, proc.stdout
+
+
+def test_the_card_prints_report_text_literally(report_file: Path) -> None:
+    from rich.console import Console
+
+    from node_agent.card import render_card
+
+    report = json.loads(report_file.read_text())
+    report["device"]["name"] = "Accel [gpu] [bold]X[/bold]"
+    report["fallback_reason"] = "install 'gcx[gpu-cuda12]'"
+    console = Console(width=200, record=True, color_system=None)
+    render_card(report, console)
+    out = console.export_text()
+    assert "Accel [gpu] [bold]X[/bold]" in out and "'gcx[gpu-cuda12]'" in out
