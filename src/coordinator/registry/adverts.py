@@ -29,7 +29,12 @@ from gcx.reference import ReferenceProfile
 from gcx.report import verify_report
 
 # Rejection reasons (a closed set: they label a metric).
+#: Refusals of the direct stream (``/gcx/advert/1``) before an advert was read whole:
+#: ``gcx.p2p`` serve's rejections (its ``frame_too_large`` is counted as ``oversize``).
+STREAM_REASONS = ("peer_busy", "busy", "truncated", "timeout")
 REASONS = (
+    *STREAM_REASONS,
+    "identity",  # the sender's peer ID holds no secp256k1 key, so it has no Ethereum address
     "oversize",
     "malformed",
     "schema",
@@ -54,6 +59,7 @@ class AdvertRejected(GCXError):  # noqa: N818 - a verdict, like trio's Cancelled
         assert reason in REASONS, reason
         super().__init__(f"{reason}: {message}")
         self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

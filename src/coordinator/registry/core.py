@@ -116,9 +116,7 @@ class Registry:
                 cache=self._cache,
             )
         except AdvertRejected as exc:
-            self.metrics.adverts_rejected.labels(reason=exc.reason).inc()
-            log.info("rejected advert from %s: %s", sender_peer_id, exc)
-            return False, str(exc)
+            return False, self.reject_advert(sender_peer_id, exc.reason, exc.message)
         self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
         self._last[sender_peer_id] = (bytes(data), advert.expires_at)
         self._nonces[sender_peer_id] = advert.nonce
@@ -126,6 +124,24 @@ class Registry:
         self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         log.debug("accepted advert %d from %s", advert.nonce, sender_peer_id)
         return True, None
+
+    def reject_advert(self, sender_peer_id: str, reason: str, message: str) -> str:
+        """Count and log one rejected advert; return the verdict's ``"<reason>: <message>"``.
+
+        Also for adverts refused before :meth:`submit_advert` could see them: by the stream
+        layer (``reason`` one of :data:`~coordinator.registry.adverts.STREAM_REASONS` or
+        ``oversize``) or for a sender without a secp256k1 key (``identity``).
+        """
+        verdict = str(AdvertRejected(reason, message))
+        self.metrics.adverts_rejected.labels(reason=reason).inc()
+        log.info("rejected advert from %s: %s", sender_peer_id, verdict)
+        return verdict
+
+    def reject_heartbeat(self, sender_peer_id: str, outcome: str, message: str) -> None:
+        """Count and log one heartbeat refused by the stream layer (``outcome`` one of
+        :data:`~coordinator.registry.metrics.HEARTBEAT_OUTCOMES`)."""
+        self.metrics.heartbeats.labels(outcome=outcome).inc()
+        log.info("refused heartbeat from %s: %s: %s", sender_peer_id, outcome, message)
 
     def _last_nonce(self, peer_id: str) -> int | None:
         nonce = self._nonces.get(peer_id)
