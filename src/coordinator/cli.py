@@ -19,7 +19,7 @@ def run(
     ready_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON line with the endpoints once ready.")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR or CRITICAL.")] = "INFO",
 ) -> None:
     """Run the coordinator until SIGTERM or SIGINT."""
     import trio
@@ -28,7 +28,7 @@ def run(
     from gcx.keys import load_key
     from gcx.logs import setup_logging
     from gcx.reference import load_profile
-    from gcx.settings import load_settings
+    from gcx.settings import load_settings, with_overrides
     from gcx.signals import run_until_signalled
 
     from .daemon import run_coordinator
@@ -36,9 +36,7 @@ def run(
     setup_logging(log_level)
     settings = load_settings(config)
     if api_port is not None:
-        settings = settings.model_copy(
-            update={"coordinator": settings.coordinator.model_copy(update={"api_port": api_port})}
-        )
+        settings = with_overrides(settings, {"coordinator": {"api_port": api_port}}, "--api-port")
     key = load_key(settings.coordinator.key, prompt_passphrase)
     profile = load_profile(settings.reference.profile)
 

@@ -26,7 +26,19 @@ from gcx import __version__, wire
 from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_ADVERT_BYTES
 from gcx.errors import GCXError
 from gcx.keys import ParticipantKey
-from gcx.p2p import P2PError, address_of_peer, listen_addrs, open_host, open_pubsub, serve
+from gcx.p2p import (
+    REJECT_BUSY,
+    REJECT_FRAME_TOO_LARGE,
+    REJECT_PEER_BUSY,
+    REJECT_TIMEOUT,
+    REJECT_TRUNCATED,
+    P2PError,
+    address_of_peer,
+    listen_addrs,
+    open_host,
+    open_pubsub,
+    serve,
+)
 from gcx.paths import ensure_home
 from gcx.reference import ReferenceProfile
 from gcx.settings import Settings
@@ -42,6 +54,19 @@ from .registry.uptime import UptimePolicy
 
 log = logging.getLogger("gcx.coordinator")
 PRUNE_EVERY_S = 60.0
+#: Streams in flight per protocol, from all peers together and from one peer. A node has one
+#: advert or heartbeat in flight at a time; the per-peer cap keeps one peer's stalled streams
+#: from using up the protocol's.
+MAX_STREAMS = 256
+MAX_STREAMS_PER_PEER = 8
+#: The stream layer's refusals (``gcx.p2p`` serve's ``on_reject`` codes) as rejection reasons.
+_STREAM_REASONS = {
+    REJECT_FRAME_TOO_LARGE: "oversize",
+    REJECT_TRUNCATED: "truncated",
+    REJECT_TIMEOUT: "timeout",
+    REJECT_BUSY: "busy",
+    REJECT_PEER_BUSY: "peer_busy",
+}
 
 
 def build_registry(settings: Settings, profile: ReferenceProfile) -> Registry:
@@ -65,32 +90,76 @@ async def _consume_adverts(pubsub: Any, registry: Registry) -> None:
         try:
             address = address_of_peer(msg.from_peer)
         except P2PError as exc:
-            registry.metrics.adverts_rejected.labels(reason="peer_mismatch").inc()
-            log.info("rejected advert from %s: %s", peer_id, exc)
+            registry.reject_advert(peer_id, "identity", str(exc))
             continue
         registry.ingest_advert(msg.data, peer_id, address)
 
 
+def _stream_refusal(code: str, max_size: int, timeout_s: float) -> str:
+    """Why the stream layer refused a request, for the log."""
+    return {
+        REJECT_FRAME_TOO_LARGE: f"request frame above {max_size} bytes",
+        REJECT_TRUNCATED: "the stream ended before the whole request arrived",
+        REJECT_TIMEOUT: f"request not received and handled within {timeout_s:g} s",
+        REJECT_BUSY: f"{MAX_STREAMS} requests in flight",
+        REJECT_PEER_BUSY: f"{MAX_STREAMS_PER_PEER} requests in flight from this peer",
+    }.get(code, code)
+
+
 def _serve_direct(host: Any, registry: Registry, timeout_s: float) -> None:
-    """Serve ``/gcx/advert/1`` and ``/gcx/heartbeat/1``: each answers with a verdict and our clock."""
+    """Serve ``/gcx/advert/1`` and ``/gcx/heartbeat/1``: each answers with a verdict and our clock.
+
+    Every refusal is counted: the verdicts by :class:`Registry`, a sender whose key is not
+    secp256k1 as ``identity`` (answered with a verdict too), and what the stream layer refuses
+    before a request is read whole (too large, cut short, too slow, too many in flight: the
+    peer gets an error frame or a reset stream, no verdict).
+    """
+    advert_limit, heartbeat_limit = MAX_ADVERT_BYTES + 1024, 1024
 
     async def on_advert(peer: Any, payload: bytes) -> bytes:
-        accepted, reason = registry.submit_advert(payload, peer.to_base58(), address_of_peer(peer))
+        peer_id = peer.to_base58()
+        accepted: bool
+        reason: str | None
+        try:
+            address = address_of_peer(peer)
+        except P2PError as exc:
+            accepted, reason = False, registry.reject_advert(peer_id, "identity", str(exc))
+        else:
+            accepted, reason = registry.submit_advert(payload, peer_id, address)
         return wire.canonical_bytes({"accepted": accepted, "reason": reason, "time": int(time.time())})
 
     async def on_heartbeat(peer: Any, payload: bytes) -> bytes:
         counted = registry.ingest_heartbeat(payload, peer.to_base58())
         return wire.canonical_bytes({"counted": counted, "time": int(time.time())})
 
+    def advert_refused(peer: Any, code: str) -> None:
+        text = _stream_refusal(code, advert_limit, timeout_s)
+        registry.reject_advert(peer.to_base58(), _STREAM_REASONS.get(code, "malformed"), text)
+
+    def heartbeat_refused(peer: Any, code: str) -> None:
+        text = _stream_refusal(code, heartbeat_limit, timeout_s)
+        registry.reject_heartbeat(peer.to_base58(), _STREAM_REASONS.get(code, "malformed"), text)
+
     serve(
         host,
         ADVERT_PROTOCOL,
         on_advert,
-        max_size=MAX_ADVERT_BYTES + 1024,
+        max_size=advert_limit,
         timeout_s=timeout_s,
-        max_concurrent=256,
+        max_concurrent=MAX_STREAMS,
+        max_per_peer=MAX_STREAMS_PER_PEER,
+        on_reject=advert_refused,
     )
-    serve(host, HEARTBEAT_PROTOCOL, on_heartbeat, max_size=1024, timeout_s=timeout_s, max_concurrent=256)
+    serve(
+        host,
+        HEARTBEAT_PROTOCOL,
+        on_heartbeat,
+        max_size=heartbeat_limit,
+        timeout_s=timeout_s,
+        max_concurrent=MAX_STREAMS,
+        max_per_peer=MAX_STREAMS_PER_PEER,
+        on_reject=heartbeat_refused,
+    )
 
 
 async def _refresh_stakes(registry: Registry, settings: Settings) -> None:

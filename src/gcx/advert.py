@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from eth_hash.auto import keccak
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from . import signing, wire
 from .keys import ParticipantKey
@@ -38,6 +38,18 @@ U64 = Annotated[int, Field(ge=0, lt=2**64)]
 Multiaddr = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+def _exact_int(value: Any) -> Any:
+    """Refuse ``True`` and ``1.0`` where an integer literal is expected (pydantic's ``Literal``
+    compares by equality even in strict mode, and ``True == 1.0 == 1``)."""
+    if type(value) is not int:
+        raise ValueError(f"must be an integer, not {type(value).__name__}")
+    return value
+
+
+#: Version 1 of a message: the integer 1 and nothing that merely equals it.
+V1 = Annotated[Literal[1], BeforeValidator(_exact_int)]
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -47,7 +59,7 @@ class CapacityAdvert(_Message):
     """A signed offer of graded capacity. Validate semantics with :func:`coordinator.registry.adverts`."""
 
     type: Literal["gcx.capacity"]
-    v: Literal[1]
+    v: V1
     node: Address
     peer_id: Annotated[str, Field(min_length=1, max_length=128)]
     report: Annotated[
@@ -69,7 +81,7 @@ class CapacityAdvert(_Message):
 @wire.register("gcx.heartbeat", 1)
 class Heartbeat(_Message):
     type: Literal["gcx.heartbeat"]
-    v: Literal[1]
+    v: V1
     seq: U64
     sent_at: U64
     report_digest: Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]

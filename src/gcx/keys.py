@@ -39,6 +39,23 @@ class ParticipantKey:
     private_key: bytes = field(repr=False)
 
 
+#: The order n of secp256k1's group: a private key is an integer in 1..n-1.
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def private_key_problem(raw: bytes) -> str | None:
+    """Why ``raw`` is not a secp256k1 private key (wrong length, zero, not below the order), or None.
+
+    eth-keys says "must be exactly 32 bytes long, instead of 32 bytes" for both range errors,
+    so the range is checked here, with a message that says what is wrong.
+    """
+    if len(raw) != 32:
+        return f"a private key is 32 bytes, this one is {len(raw)}"
+    if not 1 <= int.from_bytes(raw, "big") < SECP256K1_ORDER:
+        return "the private key must be in 1..n-1 of secp256k1 (it is zero or not below the group order n)"
+    return None
+
+
 def key_path(name: str, home: Path | None = None) -> Path:
     if not _NAME.fullmatch(name):
         raise KeyStoreError(f"invalid key name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
@@ -114,9 +131,12 @@ def load_key(name: str, passphrase: Callable[[], str] | None = None) -> Particip
         except (KeyError, ValueError):
             raise KeyStoreError(f"key file {path} is corrupt: no valid 'private_key'") from None
         encrypted = False
+    problem = private_key_problem(raw)
+    if problem is not None:
+        raise KeyStoreError(f"key file {path} holds an invalid secp256k1 key: {problem}")
     try:
         address = Account.from_key(raw).address
-    except Exception as exc:  # eth-keys: wrong length or out of curve range
+    except Exception as exc:  # not expected after the checks above; never a traceback
         raise KeyStoreError(f"key file {path} holds an invalid secp256k1 key: {exc}") from None
     claimed = data.get("address")
     if claimed and str(claimed).lower().removeprefix("0x") != address.lower().removeprefix("0x"):

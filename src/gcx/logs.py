@@ -5,14 +5,30 @@ from __future__ import annotations
 import logging
 import sys
 
+from .errors import ConfigError
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+#: The levels ``--log-level`` takes (any case).
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_level(level: str) -> int:
+    """The numeric level of ``level`` (one of :data:`LEVELS`, any case); :class:`ConfigError` else."""
+    name = level.strip().upper()
+    if name not in LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LEVELS)}, not {level!r}")
+    numeric: int = getattr(logging, name)
+    return numeric
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Configure the root logger once for a long-running program (daemon, coordinator, devnet)."""
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        numeric = logging.INFO
+    """Configure the root logger once for a long-running program (daemon, coordinator, devnet).
+
+    Raises :class:`ConfigError` for a level that is not one of :data:`LEVELS`.
+    """
+    numeric = parse_level(level)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
     root = logging.getLogger()

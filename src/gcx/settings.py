@@ -3,18 +3,24 @@
 The file is ``--config FILE``, else ``$GCX_CONFIG``, else ``$GCX_HOME/config.toml`` when it
 exists (``configs/gcx.toml`` documents every key). Environment overrides are written
 ``GCX_<SECTION>__<KEY>=value`` (double underscore between levels), e.g.
-``GCX_BENCH__REPEATS=20``; the value is read as a TOML value when it parses as one, else as a
-string. Unknown keys and bad values are errors that name the key and where it came from.
+``GCX_BENCH__REPEATS=20``. An override of a text setting (a string, a path or one of a few
+words) is that text as written — ``GCX_EXCHANGE__VERIFYING_CONTRACT=0x19F2…`` is a string, not a
+hexadecimal TOML integer — unless it is written as a quoted TOML string (``'"0x19F2…"'``), which
+is unquoted. Any other override is read as a TOML value (``20``, ``true``, ``["a", "b"]``) when
+it parses as one, else as a string. Unknown keys and bad values are errors that name the key and
+where it came from.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from pathlib import Path
-from typing import Annotated, Any, Literal
+import types
+import typing
+from pathlib import Path, PurePath
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 from .paths import gcx_home
@@ -51,6 +57,15 @@ class NodeSettings(_Section):
     heartbeat_interval_s: Seconds = 5.0
 
 
+def _parse_multiaddr(addr: str) -> Any:
+    import multiaddr  # a dependency of libp2p; imported only when there is an address to check
+
+    try:
+        return multiaddr.Multiaddr(addr)
+    except Exception as exc:  # multiaddr raises several unrelated types for bad input
+        raise ValueError(f"{addr!r} is not a valid multiaddr ({exc})") from None
+
+
 class NetworkSettings(_Section):
     listen: Annotated[list[str], Field(min_length=1, max_length=8)] = ["/ip4/127.0.0.1/tcp/0"]
     bootstrap: Annotated[list[str], Field(max_length=64)] = []  # multiaddrs ending in /p2p/<peer id>
@@ -59,6 +74,25 @@ class NetworkSettings(_Section):
     coordinator_api: str | None = (
         None  # e.g. "http://127.0.0.1:8600"; `gcx node doctor` checks the clock against it
     )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_addresses_parse(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            _parse_multiaddr(addr)
+        return value
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_peers_are_dialable(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            protocols = _parse_multiaddr(addr).protocols()
+            if not protocols or protocols[-1].name != "p2p":
+                raise ValueError(
+                    f"{addr!r} does not end in /p2p/<peer id>: give the peer's full address, "
+                    "as `gcx coordinator run` prints it"
+                )
+        return value
 
 
 class CoordinatorSettings(_Section):
@@ -118,6 +152,44 @@ class Settings(_Section):
     exchange: ExchangeSettings = ExchangeSettings()
 
 
+def _annotation_at(path: list[str]) -> Any:
+    """The type annotation of the setting at ``path`` (section, key), or None if there is none."""
+    current: Any = Settings
+    for part in path:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = field.annotation
+    return current
+
+
+def _is_text_type(annotation: Any) -> bool:
+    """True for ``str``, paths, string literals, ``Annotated`` forms of them and their unions
+    (with ``None``): types whose environment override is taken as written."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_text_type(typing.get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(members) and all(_is_text_type(a) for a in members)
+    if origin is Literal:
+        return all(isinstance(v, str) for v in typing.get_args(annotation))
+    return annotation is str or (isinstance(annotation, type) and issubclass(annotation, PurePath))
+
+
+def _env_value(path: list[str], raw: str) -> Any:
+    """The value of one environment override: text for text settings, else a TOML literal."""
+    try:
+        parsed: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+    if _is_text_type(_annotation_at(path)):
+        return parsed if isinstance(parsed, str) else raw  # a quoted TOML string is unquoted
+    return parsed
+
+
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     tree: dict[str, Any] = {}
     names = []
@@ -127,10 +199,7 @@ def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split(ENV_SEPARATOR)]
         if not all(path):
             raise ConfigError(f"environment variable {name}: empty key segment")
-        try:
-            value: Any = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
+        value = _env_value(path, raw)
         node = tree
         for part in path[:-1]:
             child = node.setdefault(part, {})
@@ -171,3 +240,15 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         if env_names:
             source += " + environment (" + ", ".join(env_names) + ")"
         raise ConfigError("invalid settings:\n" + describe_validation_error(exc, Settings, source)) from None
+
+
+def with_overrides(settings: Settings, overrides: dict[str, dict[str, Any]], source: str) -> Settings:
+    """``settings`` with ``overrides`` (``{section: {key: value}}``, e.g. from command-line options)
+    applied and validated like a settings file: :class:`ConfigError` names ``source`` and the key.
+
+    Use this rather than pydantic's ``model_copy(update=…)``, which does not validate.
+    """
+    try:
+        return Settings.model_validate(_merge(settings.model_dump(), overrides))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, Settings, source)) from None

@@ -1,10 +1,15 @@
-"""The graded capacity card: a report rendered for a human on a terminal."""
+"""The graded capacity card: a report rendered for a human on a terminal.
+
+Every value from the report is escaped before rich renders it: a device name or reason with
+brackets (``[gpu]``) is text, not markup.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -29,15 +34,15 @@ def results_table(results: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in results:
         table.add_row(
-            r["name"],
+            escape(r["name"]),
             _fmt(r["median"]),
-            r["unit"],
+            escape(r["unit"]),
             _fmt(r["p10"]),
             _fmt(r["p90"]),
             f"{r['cv'] * 100:.2f}%",
             str(r["repeats"]),
-            r["shape"],
-            r["check"],
+            escape(r["shape"]),
+            escape(r["check"]),
         )
     return table
 
@@ -48,23 +53,28 @@ def render_card(report: dict[str, Any], console: Console) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
+    grades = report["grades"]
     head.add_row(
         "grade",
-        f"[bold]{report['grade']}[/]  (performance {report['grades']['performance']}, "
-        f"reliability {report['grades']['reliability']}, energy {report['grades']['energy']})",
+        f"[bold]{escape(report['grade'])}[/]  "
+        + escape(
+            f"(performance {grades['performance']}, reliability {grades['reliability']}, "
+            f"energy {grades['energy']})"
+        ),
     )
     classes = ", ".join(f"{c} {v:,.4f}" for c, v in report["ch_per_hour_by_class"].items())
     head.add_row(
         "CH rate",
-        f"[bold]{report['ch_per_hour']:,.6f} CH/h[/] in class {report['market_class']} "
-        f"(all classes: {classes})",
+        f"[bold]{report['ch_per_hour']:,.6f} CH/h[/] "
+        + escape(f"in class {report['market_class']} (all classes: {classes})"),
     )
     head.add_row(
-        "device", f"{dev['name']} ({dev['kind']}, backend {report['backend']}, {report['mode']} run)"
+        "device",
+        escape(f"{dev['name']} ({dev['kind']}, backend {report['backend']}, {report['mode']} run)"),
     )
     if report.get("fallback_reason"):
-        head.add_row("no GPU", report["fallback_reason"])
-    head.add_row("reference", f"{ref['name']} v{ref['version']} ({ref['digest'][:12]}…)")
+        head.add_row("no GPU", escape(report["fallback_reason"]))
+    head.add_row("reference", escape(f"{ref['name']} v{ref['version']} ({ref['digest'][:12]}…)"))
     jpc = report.get("joules_per_ch")
     power = tel.get("power_w_avg")
     head.add_row(
@@ -73,13 +83,13 @@ def render_card(report: dict[str, Any], console: Console) -> None:
         + (f", {power:,.0f} W average" if power else ""),
     )
     if tel.get("throttle_reasons"):
-        head.add_row("throttling", ", ".join(tel["throttle_reasons"]))
-    head.add_row("node", report["node"])
+        head.add_row("throttling", escape(", ".join(tel["throttle_reasons"])))
+    head.add_row("node", escape(report["node"]))
     head.add_row("run time", f"{report['duration_s']:.1f} s")
     console.print(
         Panel(
             Group(head, "", results_table(report["results"])),
             title="GCX capacity card",
-            subtitle="signed " + report["signature"][:18] + "…",
+            subtitle="signed " + escape(report["signature"][:18]) + "…",
         )
     )

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gcx.errors import ConfigError, ReportError
 
@@ -70,7 +71,7 @@ def bench(
     from gcx.cli.common import prompt_passphrase
     from gcx.keys import load_key
     from gcx.reference import load_profile
-    from gcx.settings import load_settings
+    from gcx.settings import load_settings, with_overrides
 
     from .backends import select_backend
     from .capacity import build_report
@@ -95,9 +96,9 @@ def bench(
     err = Console(stderr=True)
     engine, reason = select_backend(choice, settings.node.device_index)  # type: ignore[arg-type]
     if reason:
-        err.print(f"[yellow]no usable GPU[/]: {reason}; benchmarking the CPU with NumPy")
-    mode = settings.node.model_copy(update={"bench_mode": "quick" if quick else "full"})
-    plan = dataclasses.replace(bench_plan(settings.model_copy(update={"node": mode})), only=subset)
+        err.print(f"[yellow]no usable GPU[/]: {escape(reason)}; benchmarking the CPU with NumPy")
+    mode = with_overrides(settings, {"node": {"bench_mode": "quick" if quick else "full"}}, "--quick")
+    plan = dataclasses.replace(bench_plan(mode), only=subset)
     show_progress = sys.stderr.isatty()
     with progress_display(err) if show_progress else nullcontext(None) as progress:
         run = run_benchmarks(engine, plan, progress)
@@ -142,7 +143,7 @@ def run_daemon(
     ready_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON line once the node is up.")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR or CRITICAL.")] = "INFO",
 ) -> None:
     """Run the node agent daemon until SIGTERM or SIGINT: benchmark (or reuse a fresh report), join
     the network, advertise signed capacity, heartbeat, answer report and liveness requests."""
@@ -152,7 +153,7 @@ def run_daemon(
     from gcx.keys import load_key
     from gcx.logs import setup_logging
     from gcx.reference import load_profile
-    from gcx.settings import load_settings
+    from gcx.settings import load_settings, with_overrides
     from gcx.signals import run_until_signalled
 
     from .daemon import NodeDaemon
@@ -160,9 +161,7 @@ def run_daemon(
     setup_logging(log_level)
     settings = load_settings(config)
     if bootstrap:
-        settings = settings.model_copy(
-            update={"network": settings.network.model_copy(update={"bootstrap": list(bootstrap)})}
-        )
+        settings = with_overrides(settings, {"network": {"bootstrap": list(bootstrap)}}, "--bootstrap")
     key = load_key(settings.node.key, prompt_passphrase)
     profile = load_profile(settings.reference.profile)
 
@@ -193,7 +192,9 @@ def doctor(
             table.add_column(col)
         colour = {"pass": "green", "warn": "yellow", "fail": "red"}
         for c in checks:
-            table.add_row(c.name, f"[{colour[c.status]}]{c.status}[/]", c.detail, c.fix)
+            table.add_row(
+                escape(c.name), f"[{colour[c.status]}]{escape(c.status)}[/]", escape(c.detail), escape(c.fix)
+            )
         _stdout_console().print(table)
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(1)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from .runner import Progress as ProgressCallback
@@ -26,7 +27,7 @@ def progress_display(console: Console) -> Iterator[ProgressCallback]:
 
         def update(name: str, done: int, total: int) -> None:
             if name not in bars:
-                bars[name] = display.add_task(name, total=total)
+                bars[name] = display.add_task(escape(name), total=total)
             display.update(bars[name], completed=done)
 
         yield update

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from gcx.errors import ConfigError
 from gcx.paths import configs_dir, ensure_home, gcx_home
-from gcx.settings import Settings, config_path, load_settings
+from gcx.settings import Settings, config_path, load_settings, with_overrides
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -90,6 +91,79 @@ def test_env_string_and_path_values(gcx_home: Path) -> None:
     )
     assert s.node.key == "worker-2"
     assert s.reference.profile == Path("/srv/ref v2.toml")
+
+
+ADDRESS = "0x19F2b5A0C3E4d6f7089a1B2c3D4e5F60718293a4"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # A hex address is a TOML integer literal, but the setting is a string: take it as written.
+        ("GCX_EXCHANGE__VERIFYING_CONTRACT", ADDRESS, ("exchange", "verifying_contract", ADDRESS)),
+        ("GCX_EXCHANGE__VERIFYING_CONTRACT", f'"{ADDRESS}"', ("exchange", "verifying_contract", ADDRESS)),
+        ("GCX_NODE__STAKE_ADDRESS", ADDRESS, ("node", "stake_address", ADDRESS)),  # str | None
+        ("GCX_NODE__KEY", "1234", ("node", "key", "1234")),  # digits, still a key name
+        ("GCX_NODE__KEY", "true", ("node", "key", "true")),
+        ("GCX_NODE__MARKET_CLASS", "hpc", ("node", "market_class", "hpc")),
+        ("GCX_COORDINATOR__API_HOST", "127.0.0.1", ("coordinator", "api_host", "127.0.0.1")),
+        ("GCX_CHAIN__RPC_URL", "http://127.0.0.1:8545", ("chain", "rpc_url", "http://127.0.0.1:8545")),
+        ("GCX_EXCHANGE__SYNCHRONOUS", "NORMAL", ("exchange", "synchronous", "NORMAL")),  # a Literal
+        ("GCX_COORDINATOR__DATABASE", "2024", ("coordinator", "database", Path("2024"))),  # a path
+        # Other types keep TOML-literal parsing.
+        ("GCX_EXCHANGE__CHAIN_ID", "0x7a69", ("exchange", "chain_id", 31337)),
+        ("GCX_COORDINATOR__API_PORT", "9000", ("coordinator", "api_port", 9000)),
+        ("GCX_EXCHANGE__ENABLED", "false", ("exchange", "enabled", False)),
+        ("GCX_EXCHANGE__VERIFY_WORKERS", "3", ("exchange", "verify_workers", 3)),  # int | None
+        ("GCX_NETWORK__DIAL_TIMEOUT_S", "2.5", ("network", "dial_timeout_s", 2.5)),
+        (
+            "GCX_NETWORK__LISTEN",
+            '["/ip4/127.0.0.1/tcp/4001"]',
+            ("network", "listen", ["/ip4/127.0.0.1/tcp/4001"]),
+        ),
+    ],
+)
+def test_env_overrides_follow_the_type_of_the_setting(
+    gcx_home: Path, name: str, value: str, expected: tuple[str, str, Any]
+) -> None:
+    section, key, want = expected
+    assert getattr(getattr(load_settings(environ={name: value}), section), key) == want
+
+
+def test_env_override_of_a_number_setting_still_refuses_text(gcx_home: Path) -> None:
+    with pytest.raises(ConfigError, match="GCX_EXCHANGE__CHAIN_ID"):
+        load_settings(environ={"GCX_EXCHANGE__CHAIN_ID": ADDRESS + "zz"})
+    with pytest.raises(ConfigError, match=r"exchange\.enabled"):
+        load_settings(environ={"GCX_EXCHANGE__ENABLED": "maybe"})
+
+
+PEER = "/ip4/127.0.0.1/tcp/4001/p2p/16Uiu2HAm4ibbuXSyLF6CHSFpYgkBuRmYdmTBmkUyznJF7DbjatoB"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('[network]\nbootstrap = ["/ip4/127.0.0.1/tcp/4001"]\n', "does not end in /p2p/<peer id>"),
+        ('[network]\nbootstrap = ["/ip4/127.0.0.1/tcp/4001/p2p/nope"]\n', "not a valid multiaddr"),
+        ('[network]\nlisten = ["127.0.0.1:4001"]\n', "network.listen: .*not a valid multiaddr"),
+    ],
+)
+def test_network_addresses_are_checked_when_loaded(
+    gcx_home: Path, tmp_path: Path, text: str, match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_settings(_file(tmp_path, text), environ={})
+
+
+def test_with_overrides_validates_like_a_settings_file(gcx_home: Path) -> None:
+    base = load_settings(environ={})
+    assert with_overrides(base, {"coordinator": {"api_port": 0}}, "--api-port").coordinator.api_port == 0
+    assert with_overrides(base, {"network": {"bootstrap": [PEER]}}, "--bootstrap").network.bootstrap == [PEER]
+    with pytest.raises(ConfigError, match=r"^--api-port: coordinator\.api_port: .*65535 \(got 70000\)$"):
+        with_overrides(base, {"coordinator": {"api_port": 70000}}, "--api-port")
+    with pytest.raises(ConfigError, match=r"^--bootstrap: network\.bootstrap: .*/p2p/<peer id>"):
+        with_overrides(base, {"network": {"bootstrap": ["/ip4/127.0.0.1/tcp/1"]}}, "--bootstrap")
+    assert base == Settings()  # the original is untouched
 
 
 def test_env_without_separator_is_ignored(gcx_home: Path) -> None:

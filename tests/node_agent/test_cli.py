@@ -288,3 +288,79 @@ def test_node_run_with_a_missing_deployment_file_fails_cleanly(node_home: Path, 
         env={"GCX_NODE__BENCH_MODE": '"quick"', "GCX_CHAIN__RPC_URL": "http://127.0.0.1:1"},
     )
     assert_clean_failure(proc, 2, "no deployment file", "gcx chain up")
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """Exit 2, ``error: …`` first on stderr and no other ``error:`` line (a settings error adds one
+    line per bad key below it): nothing logged, no traceback."""
+    assert_clean_failure(proc, 2, *needles)
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("error: "), proc.stderr
+    assert [line for line in lines if line.startswith("error:")] == lines[:1], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needles"),
+    [
+        # an unknown level was silently taken as INFO
+        (["--log-level", "LOUD"], {}, ["--log-level", "'LOUD'", "DEBUG"]),
+        # without /p2p/ the daemon retried the dial forever
+        (
+            ["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
+            {},
+            ["--bootstrap", "network.bootstrap", "/p2p/<peer id>"],
+        ),
+        (["--bootstrap", "/ip4/garbage"], {}, ["--bootstrap", "not a valid multiaddr"]),
+        ([], {"GCX_NETWORK__BOOTSTRAP": '["/ip4/127.0.0.1/tcp/1"]'}, ["GCX_NETWORK__BOOTSTRAP", "/p2p/"]),
+        # a bad listen address exited 1 from the p2p layer
+        ([], {"GCX_NETWORK__LISTEN": '["/ip4/garbage/tcp/1"]'}, ["network.listen", "not a valid multiaddr"]),
+        # eth-keys said "must be exactly 32 bytes long, instead of 32 bytes"
+        ([], {"GCX_NODE__KEY": "zero"}, ["1..n-1 of secp256k1"]),
+    ],
+    ids=["log-level", "bootstrap-no-p2p", "bootstrap-garbage", "bootstrap-env", "listen", "zero-key"],
+)
+def test_node_run_refuses_bad_configuration(
+    tmp_path: Path, args: list[str], env: dict[str, str], needles: list[str]
+) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    for name, secret in (("node", "11" * 32), ("zero", "00" * 32)):
+        (keys / f"{name}.json").write_text(json.dumps({"gcx_key": 1, "private_key": "0x" + secret}))
+        (keys / f"{name}.json").chmod(0o600)
+    proc = gcx(tmp_path, "node", "run", *args, env={"GCX_NODE__BENCH_MODE": "quick", **env})
+    assert_one_error_line(proc, *needles)
+
+
+def test_a_private_key_out_of_range_is_named_as_such(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    order = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    for name, secret in (("order", f"{order:064x}"), ("short", "11" * 31)):
+        (keys / f"{name}.json").write_text(json.dumps({"gcx_key": 1, "private_key": "0x" + secret}))
+        (keys / f"{name}.json").chmod(0o600)
+    proc = gcx(tmp_path, "node", "bench", "--quick", env={"GCX_NODE__KEY": "order"})
+    assert_one_error_line(proc, "1..n-1 of secp256k1")
+    assert "instead of 32 bytes" not in proc.stderr
+    proc = gcx(tmp_path, "keys", "show", "--name", "short")
+    assert_one_error_line(proc, "a private key is 32 bytes, this one is 31")
+
+
+def test_doctor_prints_the_gpu_extras_literally(tmp_path: Path) -> None:
+    # rich parsed "[gpu]" and "[gpu-cuda12]" in the fix text as markup tags and dropped them.
+    proc = gcx(tmp_path, "node", "doctor", env={"GCX_NODE__BACKEND": "auto", "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 1, proc.stderr  # no key yet
+    assert "gcx[gpu]" in proc.stdout and "gcx[gpu-cuda12]" in proc.stdout, proc.stdout
+
+
+def test_the_card_prints_report_text_literally(report_file: Path) -> None:
+    from rich.console import Console
+
+    from node_agent.card import render_card
+
+    report = json.loads(report_file.read_text())
+    report["device"]["name"] = "Accel [gpu] [bold]X[/bold]"
+    report["fallback_reason"] = "install 'gcx[gpu-cuda12]'"
+    console = Console(width=200, record=True, color_system=None)
+    render_card(report, console)
+    out = console.export_text()
+    assert "Accel [gpu] [bold]X[/bold]" in out and "'gcx[gpu-cuda12]'" in out

@@ -8,7 +8,7 @@ The checks, in order (cheapest first, so a flood of junk costs little):
    of that peer's key — a peer cannot advertise for another;
 3. the EIP-191 signature over the advert is by ``node``;
 4. freshness: not issued in the future (beyond the allowed clock skew), not expired, and a TTL
-   no longer than the coordinator accepts;
+   above zero (it expires after it was issued) and no longer than the coordinator accepts;
 5. the nonce is above the last accepted one from this peer (replays and reordering rejected);
 6. the embedded report: digest matches, report signed by the same node and fully verified
    (:func:`gcx.report.verify_report`: CH rate and grades recomputed from its results), and the
@@ -29,7 +29,12 @@ from gcx.reference import ReferenceProfile
 from gcx.report import verify_report
 
 # Rejection reasons (a closed set: they label a metric).
+#: Refusals of the direct stream (``/gcx/advert/1``) before an advert was read whole:
+#: ``gcx.p2p`` serve's rejections (its ``frame_too_large`` is counted as ``oversize``).
+STREAM_REASONS = ("peer_busy", "busy", "truncated", "timeout")
 REASONS = (
+    *STREAM_REASONS,
+    "identity",  # the sender's peer ID holds no secp256k1 key, so it has no Ethereum address
     "oversize",
     "malformed",
     "schema",
@@ -54,6 +59,7 @@ class AdvertRejected(GCXError):  # noqa: N818 - a verdict, like trio's Cancelled
         assert reason in REASONS, reason
         super().__init__(f"{reason}: {message}")
         self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,10 @@ def check_advert(
         raise AdvertRejected("future", f"issued at {advert.issued_at}, now {now}")
     if advert.expires_at <= now:
         raise AdvertRejected("expired", f"expired at {advert.expires_at}, now {now}")
+    if advert.expires_at <= advert.issued_at:
+        raise AdvertRejected(
+            "ttl", f"expires at {advert.expires_at}, not after it was issued ({advert.issued_at})"
+        )
     if advert.expires_at - advert.issued_at > policy.max_ttl_s:
         raise AdvertRejected(
             "ttl", f"lifetime {advert.expires_at - advert.issued_at} s > {policy.max_ttl_s} s"

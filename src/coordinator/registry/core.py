@@ -72,7 +72,8 @@ class Registry:
         # Lower-cased addresses whose on-chain provider stake covers the minimum; None when no
         # chain is configured (then every provider with a valid advert is listed).
         self.staked: set[str] | None = None
-        self._last: dict[str, bytes] = {}  # peer -> its last accepted advert (for duplicates)
+        # peer -> its last accepted advert and when it expires (for duplicates)
+        self._last: dict[str, tuple[bytes, int]] = {}
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
 
     # -- input ----------------------------------------------------------------------------------
@@ -90,16 +91,20 @@ class Registry:
 
         An advert arrives twice when a node sends it directly *and* gossips it; the copy that
         is byte-for-byte the last accepted advert of that peer is acknowledged as a duplicate,
-        not counted as a replay.
+        not counted as a replay — while that advert is unexpired: a copy of an expired one is
+        rejected as ``expired``. Duplicates pass the rate limiter like every other advert.
         """
         now = time.time() if now is None else now
         started = time.perf_counter()
-        if self._last.get(sender_peer_id) == data:
-            self.metrics.adverts_duplicate.inc()
-            return True, None
         try:
             if not self._adverts_bucket.allow(sender_peer_id, now):
                 raise AdvertRejected("rate_limited", f"more than {self._adverts_bucket.rate}/s")
+            last = self._last.get(sender_peer_id)
+            if last is not None and last[0] == data:
+                if last[1] <= int(now):
+                    raise AdvertRejected("expired", f"expired at {last[1]}, now {int(now)}")
+                self.metrics.adverts_duplicate.inc()
+                return True, None
             advert, _ = check_advert(
                 data,
                 sender_peer_id=sender_peer_id,
@@ -111,16 +116,32 @@ class Registry:
                 cache=self._cache,
             )
         except AdvertRejected as exc:
-            self.metrics.adverts_rejected.labels(reason=exc.reason).inc()
-            log.info("rejected advert from %s: %s", sender_peer_id, exc)
-            return False, str(exc)
+            return False, self.reject_advert(sender_peer_id, exc.reason, exc.message)
         self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
-        self._last[sender_peer_id] = bytes(data)
+        self._last[sender_peer_id] = (bytes(data), advert.expires_at)
         self._nonces[sender_peer_id] = advert.nonce
         self.metrics.adverts_accepted.inc()
         self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         log.debug("accepted advert %d from %s", advert.nonce, sender_peer_id)
         return True, None
+
+    def reject_advert(self, sender_peer_id: str, reason: str, message: str) -> str:
+        """Count and log one rejected advert; return the verdict's ``"<reason>: <message>"``.
+
+        Also for adverts refused before :meth:`submit_advert` could see them: by the stream
+        layer (``reason`` one of :data:`~coordinator.registry.adverts.STREAM_REASONS` or
+        ``oversize``) or for a sender without a secp256k1 key (``identity``).
+        """
+        verdict = str(AdvertRejected(reason, message))
+        self.metrics.adverts_rejected.labels(reason=reason).inc()
+        log.info("rejected advert from %s: %s", sender_peer_id, verdict)
+        return verdict
+
+    def reject_heartbeat(self, sender_peer_id: str, outcome: str, message: str) -> None:
+        """Count and log one heartbeat refused by the stream layer (``outcome`` one of
+        :data:`~coordinator.registry.metrics.HEARTBEAT_OUTCOMES`)."""
+        self.metrics.heartbeats.labels(outcome=outcome).inc()
+        log.info("refused heartbeat from %s: %s: %s", sender_peer_id, outcome, message)
 
     def _last_nonce(self, peer_id: str) -> int | None:
         nonce = self._nonces.get(peer_id)

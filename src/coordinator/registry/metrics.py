@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from .adverts import REASONS
+from .adverts import REASONS, STREAM_REASONS
+
+#: Outcomes of a heartbeat: counted, from a peer without an accepted advert, undecodable, over
+#: its rate, or refused by the stream layer (too large, or one of the stream reasons).
+HEARTBEAT_OUTCOMES = ("accepted", "unknown_peer", "malformed", "rate_limited", "oversize", *STREAM_REASONS)
 
 
 class Metrics:
@@ -26,7 +30,7 @@ class Metrics:
         self.heartbeats = Counter(
             "gcx_heartbeats", "Heartbeats received, by outcome", ["outcome"], registry=self.registry
         )
-        for outcome in ("accepted", "unknown_peer", "malformed", "rate_limited"):
+        for outcome in HEARTBEAT_OUTCOMES:
             self.heartbeats.labels(outcome=outcome)
         self.providers_listed = Gauge(
             "gcx_providers_listed", "Providers with an unexpired advert", registry=self.registry

@@ -16,6 +16,7 @@ app = typer.Typer(
 
 
 def _providers_table(providers: list[dict[str, Any]]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="providers", header_style="bold")
@@ -24,9 +25,9 @@ def _providers_table(providers: list[dict[str, Any]]) -> Any:
     for p in providers:
         uptime = "—" if p["uptime"] is None else f"{p['uptime']:.1f}%"
         table.add_row(
-            p["peer_id"][:16] + "…",
-            p["address"],
-            p["grade"],
+            escape(p["peer_id"][:16]) + "…",
+            escape(p["address"]),
+            escape(p["grade"]),
             f"{p['ch_per_hour']:.6f}",
             uptime,
             f"{p['price'] / 1e6:.6f}",
@@ -68,17 +69,19 @@ def exchange_demo(api: str) -> dict[str, Any]:
 
 def _print_exchange_demo(demo: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(width=160)
     fills = ", ".join(f"{f['qty']} lots @ {f['price']} ticks" for f in demo["trade"]) or "none"
     book = demo["book"]
     info = demo["exchange"]
-    console.print(
-        f"[bold]exchange[/]: on {demo['instrument']} a maker sold 10 lots at {demo['price']} ticks, "
+    text = (
+        f"on {demo['instrument']} a maker sold 10 lots at {demo['price']} ticks, "
         f"a taker bought 4: traded {fills}; book asks {book['asks']} bids {book['bids']}; "
         f"journal seq {info['last_seq']}, state {info['state_hash'][:16]}…, "
         f"orders signed for chain {info['domain']['chainId']} vault {info['domain']['verifyingContract']}"
     )
+    console.print("[bold]exchange[/]: " + escape(text))
 
 
 @app.command("up")
@@ -96,6 +99,7 @@ def up(
     """Start the network, wait until the registry lists every node, then run until SIGINT/SIGTERM."""
     import httpx
     from rich.console import Console
+    from rich.markup import escape
 
     from gcx.devnet import Devnet
 
@@ -115,7 +119,8 @@ def up(
             print(json.dumps(summary), flush=True)
         else:
             console.print(
-                f"[bold]devnet ready[/]: API {summary['api']}  ({nodes} nodes, home {summary['home']})"
+                "[bold]devnet ready[/]: "
+                + escape(f"API {summary['api']}  ({nodes} nodes, home {summary['home']})")
             )
         if once or not as_json:
             providers = httpx.get(f"{summary['api']}/v1/providers", timeout=5).json()["providers"]
@@ -138,6 +143,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     """Show the running devnet: its processes and the registry's providers."""
     import httpx
     from rich.console import Console
+    from rich.markup import escape
 
     from gcx.devnet import pid_alive, read_state
 
@@ -154,14 +160,18 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         )
         return
     console = Console(width=160)
-    console.print(f"API {state['api']}: {'up' if api_ok else 'DOWN'}")
-    console.print("processes: " + ", ".join(f"{n} {'up' if ok else 'DOWN'}" for n, ok in procs.items()))
+    console.print(escape(f"API {state['api']}: {'up' if api_ok else 'DOWN'}"))
+    console.print(
+        escape("processes: " + ", ".join(f"{n} {'up' if ok else 'DOWN'}" for n, ok in procs.items()))
+    )
     console.print(_providers_table(providers))
     try:
         info = httpx.get(f"{state['api']}/v1/exchange", timeout=5).json()
         console.print(
-            f"exchange: journal seq {info['last_seq']}, state {info['state_hash'][:16]}…, "
-            f"matching engine {info.get('engine', '?')}"
+            escape(
+                f"exchange: journal seq {info['last_seq']}, state {info['state_hash'][:16]}…, "
+                f"matching engine {info.get('engine', '?')}"
+            )
         )
     except (httpx.HTTPError, KeyError, ValueError):
         console.print("exchange: not answering")

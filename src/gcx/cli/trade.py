@@ -96,22 +96,26 @@ def _echo_json(data: Any) -> None:
 
 
 def _print(*renderables: Any) -> None:
+    """Print rich renderables; a plain string is printed as text (never parsed as markup)."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    console.print(*renderables)
+    console.print(*(escape(r) if isinstance(r, str) else r for r in renderables))
 
 
 def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    """A table of values shown as text: brackets in a title or cell are not rich markup."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, header_style="bold")
+    table = Table(title=escape(title), header_style="bold")
     for column in columns:
-        table.add_column(column)
+        table.add_column(escape(column))
     for row in rows:
-        table.add_row(*("—" if v is None else str(v) for v in row))
+        table.add_row(*("—" if v is None else escape(str(v)) for v in row))
     return table
 
 

@@ -13,8 +13,9 @@ What it offers (DESIGN §3–4):
   with strict message signing (``Received.from_peer`` is authentic). Gossip is best effort:
   it is for discovery, never for anything that must arrive.
 * **Request/response** — :func:`request` / :func:`serve`: one fresh stream per request,
-  4-byte length-prefixed msgpack frames with size limits, deadlines, concurrency limits and
-  typed errors (:class:`RemoteError` carries the peer's error code).
+  4-byte length-prefixed msgpack frames with size limits, deadlines, concurrency limits (per
+  protocol and per peer) and typed errors (:class:`RemoteError` carries the peer's error code);
+  every request refused before its handler answered is reported (``on_reject``).
 
 Every failure is a :class:`P2PError` (a :class:`gcx.errors.GCXError`); no libp2p or trio
 exception escapes the public API.
@@ -39,17 +40,40 @@ from .errors import (
 from .host import DEFAULT_LISTEN, build_host, configure_libp2p_logging, connect, listen_addrs, open_host
 from .identity import address_of_peer, keypair_from_private_key, parse_peer_id, peer_id_of
 from .pubsub import GossipConfig, PubSub, Received, Subscription, open_pubsub
-from .reqresp import MAX_FRAME, Handler, Server, ServerStats, request, serve
+from .reqresp import (
+    DEFAULT_MAX_PER_PEER,
+    MAX_FRAME,
+    REJECT_BUSY,
+    REJECT_FRAME_TOO_LARGE,
+    REJECT_PEER_BUSY,
+    REJECT_TIMEOUT,
+    REJECT_TRUNCATED,
+    REJECTIONS,
+    Handler,
+    OnReject,
+    Server,
+    ServerStats,
+    request,
+    serve,
+)
 
 __all__ = [
     "DEFAULT_LISTEN",
+    "DEFAULT_MAX_PER_PEER",
     "ID",
     "MAX_FRAME",
+    "REJECTIONS",
+    "REJECT_BUSY",
+    "REJECT_FRAME_TOO_LARGE",
+    "REJECT_PEER_BUSY",
+    "REJECT_TIMEOUT",
+    "REJECT_TRUNCATED",
     "FrameTooLarge",
     "GossipConfig",
     "Handler",
     "Host",
     "MeshTimeout",
+    "OnReject",
     "P2PError",
     "PeerIdentityError",
     "PeerUnreachable",

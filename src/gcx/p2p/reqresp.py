@@ -21,8 +21,13 @@ logged), the class name of a :class:`gcx.errors.GCXError` raised by the handler 
 ``SchemaError``), or any code the handler chose by raising :class:`RemoteError` itself.
 
 Streams: every stream is closed after a clean exchange and reset otherwise, in ``finally``.
-Inbound streams beyond ``max_concurrent`` per protocol are reset immediately (the client sees
-:class:`StreamClosed`).
+Inbound streams beyond ``max_per_peer`` in flight from one peer, or beyond ``max_concurrent``
+in flight from all peers together, are reset immediately (the client sees
+:class:`StreamClosed`): a peer holding many half-written streams exhausts its own allowance,
+not the protocol's.
+
+Every request refused before the handler gave an answer is reported to ``on_reject`` with one of
+:data:`REJECTIONS` (so that a service can count every rejection, not only its handler's).
 """
 
 from __future__ import annotations
@@ -77,6 +82,22 @@ ERR_TIMEOUT = "timeout"
 ERR_RESPONSE_TOO_LARGE = "response_too_large"
 ERR_INTERNAL = "internal"
 _MAX_ERROR_TEXT = 1024
+
+#: Why :func:`serve` refused a request before its handler answered (``on_reject``'s codes):
+#: ``frame_too_large`` (announced length above ``max_size``), ``truncated`` (the stream ended
+#: or was reset before the whole request frame arrived), ``timeout`` (not read and handled
+#: within ``timeout_s``), ``busy`` (``max_concurrent`` streams in flight) and ``peer_busy``
+#: (``max_per_peer`` streams in flight from that peer).
+REJECT_FRAME_TOO_LARGE = ERR_FRAME_TOO_LARGE
+REJECT_TRUNCATED = "truncated"
+REJECT_TIMEOUT = ERR_TIMEOUT
+REJECT_BUSY = "busy"
+REJECT_PEER_BUSY = "peer_busy"
+REJECTIONS = (REJECT_FRAME_TOO_LARGE, REJECT_TRUNCATED, REJECT_TIMEOUT, REJECT_BUSY, REJECT_PEER_BUSY)
+#: Default in-flight streams per peer and protocol (far below the per-protocol default).
+DEFAULT_MAX_PER_PEER = 8
+
+OnReject = Callable[[ID, str], None]
 
 
 # --------------------------------------------------------------------------- framing
@@ -274,7 +295,9 @@ class ServerStats:
 
     handled: int = 0
     rejected_busy: int = 0
+    rejected_peer_busy: int = 0
     rejected_too_large: int = 0
+    truncated: int = 0
     timed_out: int = 0
     failed: int = 0
 
@@ -288,9 +311,12 @@ class Server:
     max_size: int
     timeout_s: float
     max_concurrent: int
+    max_per_peer: int = DEFAULT_MAX_PER_PEER
+    on_reject: OnReject | None = None
     stats: ServerStats = field(default_factory=ServerStats)
     _limiter: trio.CapacityLimiter = field(init=False)
     _active: int = field(default=0, init=False)
+    _per_peer: dict[ID, int] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._limiter = trio.CapacityLimiter(self.max_concurrent)
@@ -299,6 +325,18 @@ class Server:
     def active(self) -> int:
         """Inbound requests being handled right now."""
         return self._active
+
+    def active_from(self, peer: ID) -> int:
+        """Inbound requests from ``peer`` being handled right now."""
+        return self._per_peer.get(peer, 0)
+
+    def _rejected(self, peer: ID, code: str) -> None:
+        if self.on_reject is None:
+            return
+        try:
+            self.on_reject(peer, code)
+        except Exception:  # a counter must never take the server down
+            log.exception("%s: on_reject failed for %s", self.protocol, code)
 
     def stop(self) -> None:
         """Stop accepting new streams for this protocol (in-flight requests finish)."""
@@ -313,6 +351,8 @@ def serve(
     max_size: int = MAX_FRAME,
     timeout_s: float,
     max_concurrent: int = 64,
+    max_per_peer: int = DEFAULT_MAX_PER_PEER,
+    on_reject: OnReject | None = None,
 ) -> Server:
     """Register ``handler`` for ``protocol`` on ``host``; return a :class:`Server` handle.
 
@@ -321,25 +361,45 @@ def serve(
     any :class:`GCXError` (code: its class name, message: ``str(err)``), or anything else (code
     ``internal``; the traceback is logged, not sent). ``timeout_s`` bounds reading the request
     plus the handler; ``max_size`` bounds request and response frames; streams beyond
-    ``max_concurrent`` in flight are reset at once.
+    ``max_per_peer`` in flight from one peer, or ``max_concurrent`` from all peers, are reset
+    at once. ``on_reject(peer_id, code)`` is called for every request refused before the
+    handler answered, ``code`` one of :data:`REJECTIONS`.
     """
-    if max_concurrent < 1 or max_size < 1 or timeout_s <= 0:
-        raise ValueError("max_concurrent and max_size must be >= 1 and timeout_s > 0")
-    server = Server(host, protocol, max_size, timeout_s, max_concurrent)
+    if max_concurrent < 1 or max_per_peer < 1 or max_size < 1 or timeout_s <= 0:
+        raise ValueError("max_concurrent, max_per_peer and max_size must be >= 1 and timeout_s > 0")
+    server = Server(host, protocol, max_size, timeout_s, max_concurrent, max_per_peer, on_reject)
 
     async def stream_handler(stream: INetStream) -> None:
+        peer = _peer_of(stream)
+        # Checked and counted before any await: no other stream of this peer can slip in between.
+        if server._per_peer.get(peer, 0) >= server.max_per_peer:
+            server.stats.rejected_peer_busy += 1
+            log.info(
+                "%s: %d requests in flight from %s, resetting a new stream",
+                protocol,
+                server.max_per_peer,
+                peer,
+            )
+            server._rejected(peer, REJECT_PEER_BUSY)
+            await _finish(stream, clean=False)
+            return
         try:
             server._limiter.acquire_on_behalf_of_nowait(stream)
         except trio.WouldBlock:
             server.stats.rejected_busy += 1
             log.warning("%s: %d requests in flight, resetting a new stream", protocol, max_concurrent)
+            server._rejected(peer, REJECT_BUSY)
             await _finish(stream, clean=False)
             return
         server._active += 1
+        server._per_peer[peer] = server._per_peer.get(peer, 0) + 1
         try:
-            await _handle_inbound(server, handler, stream)
+            await _handle_inbound(server, handler, stream, peer)
         finally:
             server._active -= 1
+            left = server._per_peer.pop(peer) - 1
+            if left:
+                server._per_peer[peer] = left
             server._limiter.release_on_behalf_of(stream)
 
     host.set_stream_handler(TProtocol(protocol), stream_handler)
@@ -351,9 +411,8 @@ def _peer_of(stream: INetStream) -> ID:
     return peer if isinstance(peer, ID) else ID(bytes(peer))
 
 
-async def _handle_inbound(server: Server, handler: Handler, stream: INetStream) -> None:
+async def _handle_inbound(server: Server, handler: Handler, stream: INetStream, peer: ID) -> None:
     clean = False
-    peer = _peer_of(stream)
     reply: bytes | None = None
     try:
         with trio.move_on_after(server.timeout_s) as scope:
@@ -362,12 +421,19 @@ async def _handle_inbound(server: Server, handler: Handler, stream: INetStream) 
             except FrameTooLarge as exc:
                 server.stats.rejected_too_large += 1
                 log.info("%s: %s from %s", server.protocol, exc, peer)
+                server._rejected(peer, REJECT_FRAME_TOO_LARGE)
                 reply = _error_frame(ERR_FRAME_TOO_LARGE, f"limit is {server.max_size} bytes")
+            except StreamClosed as exc:
+                server.stats.truncated += 1
+                log.info("%s: request from %s ended early: %s", server.protocol, peer, exc)
+                server._rejected(peer, REJECT_TRUNCATED)
+                return
             else:
                 reply = await _call_handler(server, handler, peer, req)
         if scope.cancelled_caught:
             server.stats.timed_out += 1
             log.info("%s: request from %s timed out after %g s", server.protocol, peer, server.timeout_s)
+            server._rejected(peer, REJECT_TIMEOUT)
             reply = _error_frame(ERR_TIMEOUT, f"not handled within {server.timeout_s:g} s")
         if reply is not None:
             with trio.move_on_after(_REPLY_WRITE_TIMEOUT_S):
@@ -404,8 +470,16 @@ async def _call_handler(server: Server, handler: Handler, peer: ID, req: bytes) 
 
 
 __all__ = [
+    "DEFAULT_MAX_PER_PEER",
     "MAX_FRAME",
+    "REJECTIONS",
+    "REJECT_BUSY",
+    "REJECT_FRAME_TOO_LARGE",
+    "REJECT_PEER_BUSY",
+    "REJECT_TIMEOUT",
+    "REJECT_TRUNCATED",
     "Handler",
+    "OnReject",
     "Server",
     "ServerStats",
     "encode_frame",

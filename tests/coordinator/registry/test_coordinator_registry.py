@@ -18,7 +18,8 @@ from coordinator.registry.adverts import AdvertPolicy, AdvertRejected, ReportCac
 from coordinator.registry.store import RegistryStore
 from coordinator.registry.uptime import UptimePolicy, uptime_percent
 from gcx import signing, wire
-from gcx.advert import make_advert, make_heartbeat, report_digest
+from gcx.advert import Heartbeat, make_advert, make_heartbeat, report_digest
+from gcx.errors import SchemaError
 from gcx.keys import ParticipantKey
 from gcx.reference import load_profile
 
@@ -200,6 +201,68 @@ def test_an_expired_advert_leaves_the_listing(
     assert len(registry.listing(now=NOW + 59)) == 1
     assert registry.listing(now=NOW + 60) == []
     assert len(registry.listing(now=NOW + 60, include_expired=True)) == 1
+
+
+@pytest.mark.parametrize("version", [True, 1.0])
+def test_a_version_that_merely_equals_1_is_a_schema_error(
+    key: ParticipantKey, report: dict[str, Any], version: Any
+) -> None:
+    # bool is an int subclass and pydantic's Literal compares by equality: `"v": true` (or 1.0)
+    # must not pass for v = 1, even correctly signed.
+    forged = resigned(advert(key, report), key, v=version)
+    with pytest.raises(AdvertRejected, match=r"^schema: .*v: Value error, must be an integer") as info:
+        check(forged, key)
+    assert info.value.reason == "schema"
+    beat = {"type": "gcx.heartbeat", "v": version, "seq": 1, "sent_at": 1, "report_digest": "0x" + "00" * 32}
+    with pytest.raises(SchemaError, match="v: Value error, must be an integer"):
+        wire.validate(Heartbeat, beat)
+    assert wire.validate(Heartbeat, {**beat, "v": 1}).v == 1
+
+
+@pytest.mark.parametrize("flag", ["issued_at", "expires_at", "nonce", "hours", "price_per_ch"])
+def test_integer_fields_refuse_booleans(key: ParticipantKey, report: dict[str, Any], flag: str) -> None:
+    with pytest.raises(AdvertRejected, match=f"^schema: .*{flag}: Input should be a valid integer"):
+        check(resigned(advert(key, report), key, **{flag: True}), key)
+
+
+@pytest.mark.parametrize("lifetime", [-5, 0])
+def test_an_advert_expiring_before_or_when_it_was_issued_is_rejected(
+    registry: Registry, key: ParticipantKey, report: dict[str, Any], lifetime: int
+) -> None:
+    # Issued 10 s ahead (within the allowed clock skew) and expiring at or before that: not yet
+    # expired, and `expires_at - issued_at` is not above the maximum TTL.
+    bad = resigned(advert(key, report), key, issued_at=NOW + 10, expires_at=NOW + 10 + lifetime)
+    with pytest.raises(AdvertRejected, match=r"^ttl: expires at .* not after it was issued") as info:
+        check(bad, key)
+    assert info.value.reason == "ttl"
+    assert registry.submit_advert(bad, "peer-a", key.address, now=NOW)[0] is False
+    assert rejected(registry, "ttl") == 1
+
+
+def test_a_copy_of_an_expired_advert_is_rejected_as_expired(
+    registry: Registry, key: ParticipantKey, report: dict[str, Any]
+) -> None:
+    data = advert(key, report, ttl_s=60)
+    assert registry.submit_advert(data, "peer-a", key.address, now=NOW) == (True, None)
+    assert registry.submit_advert(data, "peer-a", key.address, now=NOW + 59) == (True, None)
+    assert registry.metrics.adverts_duplicate._value.get() == 1
+    accepted, reason = registry.submit_advert(data, "peer-a", key.address, now=NOW + 60)
+    assert accepted is False and reason is not None and reason.startswith("expired: ")
+    assert rejected(registry, "expired") == 1
+    assert registry.metrics.adverts_duplicate._value.get() == 1
+
+
+def test_duplicates_pass_the_rate_limiter(
+    tmp_path: Path, key: ParticipantKey, report: dict[str, Any]
+) -> None:
+    registry = Registry(RegistryStore(tmp_path / "r.sqlite"), PROFILE, rate=1.0, burst=5.0)
+    data = advert(key, report)
+    outcomes = [registry.submit_advert(data, "peer-a", key.address, now=NOW) for _ in range(50)]
+    assert outcomes[:5] == [(True, None)] * 5  # the advert, then 4 duplicates: the burst
+    assert all(not ok and r is not None and r.startswith("rate_limited") for ok, r in outcomes[5:])
+    assert rejected(registry, "rate_limited") == 45
+    assert registry.metrics.adverts_duplicate._value.get() == 4
+    assert registry.submit_advert(data, "peer-a", key.address, now=NOW + 1) == (True, None)  # refilled
 
 
 def test_heartbeats_drive_uptime_and_the_reliability_grade(

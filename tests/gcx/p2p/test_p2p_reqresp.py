@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
 import trio
+from libp2p.abc import INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.exceptions import BaseLibp2pError
 from libp2p.peer.id import ID
 from p2p_helpers import running_hosts
 
 from gcx.errors import SchemaError
 from gcx.p2p import (
+    REJECT_FRAME_TOO_LARGE,
+    REJECT_PEER_BUSY,
+    REJECT_TIMEOUT,
+    REJECT_TRUNCATED,
     FrameTooLarge,
     Host,
     PeerUnreachable,
@@ -179,3 +187,94 @@ async def test_unknown_protocol_and_unknown_peer() -> None:
         stranger = peer_id_of(b"\x07" * 32)  # never connected, no known address
         with pytest.raises(PeerUnreachable, match="No known addresses"):
             await request(client, stranger, PROTO, b"x", timeout_s=2)
+
+
+async def half_written(client: Host, server: Host, protocol: str = PROTO) -> INetStream | None:
+    """A stream whose request frame announces 100 bytes and carries 3 of them, then stalls
+    (None if the server reset it before that: a refused stream can fail to open)."""
+    try:
+        stream = await client.new_stream(server.get_id(), [TProtocol(protocol)])
+        await stream.write(b"\x00\x00\x00\x64abc")
+    except BaseLibp2pError:
+        return None
+    return stream
+
+
+@pytest.mark.trio
+@pytest.mark.timeout(30)
+async def test_every_refusal_before_the_handler_is_reported() -> None:
+    seen: list[tuple[str, str]] = []
+    async with pair() as (client, server):
+        srv = serve(
+            server,
+            PROTO,
+            echo,
+            timeout_s=1.0,
+            max_size=1024,
+            on_reject=lambda peer, code: seen.append((str(peer), code)),
+        )
+        me = str(client.get_id())
+        with pytest.raises(FrameTooLarge):
+            await request(client, server.get_id(), PROTO, b"\x00" * 4096, timeout_s=5, max_size=8192)
+        assert seen == [(me, REJECT_FRAME_TOO_LARGE)]
+
+        cut = await half_written(client, server)
+        assert cut is not None
+        await cut.close()  # EOF half-way through the frame
+        with trio.fail_after(5):
+            while len(seen) < 2:
+                await trio.sleep(0.02)
+        assert seen[1] == (me, REJECT_TRUNCATED) and srv.stats.truncated == 1
+
+        stalled = await half_written(client, server)  # never finished: the server's 1 s deadline
+        assert stalled is not None
+        with trio.fail_after(5):
+            while len(seen) < 3:
+                await trio.sleep(0.05)
+        assert seen[2] == (me, REJECT_TIMEOUT) and srv.stats.timed_out == 1
+        await stalled.reset()
+
+        await request(client, server.get_id(), PROTO, canonical_bytes("ok"), timeout_s=5)  # not a refusal
+        assert len(seen) == 3 and srv.stats.handled == 1
+
+
+@pytest.mark.trio
+@pytest.mark.timeout(60)
+async def test_one_peer_holding_half_written_streams_does_not_starve_another() -> None:
+    # Before the per-peer cap, peer A's 40 stalled streams took all 16 slots of the protocol and
+    # every stream of B was reset until A's timed out.
+    async with running_hosts(3) as (hog, honest, server):
+        target = listen_addrs(server)[0]
+        for host in (hog, honest):
+            await connect(host, target, timeout_s=5)
+        refused: list[str] = []
+        srv = serve(
+            server,
+            PROTO,
+            echo,
+            timeout_s=20,
+            max_concurrent=16,
+            max_per_peer=4,
+            on_reject=lambda peer, code: refused.append(code),
+        )
+        streams = []
+        with trio.fail_after(20):
+            for _ in range(40):
+                streams.append(await half_written(hog, server))
+            while srv.stats.rejected_peer_busy < 36:
+                await trio.sleep(0.02)
+        assert srv.active_from(hog.get_id()) == 4 and srv.active == 4
+        assert refused == [REJECT_PEER_BUSY] * 36
+        for i in range(3):  # the honest peer is served at once, while the hog's streams stall
+            with trio.fail_after(5):
+                body = await request(honest, server.get_id(), PROTO, canonical_bytes(i), timeout_s=5)
+            assert unpack(body) == {"peer": str(honest.get_id()), "echo": i}
+        assert srv.stats.rejected_busy == 0 and srv.stats.handled == 3
+        for stream in streams:
+            if stream is not None:
+                with contextlib.suppress(BaseLibp2pError):
+                    await stream.reset()
+        with trio.fail_after(5):  # the hog's slots are released when its streams end
+            while srv.active_from(hog.get_id()):
+                await trio.sleep(0.02)
+        assert srv.active == 0
