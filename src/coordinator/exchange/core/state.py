@@ -43,12 +43,14 @@ from typing import Any, Final
 
 import msgpack
 
+from gcx import wire
+from gcx.errors import WireError
 from gcx.orders import _checksum
 
 from ..errors import StateSnapshotError
 from .commands import Cancel, OrderType, PlaceLimit, PlaceMarket, Replace, Side
 from .engine import Engine
-from .engine_config import MAX_VALUE
+from .engine_config import MAX_VALUE, RestingOrder
 from .entry import CANCEL, ORDER, REPLACE, Entry
 from .events import ACCEPTED, CANCELLED, REJECTED, REPLACED, TRADE, Event, RejectReason
 from .instruments import Future, Option, Perpetual, Spot
@@ -66,6 +68,9 @@ Instrument = Spot | Future | Option | Perpetual
 
 CANDLE_INTERVALS: Final = (60, 300, 3600)
 STATE_FORMAT: Final = 1
+MAX_SNAPSHOT_SIZE: Final = 1 << 32
+"""The largest snapshot :meth:`ExchangeState.restore` decodes (4 GiB; a bigger one is refused
+like a damaged one, and recovery replays from an older snapshot instead)."""
 _SIDES: Final = ("buy", "sell")
 _TYPES: Final = {int(t): t.name.lower() for t in OrderType}
 _REASONS: Final = {int(r): r.name.lower() for r in RejectReason}
@@ -125,8 +130,10 @@ class OrderRecord:
                 if value != Status.RESTING.value:
                     raise StateSnapshotError(f"a live order of the snapshot has the status {value!r}")
                 rec.state = OrderState.WORKING
+            elif name == "instrument":
+                rec.instrument = wire.expect_str(value, "an order's instrument")
             else:
-                setattr(rec, name, value)
+                setattr(rec, name, wire.expect_int(value, f"an order's {name}"))
         return rec
 
 
@@ -443,10 +450,14 @@ class ExchangeState:
         if self.last_seq or self.accounts:
             raise ValueError("restore needs a fresh state")
         try:
-            self._restore(msgpack.unpackb(data, raw=False, strict_map_key=False))
+            doc = wire.unpack_array(data, MAX_SNAPSHOT_SIZE, (10,))
+        except WireError as exc:
+            raise StateSnapshotError(f"cannot decode the exchange snapshot: {exc}") from None
+        try:
+            self._restore(doc)
         except StateSnapshotError:
             raise
-        except Exception as exc:  # malformed content of any shape
+        except Exception as exc:  # well-formed msgpack, malformed content of any shape
             raise StateSnapshotError(f"cannot restore the exchange snapshot: {exc!r}") from None
         if self.snapshot() != data:
             raise StateSnapshotError(
@@ -454,18 +465,28 @@ class ExchangeState:
             )
 
     def _restore(self, doc: list[Any]) -> None:
+        """Load a decoded snapshot. Every number the state computes with is checked for its type
+        (a bool is not an integer: it would re-encode to the same bytes); the fills, history and
+        trade records are data, which the re-encoding check covers."""
+        num, blob = wire.expect_int, wire.expect_bytes
         fmt, last_seq, next_oid, addresses, nonces, engines, orders, books, trades, candles = doc
-        if fmt != STATE_FORMAT:
+        if num(fmt, "format") != STATE_FORMAT:
             raise StateSnapshotError(f"exchange snapshot format {fmt}, this code reads {STATE_FORMAT}")
-        self.last_seq, self.next_order_id = last_seq, next_oid
+        self.last_seq, self.next_order_id = num(last_seq, "last_seq", 0), num(next_oid, "next_order_id", 0)
         for address in addresses:
-            self._account(address)
-        self.nonces = {a: n for a, n in nonces}
-        for sym, eseq, last_price, volume, resting, pub_seq, trade_id in engines:
+            self._account(blob(address, "an account", 20, 20))
+        self.nonces = {blob(a, "a nonce's account", 20, 20): num(n, "a nonce", 0) for a, n in nonces}
+        for sym, eseq, last_price, volume, resting, raw_pub_seq, raw_trade_id in engines:
             if sym not in self.engines:
                 raise StateSnapshotError(f"the snapshot has an instrument {sym!r} the configuration lacks")
             engine = self.engines[sym]
-            engine.restore([tuple(o) for o in resting], eseq, last_price, volume)
+            rows: list[RestingOrder] = []
+            for oid, acct, side, price, qty, post in resting:
+                what = "a resting order's field"
+                row = (num(oid, what), num(acct, what), num(side, what), num(price, what))
+                rows.append((*row, num(qty, what), num(post, what)))
+            engine.restore(rows, num(eseq, "seq"), num(last_price, "last_price"), num(volume, "volume"))
+            pub_seq, trade_id = num(raw_pub_seq, "feed seq"), num(raw_trade_id, "trade id")
             book = L2Book()
             book.apply_changes([(side, p, q) for side in (0, 1) for p, q in engine.depth(side)], pub_seq)
             self.publishers[sym] = FeedPublisher(sym, book, pub_seq, trade_id + 1)
@@ -476,9 +497,13 @@ class ExchangeState:
             self.by_client[(rec.account, rec.instrument, rec.client_order_id)] = rec.order_id
             self.exposure[rec.account] = self.exposure.get(rec.account, 0) + rec.counted
         for number, fills, history in books:
-            self.fills[number].extend(fills)
+            if type(fills) is not list or type(history) is not list:
+                raise StateSnapshotError("an account's fills and history must be arrays")
+            self.fills[num(number, "an account number")].extend(fills)
             self.history[number].extend(history)
         for sym, items in trades:
+            if type(items) is not list:
+                raise StateSnapshotError("an instrument's trades must be an array")
             self.trades[sym].extend(items)
         for sym, interval, dumped in candles:
-            self.candles[sym][interval].load(dumped)
+            self.candles[sym][num(interval, "a candle interval")].load(dumped)
