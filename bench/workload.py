@@ -1,6 +1,7 @@
 """Workloads shared by the benchmarks and the tests: the matching benchmark's operation files
-(parsing and generating them) and :func:`random_commands`, the typed command stream of the
-journal benchmark and the recovery tests.
+(parsing and generating them), :func:`random_commands`, the typed command stream of the
+journal benchmark, and :func:`random_entries`, the same stream as the exchange's journal entries
+(the recovery tests).
 
 One operation per line, comma-separated, no header (prices in ticks, quantities in lots, both
 positive integers, prices below 1,000,000; order ids any non-negative integer):
@@ -35,6 +36,8 @@ from coordinator.exchange.core.commands import (
     Side,
 )
 from coordinator.exchange.core.engine import NO_ASK, Engine, EngineConfig, STPMode
+from coordinator.exchange.core.entry import CANCEL as CANCEL_ENTRY
+from coordinator.exchange.core.entry import ORDER, REPLACE, Entry
 from coordinator.exchange.core.events import ACCEPTED, CANCELLED, REPLACED, TRADE, Event
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "generate",
     "parse_workload",
     "random_commands",
+    "random_entries",
     "write_workload",
 ]
 
@@ -224,6 +228,30 @@ def random_commands(
         for event in engine.apply(command):
             _track(live, event)
     return commands
+
+
+def random_entries(ops: int, seed: int, *, accounts: int = 50, instrument: str = "X") -> list[Entry]:
+    """:func:`random_commands` (every order type, ``accounts`` accounts) as the journal entries on
+    ``instrument`` that :class:`~coordinator.exchange.core.state.ExchangeState` replays.
+
+    Account ``k`` signs as the address ``k`` (20 bytes, big-endian), an order's client order id
+    is its order id (so cancels and replaces name it), and entry ``i`` (from 1) has nonce ``i``
+    and time stamp ``i`` ms. No signatures: the entries are replayed, not admitted.
+    """
+    entries: list[Entry] = []
+    for i, c in enumerate(random_commands(ops, seed, accounts=accounts, all_types=True), 1):
+        address = c.account.to_bytes(20, "big")
+        if isinstance(c, PlaceLimit | PlaceMarket):
+            order_type = int(c.order_type) if isinstance(c, PlaceLimit) else int(OrderType.MARKET)
+            price = c.price if isinstance(c, PlaceLimit) else 0
+            e = Entry(ORDER, i, instrument, address, i, c.order_id, int(c.side), order_type, price, c.qty,
+                      0, c.order_id)  # fmt: skip
+        elif isinstance(c, Cancel):
+            e = Entry(CANCEL_ENTRY, i, instrument, address, i, c.order_id)
+        else:
+            e = Entry(REPLACE, i, instrument, address, i, c.order_id, price=c.price, qty=c.qty)
+        entries.append(e)
+    return entries
 
 
 def _track(live: dict[int, tuple[int, int]], event: Event) -> None:

@@ -702,6 +702,34 @@ contract JobEscrowInvariantTest is Test {
         assertEq(handler.ghostUnauthorizedSuccess(), 0);
         handler.checkStates();
     }
+
+    /// Positive control of the state check: the order refuses every backward or post-terminal move.
+    function test_theStateOrderRefusesBackwardMoves() public view {
+        uint8[2][7] memory forward = [[0, 1], [1, 2], [2, 3], [1, 5], [2, 4], [3, 4], [3, 5]];
+        uint8[2][7] memory backward = [[2, 1], [3, 2], [3, 1], [4, 5], [5, 4], [5, 1], [1, 0]];
+        for (uint256 i; i < 7; ++i) {
+            assertTrue(handler.movesForward(forward[i][0], forward[i][1]));
+            assertFalse(handler.movesForward(backward[i][0], backward[i][1]));
+        }
+        assertTrue(handler.movesForward(4, 4) && handler.movesForward(5, 5));
+    }
+
+    /// Positive control: a job seen moving backwards (its state mocked back to Open after a
+    /// submission) is counted by the handler and fails the invariant's check.
+    function test_aBackwardMoveFailsTheStateCheck() public {
+        handler.open(0, 0, 1e6, 3600, 3600);
+        handler.submit(0, keccak256("root"));
+        bytes32 id = handler.jobAt(0);
+        assertEq(uint8(escrow.stateOf(id)), uint8(JobEscrow.State.Submitted));
+        handler.checkStates(); // fine so far
+        vm.mockCall(
+            address(escrow), abi.encodeCall(JobEscrow.stateOf, (id)), abi.encode(JobEscrow.State.Open)
+        );
+        handler.warp(1); // any action: the handler sees Submitted -> Open
+        assertEq(handler.ghostStateRegressions(), 1);
+        vm.expectRevert(bytes("a job's state moved backwards during an action: 1 != 0"));
+        handler.checkStates();
+    }
 }
 
 /// @notice JobEscrow against the real StakingRegistry and MockUSD: a lost challenge slashes the provider's stake

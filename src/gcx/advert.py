@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from eth_hash.auto import keccak
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from . import signing, wire
+from . import compute_hours, signing, wire
 from .keys import ParticipantKey
 
 CAPACITY_TOPIC = "gcx/capacity/1"
@@ -115,7 +115,7 @@ def make_advert(
         "peer_id": peer_id,
         "report": encoded,
         "report_digest": report_digest(encoded),
-        "ch_per_hour_micro": round(report["ch_per_hour"] * 1_000_000),
+        "ch_per_hour_micro": compute_hours.to_micro(report["ch_per_hour"]),
         "grade": report["grade"],
         "price_per_ch": price_per_ch,
         "hours": hours,

@@ -204,7 +204,7 @@ def verify_report(document: Mapping[str, Any], profile: ReferenceProfile) -> Ver
     check_summaries(report.results)
     results = [r.model_dump() for r in report.results]
     rating = rate(profile, results, report.telemetry.model_dump(), report.market_class)
-    claimed_micro = round(report.ch_per_hour * chm.MICRO)
+    claimed_micro = chm.to_micro(report.ch_per_hour)
     if abs(claimed_micro - rating.rate_micro) > 1:
         raise ReportError(
             f"ch_per_hour {report.ch_per_hour} does not follow from the results "
@@ -213,7 +213,7 @@ def verify_report(document: Mapping[str, Any], profile: ReferenceProfile) -> Ver
     for cls, value in report.ch_per_hour_by_class.items():
         if (
             cls not in rating.rate_micro_by_class
-            or abs(round(value * chm.MICRO) - rating.rate_micro_by_class[cls]) > 1
+            or abs(chm.to_micro(value) - rating.rate_micro_by_class[cls]) > 1
         ):
             raise ReportError(f"ch_per_hour_by_class.{cls} = {value} does not follow from the results")
     if set(report.ch_per_hour_by_class) != set(rating.rate_micro_by_class):

@@ -9,12 +9,19 @@ are set from it; extension types, non-string map keys, trailing bytes, NaN/inf a
 outside a message's schema are rejected. Messages are maps with ``type`` and ``v``; each
 ``(type, v)`` pair is registered with a pydantic model that validates every field. All failures
 raise a subclass of :class:`gcx.errors.WireError`; nothing else escapes.
+
+Fixed-position records (the exchange's journal entries, engine commands and state snapshots)
+are arrays rather than maps: :func:`unpack_array` decodes one strictly (the same limits) and
+checks its length, and :func:`expect_int`, :func:`expect_bytes` and :func:`expect_str` check a
+field's exact type (a bool is not an integer) and range, naming the field. Those records call
+these and nothing else to decode: one strict decoder for every msgpack the project reads. The
+module is pure (no I/O, no clock), so the exchange's pure core may import it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, TypeVar
 
 import msgpack
@@ -178,3 +185,63 @@ def decode_message(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> BaseModel:
 def encode_message(message: BaseModel) -> bytes:
     """Canonical bytes of a message model (``type`` and ``v`` must be fields of the model)."""
     return canonical_bytes(message.model_dump(mode="python"))
+
+
+# -- fixed-position records --------------------------------------------------------------------
+
+UINT64_MAX = 2**64 - 1
+INT64_MIN = -(2**63)
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def unpack_array(data: bytes, max_size: int, lengths: Collection[int]) -> list[Any]:
+    """Decode ``data`` strictly (:func:`unpack`, at most ``max_size`` bytes) as an array whose
+    length is one of ``lengths``; :class:`WireError` otherwise."""
+    value = unpack(data, max_size)
+    if type(value) is not list:
+        raise SchemaError(f"expected an array, got a {_kind(value)}")
+    if len(value) not in lengths:
+        raise SchemaError(f"an array of {len(value)} elements, expected {sorted(lengths)}")
+    return value
+
+
+def expect_int(value: Any, what: str, lo: int = INT64_MIN, hi: int = UINT64_MAX) -> int:
+    """``value`` if it is an integer in ``[lo, hi]`` (a bool is not one); :class:`SchemaError`
+    naming ``what`` otherwise."""
+    if type(value) is not int:
+        raise SchemaError(f"{what} must be an integer, got a {_kind(value)}")
+    if not lo <= value <= hi:
+        raise SchemaError(f"{what} {value} is outside [{lo}, {hi}]")
+    return value
+
+
+def expect_ints(values: list[Any], names: tuple[str, ...], lo: int = INT64_MIN, hi: int = UINT64_MAX) -> None:
+    """Check that every one of ``values`` is an integer in ``[lo, hi]`` (as :func:`expect_int`
+    would, field by field, in one pass); :class:`SchemaError` naming the first bad one."""
+    if all(type(v) is int and lo <= v <= hi for v in values):
+        return
+    for v, name in zip(values, names, strict=True):
+        expect_int(v, name, lo, hi)
+
+
+def expect_bytes(value: Any, what: str, min_len: int = 0, max_len: int = DEFAULT_MAX_SIZE) -> bytes:
+    """``value`` if it is a byte string of ``min_len`` to ``max_len`` bytes; :class:`SchemaError`
+    naming ``what`` otherwise."""
+    if type(value) is not bytes:
+        raise SchemaError(f"{what} must be bytes, got a {_kind(value)}")
+    if not min_len <= len(value) <= max_len:
+        raise SchemaError(f"{what} has {len(value)} bytes, expected {min_len} to {max_len}")
+    return value
+
+
+def expect_str(value: Any, what: str, min_len: int = 0, max_len: int = DEFAULT_MAX_SIZE) -> str:
+    """``value`` if it is a string of ``min_len`` to ``max_len`` characters; :class:`SchemaError`
+    naming ``what`` otherwise."""
+    if type(value) is not str:
+        raise SchemaError(f"{what} must be a string, got a {_kind(value)}")
+    if not min_len <= len(value) <= max_len:
+        raise SchemaError(f"{what} has {len(value)} characters, expected {min_len} to {max_len}")
+    return value

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
+import re
+import sys
 import tomllib
 from fractions import Fraction
 from typing import Any
@@ -239,8 +240,22 @@ def test_to_micro_rejects(bad: float) -> None:
 
 
 def test_to_micro_huge_finite_rate() -> None:
-    with contextlib.suppress(ReportError):
-        assert to_micro(1e303) > 0
+    """A finite rate above MAX_RATE is refused with the typed error (not turned into a 300-digit
+    integer); MAX_RATE itself still converts exactly."""
+    assert to_micro(chm.MAX_RATE) == 10**15
+    for huge in (1e200, 1e303, chm.MAX_RATE * (1 + 2**-40), sys.float_info.max):
+        with pytest.raises(ReportError, match=re.escape(f"at most 1e+09, got {huge!r}")):
+            to_micro(huge)
+
+    # Mutated-implementation check: the same assertion fails on to_micro without its range check.
+    def unchecked(rate: float) -> int:  # to_micro without its range check
+        return max(1, round(rate * MICRO))
+
+    assert unchecked(1e200) > 10**200
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"), pytest.raises(ReportError):
+        unchecked(1e200)
+    with pytest.raises(OverflowError):  # and 1e303 overflows, an untyped error
+        unchecked(1e303)
 
 
 @FAST

@@ -358,3 +358,56 @@ def test_fuzz_well_formed_values_as_messages(value: Any) -> None:
     _only_wire_errors(canonical_bytes(value))
     if isinstance(value, dict):
         _only_wire_errors(canonical_bytes({**value, "type": "gcx.test.ping", "v": 1}))
+
+
+# -- fixed-position records -----------------------------------------------------------------------
+
+
+def test_unpack_array_checks_shape_and_length() -> None:
+    assert wire.unpack_array(msgpack.packb([1, b"x", "y"]), 64, (3,)) == [1, b"x", "y"]
+    with pytest.raises(SchemaError, match="expected an array"):
+        wire.unpack_array(msgpack.packb({"a": 1}), 64, (1,))
+    with pytest.raises(SchemaError, match="2 elements"):
+        wire.unpack_array(msgpack.packb([1, 2]), 64, (3, 5))
+    with pytest.raises(OversizeError):
+        wire.unpack_array(msgpack.packb([1, "x" * 100]), 64, (2,))
+    with pytest.raises(DecodeError, match="trailing"):
+        wire.unpack_array(msgpack.packb([1]) + b"\x01", 64, (1,))
+    with pytest.raises(DecodeError, match="ext"):
+        wire.unpack_array(msgpack.packb([msgpack.ExtType(5, b"ab")]), 64, (1,))
+
+
+@pytest.mark.parametrize("value", [True, False, 1.0, "1", b"\x01", None, [1]])
+def test_expect_int_refuses_everything_but_an_int_and_a_bool_above_all(value: Any) -> None:
+    """A bool is refused although ``isinstance(True, int)`` and ``True == 1``."""
+    with pytest.raises(SchemaError, match="nonce must be an integer"):
+        wire.expect_int(value, "nonce")
+
+
+def test_expect_int_bounds() -> None:
+    assert wire.expect_int(0, "x", 0, 1) == 0 and wire.expect_int(2**64 - 1, "x") == 2**64 - 1
+    assert wire.expect_int(-(2**63), "x") == -(2**63)
+    for bad, lo, hi in ((-1, 0, 10), (11, 0, 10), (2**64, -(2**63), 2**64 - 1)):
+        with pytest.raises(SchemaError, match="outside"):
+            wire.expect_int(bad, "x", lo, hi)
+
+
+def test_expect_bytes_and_str() -> None:
+    assert wire.expect_bytes(b"ab", "sig", 2, 2) == b"ab" and wire.expect_str("ab", "sym", 1, 2) == "ab"
+    for call in (
+        lambda: wire.expect_bytes("ab", "sig"),
+        lambda: wire.expect_bytes(bytearray(b"ab"), "sig"),
+        lambda: wire.expect_bytes(b"abc", "sig", 0, 2),
+        lambda: wire.expect_str(b"ab", "sym"),
+        lambda: wire.expect_str("", "sym", 1, 2),
+    ):
+        with pytest.raises(SchemaError):
+            call()
+
+
+@FUZZ
+@given(st.binary(max_size=200), st.sets(st.integers(0, 8), min_size=1, max_size=3))
+def test_fuzz_unpack_array_raises_only_wire_errors(data: bytes, lengths: set[int]) -> None:
+    with contextlib.suppress(WireError):
+        for v in wire.unpack_array(data, 128, lengths):
+            wire.expect_int(v, "field", 0, 2**32)

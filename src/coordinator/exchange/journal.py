@@ -45,7 +45,7 @@ applied to an engine or acknowledged (DESIGN §5, LMAX's journaller). Commands a
   ``JournalCorruptError``. A torn write cannot produce either — SQLite's WAL discards an
   uncommitted transaction as a whole — so both mean tampering, disk corruption or a bug.
 * **Snapshots** live in the same file (table ``snapshots``), keyed by the last sequence number
-  they include, with a CRC; the journal stores them as opaque bytes too (``snapshot.py`` says
+  they include, with a CRC; the journal stores them as opaque bytes too (``core/state.py`` says
   what is in them). Snapshots never delete commands: the log stays complete from seq 1.
 
 One ``Journal`` object owns one connection and is used by one thread at a time (not always the

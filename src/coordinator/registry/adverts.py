@@ -22,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from gcx import signing, wire
+from gcx import compute_hours, signing, wire
 from gcx.advert import MAX_ADVERT_BYTES, CapacityAdvert, report_digest
 from gcx.errors import GCXError, WireError
 from gcx.reference import ReferenceProfile
@@ -154,12 +154,13 @@ def _verify_embedded(encoded: bytes, profile: ReferenceProfile) -> VerifiedFigur
         if wire.canonical_bytes(report) != encoded:
             raise AdvertRejected("report", "the embedded report is not canonically encoded")
         verified = verify_report(report, profile)
+        r = verified.report
+        rate_micro = compute_hours.to_micro(r.ch_per_hour)  # as the node's advert converts it
     except AdvertRejected:
         raise
     except GCXError as exc:
         raise AdvertRejected("report", str(exc)) from None
-    r = verified.report
-    return VerifiedFigures(r.node, round(r.ch_per_hour * 1_000_000), r.grade)
+    return VerifiedFigures(r.node, rate_micro, r.grade)
 
 
 def check_embedded_report(advert: CapacityAdvert, profile: ReferenceProfile, cache: ReportCache) -> None:

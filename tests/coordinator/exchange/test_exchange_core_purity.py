@@ -87,6 +87,17 @@ def test_core_sources_import_no_io_module(path: Path) -> None:
     assert _violations(path.read_text(encoding="utf-8"), "coordinator.exchange.core") == []
 
 
+def test_the_one_msgpack_decoder_is_pure() -> None:
+    """``gcx.wire`` decodes every record of the core (commands, entries, snapshots): its own
+    code must be as pure as the core's, and the core must really use it."""
+    import gcx.wire
+
+    assert _violations(Path(gcx.wire.__file__).read_text(encoding="utf-8"), "gcx") == []
+    for name in ("commands", "entry", "state"):
+        source = (CORE_DIR / f"{name}.py").read_text(encoding="utf-8")
+        assert "gcx.wire" in _imports(source, "coordinator.exchange.core") or "from gcx import wire" in source
+
+
 def test_the_core_brings_no_io_library_with_it() -> None:
     """Import every core module in a fresh interpreter; list what came with them."""
     assert len(CORE_MODULES) >= 10, CORE_MODULES  # the scan really saw the core

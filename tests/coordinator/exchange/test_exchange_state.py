@@ -5,12 +5,19 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
 
 import pytest
 from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coordinator.exchange.core import lifecycle
+from coordinator.exchange.core import state as state_module
+from coordinator.exchange.core.commands import Command
+from coordinator.exchange.core.engine import Engine
 from coordinator.exchange.core.entry import (
     CANCEL,
     ORDER,
@@ -22,6 +29,7 @@ from coordinator.exchange.core.entry import (
     entry_from_message,
     entry_message,
 )
+from coordinator.exchange.core.events import Event
 from coordinator.exchange.core.instruments import Spot
 from coordinator.exchange.core.state import ExchangeState
 from coordinator.exchange.errors import StateSnapshotError
@@ -361,3 +369,164 @@ def test_a_journal_reusing_a_live_order_id_is_refused_without_losing_the_live_or
     clash = d.send(Entry(ORDER, 1, "X", B, 1, 7, 0, GTC, 101, 1, 9, live_id))
     assert (clash.status, clash.error) == ("rejected", "duplicate_order_id")
     assert d.cancel(A, 1).status == "cancelled"
+
+
+# -- the order lifecycle ------------------------------------------------------------------------
+
+lifecycle_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["order", "order", "order", "cancel", "replace"]),
+        st.sampled_from([A, B, C]),
+        st.integers(1, 5),  # client order id: cancels and replaces often name a live order
+        st.integers(0, 1),  # side
+        st.integers(0, 4),  # GTC, IOC, FOK, post-only, market
+        st.integers(95, 105),  # inside the band, and a few that cross
+        st.integers(1, 12),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+class _RecordingEngine:
+    """An engine that keeps every event it emits (for the independent lifecycle spec)."""
+
+    def __init__(self, engine: Engine, events: list[Event]) -> None:
+        self._engine, self._events = engine, events
+
+    def apply(self, command: Command) -> list[Event]:
+        out = self._engine.apply(command)
+        self._events.extend(out)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+Op = tuple[str, bytes, int, int, int, int, int]
+
+
+def _lifecycle_problems(
+    ops: list[Op],
+    advance: Callable[..., lifecycle.OrderState] = lifecycle.advance,
+    rows: set[tuple[lifecycle.OrderState, lifecycle.Transition]] | None = None,
+) -> list[str]:
+    """Drive a state with ``ops``; list every way its orders' lifecycle departs from the table.
+
+    The state's own steps (every call of ``advance``, the real :func:`lifecycle.advance` unless
+    a test mutates it) must chain from ``NEW`` per order, each one a row of ``TRANSITIONS``; the
+    states they end in must equal what :func:`lifecycle.follow` reads off the engine's event
+    stream; and what clients see (each answer's ``status`` and its order's ``status``) must be
+    the state's :class:`lifecycle.Status`. Raises ``IllegalTransition`` where the state does.
+    ``rows`` collects the ``(state, transition)`` rows taken.
+    """
+    new = lifecycle.OrderState.NEW
+    events: list[Event] = []
+    d = Driver()
+    d.state.engines = {sym: _RecordingEngine(e, events) for sym, e in d.state.engines.items()}  # type: ignore[misc]
+    chain: dict[int, lifecycle.OrderState] = {}  # order id -> state after its last step
+    problems: list[str] = []
+
+    def recording_advance(
+        state: lifecycle.OrderState, transition: lifecycle.Transition, order_id: int = 0
+    ) -> lifecycle.OrderState:
+        nxt = advance(state, transition, order_id)
+        if chain.get(order_id, new) is not state:
+            problems.append(f"order {order_id}: stepped from {state} but was {chain.get(order_id, new)}")
+        if lifecycle.TRANSITIONS.get((state, transition)) is not nxt:
+            problems.append(f"order {order_id}: {state} --{transition}--> {nxt} is not in the table")
+        chain[order_id] = nxt
+        if rows is not None:
+            rows.add((state, transition))
+        return nxt
+
+    statuses = {s.value for s in lifecycle.Status}
+    with mock.patch.object(state_module, "advance", recording_advance):
+        for kind, account, coid, side, order_type, price, qty in ops:
+            if kind == "order":
+                out = d.order(account, coid, side, 0 if order_type == MARKET else price, qty, order_type)
+            elif kind == "cancel":
+                out = d.cancel(account, coid)
+            else:
+                out = d.replace(account, coid, price, qty)
+            if out.status not in statuses:
+                problems.append(f"answer status {out.status!r} is not a lifecycle status")
+            if out.order is None:
+                continue  # refused before any order was named (duplicate or unknown id)
+            oid = out.order["order_id"]
+            shown = lifecycle.ORDER_STATUS.get(chain.get(oid, new))
+            if shown is None or out.order["status"] != shown.value:
+                problems.append(f"order {oid} shows {out.order['status']!r}, its state is {chain.get(oid)}")
+                continue
+            refused = out.error is not None
+            expect = lifecycle.answer_status(
+                chain[oid], out.order["filled"], replace=kind == "replace", refused=refused
+            )
+            if out.status != expect.value:
+                problems.append(f"order {oid}: answer {out.status!r}, lifecycle says {expect.value!r}")
+    spec: dict[int, tuple[lifecycle.OrderState, int]] = {}
+    lifecycle.follow(events, spec)  # raises IllegalTransition on a stream the table forbids
+    if {oid: s for oid, (s, _) in spec.items()} != chain:
+        problems.append(f"the state's lifecycle {chain} differs from the event stream's {spec}")
+    working = {oid for oid, s in chain.items() if s is lifecycle.OrderState.WORKING}
+    resting = {o[0] for e in d.state.engines.values() for o in e.resting_orders()}
+    if not working == set(d.state.orders) == resting:
+        problems.append(f"working {working}, live records {set(d.state.orders)}, resting {resting}")
+    return problems
+
+
+@given(lifecycle_ops)
+@settings(max_examples=300, deadline=None)
+def test_random_commands_only_take_legal_lifecycle_transitions(ops: list[Op]) -> None:
+    assert _lifecycle_problems(ops) == []
+
+
+# Every transition the table has, in one short sequence (a positive control of the checks).
+EVERY_TRANSITION = [
+    ("order", A, 1, 1, GTC, 100, 10),  # NEW -accepted-> WORKING (rests)
+    ("order", B, 1, 0, GTC, 100, 4),  # A's: partial fill; B's: accepted, fill
+    ("replace", A, 1, 101, 5),  # WORKING -replaced-> WORKING
+    ("replace", A, 1, 1000, 5),  # WORKING -rejected-> WORKING (outside the price band)
+    ("order", B, 2, 0, POST, 101, 1),  # NEW -rejected-> REJECTED (post-only would cross)
+    ("replace", A, 1, 99, 5),  # a replace onto B's empty side: rests again (no cross)
+    ("order", C, 1, 0, IOC, 99, 2),  # A's partial fill again; C's fill
+    ("cancel", A, 1),  # WORKING -cancelled-> CANCELLED
+]
+
+
+def _ops(spec: list[tuple[Any, ...]]) -> list[Op]:
+    out: list[Op] = []
+    for op in spec:
+        if op[0] == "replace":
+            out.append((op[0], op[1], op[2], 0, 0, op[3], op[4]))
+        elif op[0] == "cancel":
+            out.append((op[0], op[1], op[2], 0, 0, 0, 0))
+        else:
+            out.append(op)
+    return out
+
+
+def test_the_lifecycle_checks_can_fail() -> None:
+    """Positive controls: the checks pass on a sequence that takes every row of the table, a
+    table missing a row makes that sequence raise, and a state that skips a step is caught."""
+    ops = _ops(EVERY_TRANSITION)
+    rows: set[tuple[lifecycle.OrderState, lifecycle.Transition]] = set()
+    assert _lifecycle_problems(ops, rows=rows) == []  # the real state and table agree
+    assert rows == set(lifecycle.TRANSITIONS)  # ... on every row of the table
+    row = (lifecycle.OrderState.WORKING, lifecycle.Transition.PARTIAL_FILL)
+    with mock.patch.dict(lifecycle.TRANSITIONS), pytest.raises(lifecycle.IllegalTransition):
+        del lifecycle.TRANSITIONS[row]
+        _lifecycle_problems(ops)
+
+    def forgets_cancels(
+        state: lifecycle.OrderState, transition: lifecycle.Transition, order_id: int = 0
+    ) -> lifecycle.OrderState:
+        if transition is lifecycle.Transition.CANCELLED:
+            return state
+        return lifecycle.advance(state, transition, order_id)
+
+    try:
+        problems = _lifecycle_problems(ops, forgets_cancels)
+    except lifecycle.IllegalTransition as exc:
+        problems = [str(exc)]  # the state itself noticed (a working order with nothing left)
+    assert problems, "a state that does not follow the table went unnoticed"

@@ -326,3 +326,64 @@ def test_fuzz_mutated_adverts_never_raise_anything_else(
     data[pos % len(data)] ^= flip
     with contextlib.suppress(AdvertRejected):
         check(bytes(data), key)
+
+
+# -- CH rate to micro-CH: the node's advert and the registry convert alike (gcx.compute_hours) ----
+
+# Exact halves of a micro-CH (round half to even), the smallest and largest rates, and 5e-7,
+# where rounding by hand gives 0 micro-CH but to_micro gives 1 (any positive rate is >= 1).
+BOUNDARY_RATES = [
+    5e-7,
+    1.5e-6,
+    2.5e-6,
+    1.25e-5,
+    1.2345675,
+    7.0000005,
+    123.0000005,
+    1e-12,
+    1e9,
+    999999999.9999995,
+]
+REFUSED_RATES = [0.0, -1.0, -2.5e-6, 1e9 * (1 + 2**-40), 1e303, float("nan"), float("inf"), float("-inf")]
+
+
+def _registry_micro(
+    monkeypatch: pytest.MonkeyPatch, key: ParticipantKey, report: dict[str, Any], rate: float
+) -> int:
+    """The registry's micro-CH figure for an embedded report claiming ``rate`` (its verification
+    stubbed: a real report's rate must follow from its results, so it cannot sit on a boundary)."""
+    from types import SimpleNamespace
+
+    import coordinator.registry.adverts as registry_adverts
+
+    claimed = SimpleNamespace(node=key.address, ch_per_hour=rate, grade=report["grade"])
+    monkeypatch.setattr(
+        registry_adverts, "verify_report", lambda _doc, _profile: SimpleNamespace(report=claimed)
+    )
+    return registry_adverts._verify_embedded(wire.canonical_bytes(report), PROFILE).ch_per_hour_micro
+
+
+@pytest.mark.parametrize("rate", BOUNDARY_RATES)
+def test_the_advert_and_the_registry_convert_a_rate_alike(
+    rate: float, key: ParticipantKey, report: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gcx.compute_hours import to_micro
+
+    node_side = wire.unpack(advert(key, {**report, "ch_per_hour": rate}))["ch_per_hour_micro"]
+    assert node_side == _registry_micro(monkeypatch, key, report, rate) == to_micro(rate)
+    if rate == 5e-7:  # the values discriminate: the hand rounding both modules had differs here
+        assert round(rate * 1_000_000) == 0 != node_side
+
+
+@pytest.mark.parametrize("rate", REFUSED_RATES)
+def test_the_advert_and_the_registry_refuse_a_rate_alike(
+    rate: float, key: ParticipantKey, report: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gcx.errors import GCXError
+
+    with pytest.raises(GCXError) as refused:  # ReportError, or SchemaError for NaN/inf in the report
+        advert(key, {**report, "ch_per_hour": rate})
+    assert type(refused.value).__name__ in ("ReportError", "SchemaError")
+    with pytest.raises(AdvertRejected) as rejected:
+        _registry_micro(monkeypatch, key, report, rate)
+    assert rejected.value.reason == "report" and "CH rate must be positive and at most" in str(rejected.value)

@@ -89,24 +89,61 @@ async def test_publish_limits_and_misuse() -> None:
         await ps.publish(TOPIC, b"nobody listens")  # fire-and-forget: no peers is not an error
 
 
+HEARTBEAT_S = 1  # the gossip heartbeat of every router in these tests (GossipConfig's default)
+DELIVERY_BOUND_S = 3 * HEARTBEAT_S
+"""A message that should arrive does so within this (eager push, or IHAVE/IWANT gossip at one of
+the next heartbeats); a message that must not arrive is waited for at least this long."""
+
+
+async def _wait_for_mesh(router: GossipSub, topic: str, peers: set[object], timeout_s: float) -> None:
+    with trio.fail_after(timeout_s):
+        while not peers <= set(router.mesh.get(topic, ())):
+            await trio.sleep(0.02)
+
+
 @pytest.mark.trio
 @pytest.mark.timeout(30)
 async def test_unsigned_messages_are_dropped() -> None:
-    """A peer running gossipsub without message signing cannot get messages to us."""
-    async with running_hosts(2) as (ours, theirs), open_pubsub(ours, [TOPIC]) as ps:
+    """A peer running gossipsub without message signing cannot get messages to us; a signed
+    message relayed by that same peer, over the same link, in the same window, does arrive
+    (positive control: the path delivers, so silence means the forged message was dropped)."""
+    assert GossipConfig().heartbeat_interval == HEARTBEAT_S
+    async with (
+        running_hosts(3) as (ours, theirs, honest),
+        open_pubsub(ours, [TOPIC]) as ps,
+        open_pubsub(honest, [TOPIC]) as ps_honest,
+    ):
         router = GossipSub(
-            protocols=[PROTOCOL_ID_V12], degree=6, degree_low=4, degree_high=12, heartbeat_interval=1
+            protocols=[PROTOCOL_ID_V12],
+            degree=6,
+            degree_low=4,
+            degree_high=12,
+            heartbeat_interval=HEARTBEAT_S,
         )
         unsigned = Pubsub(theirs, router, strict_signing=False)
         async with background_trio_service(unsigned), background_trio_service(router):
             await unsigned.wait_until_ready()
             await unsigned.subscribe(TOPIC)
+            # ours - theirs - honest: honest's messages reach us only through the unsigned peer
             await connect(theirs, listen_addrs(ours)[0], timeout_s=5)
+            await connect(honest, listen_addrs(theirs)[0], timeout_s=5)
             await ps.wait_for_peers(TOPIC, 1, timeout_s=10)
+            await ps_honest.wait_for_peers(TOPIC, 1, timeout_s=10)
+            await _wait_for_mesh(router, TOPIC, {ours.get_id(), honest.get_id()}, timeout_s=10)
+            assert honest.get_id() not in ours.get_connected_peers()
+
             await unsigned.publish(TOPIC, b"forged advert")
-            with trio.move_on_after(0.5):
-                got = await ps.subscription(TOPIC).receive()
-                pytest.fail(f"unsigned message was delivered: {got}")
+            await ps_honest.publish(TOPIC, b"signed advert")
+            got: list[tuple[float, Received]] = []
+            start = trio.current_time()
+            with trio.move_on_after(DELIVERY_BOUND_S):  # the window for both, from the forgery on
+                async for msg in ps.subscription(TOPIC):
+                    got.append((trio.current_time() - start, msg))
+            assert trio.current_time() - start >= DELIVERY_BOUND_S  # we waited the whole window
+            assert [m for _, m in got] == [
+                Received(from_peer=honest.get_id(), data=b"signed advert", topic=TOPIC)
+            ]
+            assert got[0][0] < DELIVERY_BOUND_S
 
 
 @pytest.mark.trio

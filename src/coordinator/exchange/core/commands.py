@@ -25,6 +25,9 @@ from typing import Any, Final
 
 import msgpack
 
+from gcx import wire
+from gcx.errors import WireError
+
 from ..errors import CommandDecodeError
 
 __all__ = [
@@ -159,31 +162,33 @@ def encode_command(command: Command) -> bytes:
     return encoder(command)
 
 
-def _int(value: Any) -> int:
-    if type(value) is not int:
-        raise CommandDecodeError(f"command field {value!r} is not an integer")
-    return value
+MAX_COMMAND_SIZE: Final = 128
+"""The largest encoded command (seven 64-bit integers take at most 64 bytes)."""
+_LENGTHS: Final = {_LIMIT: 7, _MARKET: 5, _CANCEL: 3, _REPLACE: 5}
+_FIELD_NAMES: Final = tuple(f"command field {i}" for i in range(7))
 
 
 def decode_command(data: bytes) -> Command:
-    """The command ``data`` encodes; :class:`CommandDecodeError` for anything else."""
+    """The command ``data`` encodes; :class:`CommandDecodeError` for anything else.
+
+    Decoded by :mod:`gcx.wire` (strict: bounded size, no extension types, no trailing bytes),
+    then every field must be an integer (a bool is not) and the kind's field count must match.
+    """
     try:
-        raw = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise CommandDecodeError(f"not msgpack: {exc}") from None
-    if not isinstance(raw, list) or not raw:
-        raise CommandDecodeError("a command is a non-empty array")
-    f = [_int(v) for v in raw]
+        f = wire.unpack_array(data, MAX_COMMAND_SIZE, range(3, 8))
+        wire.expect_ints(f, _FIELD_NAMES[: len(f)])
+    except WireError as exc:
+        raise CommandDecodeError(f"not a command: {exc}") from None
     kind, n = f[0], len(f)
+    if _LENGTHS.get(kind) != n:
+        raise CommandDecodeError(f"unknown command kind {kind} with {n - 1} fields")
     try:
-        if kind == _LIMIT and n == 7:
+        if kind == _LIMIT:
             return PlaceLimit(f[1], f[2], Side(f[3]), f[4], f[5], OrderType(f[6]))  # ValueError: MARKET
-        if kind == _MARKET and n == 5:
+        if kind == _MARKET:
             return PlaceMarket(f[1], f[2], Side(f[3]), f[4])
-        if kind == _CANCEL and n == 3:
+        if kind == _CANCEL:
             return Cancel(f[1], f[2])
-        if kind == _REPLACE and n == 5:
-            return Replace(f[1], f[2], f[3], f[4])
+        return Replace(f[1], f[2], f[3], f[4])
     except ValueError as exc:  # an out-of-range side or order type
         raise CommandDecodeError(str(exc)) from None
-    raise CommandDecodeError(f"unknown command kind {kind} with {n - 1} fields")

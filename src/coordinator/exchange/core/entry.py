@@ -25,6 +25,8 @@ from typing import Any, Final
 
 import msgpack
 
+from gcx import wire
+from gcx.errors import WireError
 from gcx.orders import MessageKind, _checksum
 
 from ..errors import EntryDecodeError
@@ -96,26 +98,47 @@ def encode_entry(e: Entry) -> bytes:
     )
 
 
+MAX_ENTRY_SIZE: Final = 512
+"""The largest encoded entry: eleven 64-bit integers, an instrument of at most 48 characters
+(UTF-8), a 20-byte account and a 65-byte signature take under 400 bytes."""
+
+
+_INT_FIELDS: Final = (
+    "format",
+    "kind",
+    "ts_ms",
+    "nonce",
+    "client_order_id",
+    "side",
+    "order_type",
+    "price",
+    "qty",
+    "expiry",
+    "order_id",
+)
+
+
 def decode_entry(data: bytes) -> Entry:
-    """The entry ``data`` encodes; :class:`EntryDecodeError` for anything else."""
+    """The entry ``data`` encodes; :class:`EntryDecodeError` for anything else.
+
+    Decoded by :mod:`gcx.wire` (strict: bounded size, no extension types, no trailing bytes),
+    then each field is checked for its exact type and range (a bool is not an integer).
+    """
     try:
-        raw = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise EntryDecodeError(f"journal entry is not msgpack: {exc}") from None
-    if not isinstance(raw, list) or len(raw) != 14 or raw[0] != ENTRY_FORMAT:
-        raise EntryDecodeError("not a journal entry of a known format")
-    _, kind, ts_ms, instrument, account, *ints, signature = raw
-    numbers = [kind, ts_ms, *ints]
-    if any(type(v) is not int or v < 0 for v in numbers):
-        raise EntryDecodeError("journal entry: a numeric field is not a non-negative integer")
-    if kind not in _NAMES:
-        raise EntryDecodeError(f"journal entry: unknown kind {kind}")
-    if type(instrument) is not str or not 0 < len(instrument) <= _MAX_INSTRUMENT:
-        raise EntryDecodeError("journal entry: bad instrument")
-    if type(account) is not bytes or len(account) != 20:
-        raise EntryDecodeError("journal entry: the account is not 20 bytes")
-    if type(signature) is not bytes or len(signature) > 65:
-        raise EntryDecodeError("journal entry: bad signature field")
+        raw = wire.unpack_array(data, MAX_ENTRY_SIZE, (14,))
+        fmt, kind, ts_ms, instrument, account, *ints, signature = raw
+        wire.expect_ints([fmt, kind, ts_ms, *ints], _INT_FIELDS, 0, wire.UINT64_MAX)
+        if fmt != ENTRY_FORMAT:
+            raise EntryDecodeError(f"journal entry format {fmt}, this code reads {ENTRY_FORMAT}")
+        if kind not in _NAMES:
+            raise EntryDecodeError(f"journal entry: unknown kind {kind}")
+        wire.expect_str(instrument, "instrument", 1, _MAX_INSTRUMENT)
+        wire.expect_bytes(account, "account", 20, 20)
+        wire.expect_bytes(signature, "signature", 0, 65)
+    except EntryDecodeError:
+        raise
+    except WireError as exc:
+        raise EntryDecodeError(f"journal entry: {exc}") from None
     nonce, coid, side, order_type, price, qty, expiry, order_id = ints
     return Entry(
         kind,

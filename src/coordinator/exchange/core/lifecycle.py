@@ -5,6 +5,13 @@ filled or cancelled; a rejected place command leaves no order behind, and a refu
 replace leaves a working order as it was. The engine's hot path does not consult this table (a
 dict lookup per event would cost a tenth of its budget); it is the specification that
 :func:`follow` checks event streams against, in the tests and in any consumer that wants to.
+
+The exchange's state (:mod:`.state`) keeps each order's :class:`OrderState` and moves it only by
+:func:`advance` through this table, which raises :class:`IllegalTransition` on anything else.
+What clients see comes from the state too (:class:`Status`): an order's own status is
+:data:`ORDER_STATUS` of its state (a working order is ``resting`` between commands: an IOC or
+market remainder is cancelled within its command), and the answer to a request is
+:func:`answer_status`.
 """
 
 from __future__ import annotations
@@ -14,7 +21,17 @@ from typing import Final
 
 from .events import ACCEPTED, CANCELLED, REJECTED, REPLACED, TRADE, Event
 
-__all__ = ["TRANSITIONS", "IllegalTransition", "OrderState", "Transition", "follow"]
+__all__ = [
+    "ORDER_STATUS",
+    "TRANSITIONS",
+    "IllegalTransition",
+    "OrderState",
+    "Status",
+    "Transition",
+    "advance",
+    "answer_status",
+    "follow",
+]
 
 
 class OrderState(Enum):
@@ -54,14 +71,57 @@ class IllegalTransition(AssertionError):  # noqa: N818 - a broken invariant, lik
     """An event stream moved an order along a transition the table does not allow."""
 
 
+def advance(state: OrderState, transition: Transition, order_id: int = 0) -> OrderState:
+    """The state ``transition`` takes an order in ``state`` to; :class:`IllegalTransition` if the
+    table has no such move (a bug: the engine and the state disagree)."""
+    nxt = TRANSITIONS.get((state, transition))
+    if nxt is None:
+        raise IllegalTransition(f"order {order_id}: {transition.value} in state {state.value}")
+    return nxt
+
+
+class Status(Enum):
+    """The statuses clients see (the API's ``status`` fields)."""
+
+    RESTING = "resting"  # working, nothing traded (an order's own status: working)
+    PARTIALLY_FILLED = "partially_filled"  # working, some traded (answers only)
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"  # the answer to an accepted replace (answers only)
+    REJECTED = "rejected"
+
+
+ORDER_STATUS: Final[dict[OrderState, Status]] = {
+    S.WORKING: Status.RESTING,
+    S.FILLED: Status.FILLED,
+    S.CANCELLED: Status.CANCELLED,
+    S.REJECTED: Status.REJECTED,
+}
+"""An order's status as clients see it, by state (``NEW`` is never shown: every command ends
+with its order accepted or rejected)."""
+
+
+def answer_status(state: OrderState, filled: int, *, replace: bool = False, refused: bool = False) -> Status:
+    """The ``status`` of the answer to a request whose order ends the command in ``state`` with
+    ``filled`` lots traded in all: ``rejected`` if the request was refused, ``replaced`` for an
+    accepted replace, ``resting`` or ``partially_filled`` for a working order, else the order's
+    final status (``filled``, ``cancelled``: a cancel, or an IOC or market remainder)."""
+    if refused:
+        return Status.REJECTED
+    if replace:
+        return Status.REPLACED
+    if state is S.WORKING:
+        return Status.PARTIALLY_FILLED if filled else Status.RESTING
+    if state is S.NEW:
+        raise IllegalTransition("a command ended with its order neither accepted nor rejected")
+    return ORDER_STATUS[state]
+
+
 def _step(
     states: dict[int, tuple[OrderState, int]], order_id: int, transition: Transition, open_qty: int
 ) -> None:
     state, _ = states.get(order_id, (S.NEW, 0))
-    nxt = TRANSITIONS.get((state, transition))
-    if nxt is None:
-        raise IllegalTransition(f"order {order_id}: {transition.value} in state {state.value}")
-    states[order_id] = (nxt, open_qty)
+    states[order_id] = (advance(state, transition, order_id), open_qty)
 
 
 def follow(events: list[Event], states: dict[int, tuple[OrderState, int]]) -> None:

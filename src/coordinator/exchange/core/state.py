@@ -12,6 +12,10 @@ the same entries in the same order give the same :meth:`ExchangeState.state_hash
 
 * **Accounts.** The engine wants integers; the signer's 20-byte address gets the next number
   the first time it appears. Clients never see these numbers.
+* **Order lifecycle.** Each order's :class:`~.lifecycle.OrderState` moves only through the
+  transition table of :mod:`.lifecycle` (:func:`~.lifecycle.advance`, one step per engine
+  event; an illegal step raises :class:`~.lifecycle.IllegalTransition`), and the statuses clients
+  see — an order's own and the answer's — are read off that state (:class:`~.lifecycle.Status`).
 * **Client order ids.** Cancels and replaces name an order by ``(account, instrument,
   clientOrderId)``; a new order reusing the id of one of the account's live orders on that
   instrument is rejected (``duplicate_order_id``) without reaching the engine, and naming an
@@ -39,15 +43,18 @@ from typing import Any, Final
 
 import msgpack
 
+from gcx import wire
+from gcx.errors import WireError
 from gcx.orders import _checksum
 
 from ..errors import StateSnapshotError
 from .commands import Cancel, OrderType, PlaceLimit, PlaceMarket, Replace, Side
 from .engine import Engine
-from .engine_config import MAX_VALUE
-from .entry import CANCEL, ORDER, Entry
+from .engine_config import MAX_VALUE, RestingOrder
+from .entry import CANCEL, ORDER, REPLACE, Entry
 from .events import ACCEPTED, CANCELLED, REJECTED, REPLACED, TRADE, Event, RejectReason
 from .instruments import Future, Option, Perpetual, Spot
+from .lifecycle import ORDER_STATUS, IllegalTransition, OrderState, Status, Transition, advance, answer_status
 from .marketdata import Candles, FeedMessage, FeedPublisher, L2Book
 
 __all__ = [
@@ -61,13 +68,16 @@ Instrument = Spot | Future | Option | Perpetual
 
 CANDLE_INTERVALS: Final = (60, 300, 3600)
 STATE_FORMAT: Final = 1
+MAX_SNAPSHOT_SIZE: Final = 1 << 32
+"""The largest snapshot :meth:`ExchangeState.restore` decodes (4 GiB; a bigger one is refused
+like a damaged one, and recovery replays from an older snapshot instead)."""
 _SIDES: Final = ("buy", "sell")
 _TYPES: Final = {int(t): t.name.lower() for t in OrderType}
 _REASONS: Final = {int(r): r.name.lower() for r in RejectReason}
 
 
 class OrderRecord:
-    """One order of an account, as the API shows it; live while ``status`` is working/resting."""
+    """One order of an account, as the API shows it; live while its ``state`` is working."""
 
     __slots__ = (
         "account",
@@ -82,13 +92,11 @@ class OrderRecord:
         "qty",
         "remaining",
         "side",
-        "status",
+        "state",
         "updated_ms",
     )
 
-    def __init__(
-        self, order_id: int, account: int, instrument: str, entry: Entry, status: str = "working"
-    ) -> None:
+    def __init__(self, order_id: int, account: int, instrument: str, entry: Entry) -> None:
         self.order_id = order_id
         self.account = account
         self.instrument = instrument
@@ -99,18 +107,33 @@ class OrderRecord:
         self.qty = entry.qty
         self.filled = 0
         self.remaining = entry.qty
-        self.status = status
+        self.state = OrderState.NEW
         self.created_ms = self.updated_ms = entry.ts_ms
         self.counted = 0  # notional this order adds to its account's exposure now
 
+    @property
+    def status(self) -> str:
+        """The order's status as clients see it (``resting`` while it works)."""
+        return ORDER_STATUS[self.state].value
+
     def to_list(self) -> list[Any]:
+        """The record as a snapshot stores it (its state as its status)."""
         return [getattr(self, name) for name in _RECORD_FIELDS]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> OrderRecord:
+        """A live order of a snapshot (whose status must be ``resting``: only working orders are
+        kept)."""
         rec = cls.__new__(cls)
         for name, value in zip(_RECORD_FIELDS, raw, strict=True):
-            setattr(rec, name, value)
+            if name == "status":
+                if value != Status.RESTING.value:
+                    raise StateSnapshotError(f"a live order of the snapshot has the status {value!r}")
+                rec.state = OrderState.WORKING
+            elif name == "instrument":
+                rec.instrument = wire.expect_str(value, "an order's instrument")
+            else:
+                setattr(rec, name, wire.expect_int(value, f"an order's {name}"))
         return rec
 
 
@@ -137,7 +160,7 @@ class Outcome:
     """What one entry did, for the request that sent it."""
 
     seq: int
-    status: str  # resting, partially_filled, filled, cancelled, replaced, rejected
+    status: str  # a lifecycle.Status value: resting, partially_filled, filled, cancelled, replaced, rejected
     order: dict[str, Any] | None = None
     fills: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None  # a reject code (``price_band``, ``unknown_order``, …)
@@ -291,9 +314,9 @@ class ExchangeState:
 
     def _refuse(self, account: int, base: dict[str, Any], seq: int, code: str, message: str) -> Outcome:
         self._note(account, base | {"event": "rejected", "reason": code})
-        return Outcome(seq, "rejected", error=code, message=message)
+        return Outcome(seq, Status.REJECTED.value, error=code, message=message)
 
-    def _process(  # noqa: PLR0915 - one branch per event kind
+    def _process(
         self, seq: int, ts: int, sym: str, entry: Entry, rec: OrderRecord, events: list[Event]
     ) -> Outcome:
         touched: dict[int, OrderRecord] = {rec.order_id: rec}
@@ -309,6 +332,8 @@ class ExchangeState:
                     o = orders[oid]
                     o.filled += qty
                     o.remaining -= qty
+                    step = Transition.FILL if o.remaining == 0 else Transition.PARTIAL_FILL
+                    o.state = advance(o.state, step, oid)
                     o.updated_ms = ts
                     touched[oid] = o
                     fill = {
@@ -330,20 +355,23 @@ class ExchangeState:
                 for candles in self.candles[sym].values():
                     candles.add(ts // 1000, price, qty)
             elif kind == ACCEPTED:
+                rec.state = advance(rec.state, Transition.ACCEPTED, rec.order_id)
                 self._note(rec.account, self._event(seq, ts, rec, "accepted"))
             elif kind == REJECTED:
                 code = _REASONS.get(ev[3], str(ev[3]))
                 out.error, out.message = code, f"rejected by the {sym} book: {code}"
-                if entry.kind == ORDER:
-                    rec.status = "rejected"
+                # a place command's order is rejected; a refused cancel or replace changes nothing
+                rec.state = advance(rec.state, Transition.REJECTED, rec.order_id)
                 self._note(rec.account, self._event(seq, ts, rec, "rejected") | {"reason": code})
             elif kind == CANCELLED:
                 o = orders[ev[1]]
-                o.remaining, o.status, o.updated_ms = 0, "cancelled", ts
+                o.state = advance(o.state, Transition.CANCELLED, o.order_id)
+                o.remaining, o.updated_ms = 0, ts
                 touched[o.order_id] = o
                 self._note(o.account, self._event(seq, ts, o, "cancelled") | {"cancelled_qty": ev[3]})
             elif kind == REPLACED:
                 _, oid, _acct, _side, price, qty, kept = ev
+                rec.state = advance(rec.state, Transition.REPLACED, oid)
                 rec.price, rec.remaining, rec.qty, rec.updated_ms = price, qty, rec.filled + qty, ts
                 out.kept_priority = bool(kept)
                 self._note(rec.account, self._event(seq, ts, rec, "replaced") | {"kept_priority": bool(kept)})
@@ -354,16 +382,8 @@ class ExchangeState:
         for o in touched.values():
             self._settle(o)
         out.order = self.view(rec)
-        if out.error is not None:
-            out.status = "rejected"
-        elif entry.kind == CANCEL:
-            out.status = "cancelled"
-        elif entry.kind != ORDER:
-            out.status = "replaced"
-        elif rec.status == "resting":
-            out.status = "partially_filled" if rec.filled else "resting"
-        else:
-            out.status = rec.status
+        refused, replace = out.error is not None, entry.kind == REPLACE
+        out.status = answer_status(rec.state, rec.filled, replace=replace, refused=refused).value
         return out
 
     @staticmethod
@@ -382,14 +402,15 @@ class ExchangeState:
         }
 
     def _settle(self, rec: OrderRecord) -> None:
-        """Bring an order's status, live maps and exposure up to date after a command."""
-        if rec.status in ("working", "resting"):
-            rec.status = "resting" if rec.remaining > 0 else "filled"
-        counted = self.notional(rec.instrument, rec.price, rec.remaining) if rec.status == "resting" else 0
+        """Bring an order's live maps and exposure up to date after a command."""
+        live = rec.state is OrderState.WORKING
+        if live and rec.remaining <= 0:
+            raise IllegalTransition(f"order {rec.order_id}: working with nothing left")
+        counted = self.notional(rec.instrument, rec.price, rec.remaining) if live else 0
         if counted != rec.counted:
             self.exposure[rec.account] = self.exposure.get(rec.account, 0) + counted - rec.counted
             rec.counted = counted
-        if rec.status != "resting":
+        if not live:
             self.orders.pop(rec.order_id, None)
             key = (rec.account, rec.instrument, rec.client_order_id)
             if self.by_client.get(key) == rec.order_id:
@@ -429,10 +450,14 @@ class ExchangeState:
         if self.last_seq or self.accounts:
             raise ValueError("restore needs a fresh state")
         try:
-            self._restore(msgpack.unpackb(data, raw=False, strict_map_key=False))
+            doc = wire.unpack_array(data, MAX_SNAPSHOT_SIZE, (10,))
+        except WireError as exc:
+            raise StateSnapshotError(f"cannot decode the exchange snapshot: {exc}") from None
+        try:
+            self._restore(doc)
         except StateSnapshotError:
             raise
-        except Exception as exc:  # malformed content of any shape
+        except Exception as exc:  # well-formed msgpack, malformed content of any shape
             raise StateSnapshotError(f"cannot restore the exchange snapshot: {exc!r}") from None
         if self.snapshot() != data:
             raise StateSnapshotError(
@@ -440,18 +465,28 @@ class ExchangeState:
             )
 
     def _restore(self, doc: list[Any]) -> None:
+        """Load a decoded snapshot. Every number the state computes with is checked for its type
+        (a bool is not an integer: it would re-encode to the same bytes); the fills, history and
+        trade records are data, which the re-encoding check covers."""
+        num, blob = wire.expect_int, wire.expect_bytes
         fmt, last_seq, next_oid, addresses, nonces, engines, orders, books, trades, candles = doc
-        if fmt != STATE_FORMAT:
+        if num(fmt, "format") != STATE_FORMAT:
             raise StateSnapshotError(f"exchange snapshot format {fmt}, this code reads {STATE_FORMAT}")
-        self.last_seq, self.next_order_id = last_seq, next_oid
+        self.last_seq, self.next_order_id = num(last_seq, "last_seq", 0), num(next_oid, "next_order_id", 0)
         for address in addresses:
-            self._account(address)
-        self.nonces = {a: n for a, n in nonces}
-        for sym, eseq, last_price, volume, resting, pub_seq, trade_id in engines:
+            self._account(blob(address, "an account", 20, 20))
+        self.nonces = {blob(a, "a nonce's account", 20, 20): num(n, "a nonce", 0) for a, n in nonces}
+        for sym, eseq, last_price, volume, resting, raw_pub_seq, raw_trade_id in engines:
             if sym not in self.engines:
                 raise StateSnapshotError(f"the snapshot has an instrument {sym!r} the configuration lacks")
             engine = self.engines[sym]
-            engine.restore([tuple(o) for o in resting], eseq, last_price, volume)
+            rows: list[RestingOrder] = []
+            for oid, acct, side, price, qty, post in resting:
+                what = "a resting order's field"
+                row = (num(oid, what), num(acct, what), num(side, what), num(price, what))
+                rows.append((*row, num(qty, what), num(post, what)))
+            engine.restore(rows, num(eseq, "seq"), num(last_price, "last_price"), num(volume, "volume"))
+            pub_seq, trade_id = num(raw_pub_seq, "feed seq"), num(raw_trade_id, "trade id")
             book = L2Book()
             book.apply_changes([(side, p, q) for side in (0, 1) for p, q in engine.depth(side)], pub_seq)
             self.publishers[sym] = FeedPublisher(sym, book, pub_seq, trade_id + 1)
@@ -462,9 +497,13 @@ class ExchangeState:
             self.by_client[(rec.account, rec.instrument, rec.client_order_id)] = rec.order_id
             self.exposure[rec.account] = self.exposure.get(rec.account, 0) + rec.counted
         for number, fills, history in books:
-            self.fills[number].extend(fills)
+            if type(fills) is not list or type(history) is not list:
+                raise StateSnapshotError("an account's fills and history must be arrays")
+            self.fills[num(number, "an account number")].extend(fills)
             self.history[number].extend(history)
         for sym, items in trades:
+            if type(items) is not list:
+                raise StateSnapshotError("an instrument's trades must be an array")
             self.trades[sym].extend(items)
         for sym, interval, dumped in candles:
-            self.candles[sym][interval].load(dumped)
+            self.candles[sym][num(interval, "a candle interval")].load(dumped)
