@@ -44,17 +44,19 @@ log = logging.getLogger("gcx.coordinator")
 PRUNE_EVERY_S = 60.0
 
 
-def build_registry(settings: Settings, profile: ReferenceProfile) -> Registry:
+def build_registry(settings: Settings, profile: ReferenceProfile, metrics: Metrics | None = None) -> Registry:
+    """The registry over its SQLite store, on the wall clock, reporting to ``metrics``."""
     c = settings.coordinator
     path = c.database or ensure_home() / "coordinator" / "registry.sqlite"
     return Registry(
         RegistryStore(path),
         profile,
+        clock=time.time,
+        observer=metrics or Metrics(),
         advert_policy=AdvertPolicy(max_ttl_s=c.max_advert_ttl_s, max_clock_skew_s=c.max_clock_skew_s),
         uptime_policy=UptimePolicy(
             slot_s=c.uptime_slot_s, window_slots=max(1, c.uptime_window_s // c.uptime_slot_s)
         ),
-        metrics=Metrics(),
         rate=c.adverts_per_peer_per_s,
     )
 
@@ -65,8 +67,7 @@ async def _consume_adverts(pubsub: Any, registry: Registry) -> None:
         try:
             address = address_of_peer(msg.from_peer)
         except P2PError as exc:
-            registry.metrics.adverts_rejected.labels(reason="peer_mismatch").inc()
-            log.info("rejected advert from %s: %s", peer_id, exc)
+            registry.observer.advert_rejected(peer_id, "peer_mismatch", str(exc))
             continue
         registry.ingest_advert(msg.data, peer_id, address)
 
@@ -131,7 +132,8 @@ async def run_coordinator(
     ready: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Run the coordinator until cancelled."""
-    registry = build_registry(settings, profile)
+    metrics = Metrics()
+    registry = build_registry(settings, profile, metrics)
     c = settings.coordinator
     exchange = open_exchange(settings) if settings.exchange.enabled else None
     try:
@@ -149,7 +151,7 @@ async def run_coordinator(
             ):
                 if exchange is not None:
                     await n.start(exchange.run)
-                app = create_app(registry, info=info, exchange=exchange)
+                app = create_app(registry, info=info, exchange=exchange, registry_metrics=metrics)
                 port = await n.start(serve_api, app, c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
                 n.start_soon(_consume_adverts, pubsub, registry)

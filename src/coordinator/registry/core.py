@@ -1,15 +1,17 @@
 """The provider registry: accepts adverts and heartbeats, answers listings (DESIGN §4).
 
-Sans-I/O except for its :class:`~coordinator.registry.store.RegistryStore`: the libp2p and HTTP adapters
-pass in bytes, the sender's identity and the time, and read listings out. Every rejected input is
-counted by reason and logged; nothing a peer sends can raise out of :meth:`Registry.ingest_advert`
-or :meth:`Registry.ingest_heartbeat`.
+Sans-I/O: the libp2p and HTTP adapters pass in bytes, the sender's identity and (optionally) the
+time, and read listings out. The core is *given* everything it would otherwise reach for
+(:mod:`.base`): its :class:`~.base.ProviderStore` (SQLite in production), its
+:data:`~.base.Clock` (read only when a caller passes no ``now``) and a
+:class:`~.base.RegistryObserver` that it tells what happened — the service around it
+(:mod:`coordinator.daemon`) gives it :class:`~.metrics.Metrics`, which counts and logs. Nothing a
+peer sends can raise out of :meth:`Registry.ingest_advert` or :meth:`Registry.ingest_heartbeat`:
+every rejected input is reported to the observer with its reason.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -20,11 +22,8 @@ from gcx.errors import WireError
 from gcx.reference import ReferenceProfile
 
 from .adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
-from .metrics import Metrics
-from .store import ProviderRecord, RegistryStore
+from .base import Clock, NullObserver, ProviderRecord, ProviderStore, RegistryObserver
 from .uptime import UptimePolicy, uptime_percent
-
-log = logging.getLogger("gcx.coordinator.registry")
 
 
 class TokenBucket:
@@ -50,22 +49,30 @@ class TokenBucket:
 
 
 class Registry:
+    """Validates and stores adverts, counts heartbeats, answers listings (see the module doc).
+
+    ``clock`` gives unix seconds when a method is called without ``now``; without a clock every
+    such call must pass ``now``. ``observer`` is told every outcome (default: ignored).
+    """
+
     def __init__(
         self,
-        store: RegistryStore,
+        store: ProviderStore,
         profile: ReferenceProfile,
         *,
+        clock: Clock | None = None,
+        observer: RegistryObserver | None = None,
         advert_policy: AdvertPolicy | None = None,
         uptime_policy: UptimePolicy | None = None,
-        metrics: Metrics | None = None,
         rate: float = 2.0,
         burst: float = 20.0,
     ) -> None:
         self.store = store
         self.profile = profile
+        self.clock = clock
+        self.observer: RegistryObserver = observer or NullObserver()
         self.advert_policy = advert_policy or AdvertPolicy()
         self.uptime = uptime_policy or UptimePolicy()
-        self.metrics = metrics or Metrics()
         self._cache = ReportCache()
         self._adverts_bucket = TokenBucket(rate, burst)
         self._heartbeat_bucket = TokenBucket(rate * 2, burst)
@@ -74,6 +81,13 @@ class Registry:
         self.staked: set[str] | None = None
         self._last: dict[str, bytes] = {}  # peer -> its last accepted advert (for duplicates)
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
+
+    def _now(self, now: float | None) -> float:
+        if now is not None:
+            return now
+        if self.clock is None:
+            raise TypeError("this Registry has no clock: pass now=")
+        return self.clock()
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -92,10 +106,11 @@ class Registry:
         is byte-for-byte the last accepted advert of that peer is acknowledged as a duplicate,
         not counted as a replay.
         """
-        now = time.time() if now is None else now
-        started = time.perf_counter()
+        now = self._now(now)
+        observer = self.observer
+        observer.before_advert(sender_peer_id)
         if self._last.get(sender_peer_id) == data:
-            self.metrics.adverts_duplicate.inc()
+            observer.advert_duplicate(sender_peer_id)
             return True, None
         try:
             if not self._adverts_bucket.allow(sender_peer_id, now):
@@ -111,15 +126,12 @@ class Registry:
                 cache=self._cache,
             )
         except AdvertRejected as exc:
-            self.metrics.adverts_rejected.labels(reason=exc.reason).inc()
-            log.info("rejected advert from %s: %s", sender_peer_id, exc)
+            observer.advert_rejected(sender_peer_id, exc.reason, str(exc))
             return False, str(exc)
         self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
         self._last[sender_peer_id] = bytes(data)
         self._nonces[sender_peer_id] = advert.nonce
-        self.metrics.adverts_accepted.inc()
-        self.metrics.ingest_seconds.observe(time.perf_counter() - started)
-        log.debug("accepted advert %d from %s", advert.nonce, sender_peer_id)
+        observer.advert_accepted(sender_peer_id, advert.nonce)
         return True, None
 
     def _last_nonce(self, peer_id: str) -> int | None:
@@ -132,25 +144,25 @@ class Registry:
 
     def ingest_heartbeat(self, data: bytes, sender_peer_id: str, now: float | None = None) -> bool:
         """Record a heartbeat from a known provider; True if it counted."""
-        now = time.time() if now is None else now
+        now = self._now(now)
+        observer = self.observer
         if not self._heartbeat_bucket.allow(sender_peer_id, now):
-            self.metrics.heartbeats.labels(outcome="rate_limited").inc()
+            observer.heartbeat(sender_peer_id, "rate_limited", None)
             return False
         try:
             wire.validate(Heartbeat, wire.unpack(data, MAX_HEARTBEAT_BYTES))
         except WireError as exc:
-            self.metrics.heartbeats.labels(outcome="malformed").inc()
-            log.info("malformed heartbeat from %s: %s", sender_peer_id, exc)
+            observer.heartbeat(sender_peer_id, "malformed", str(exc))
             return False
         if not self.store.mark_seen(sender_peer_id, int(now), self.uptime.slot_of(now)):
-            self.metrics.heartbeats.labels(outcome="unknown_peer").inc()
+            observer.heartbeat(sender_peer_id, "unknown_peer", None)
             return False
-        self.metrics.heartbeats.labels(outcome="accepted").inc()
+        observer.heartbeat(sender_peer_id, "accepted", None)
         return True
 
     def prune(self, now: float | None = None) -> None:
         """Forget slots older than the uptime window."""
-        now = time.time() if now is None else now
+        now = self._now(now)
         self.store.prune_slots(self.uptime.slot_of(now) - self.uptime.window_slots - 1)
 
     # -- output ---------------------------------------------------------------------------------
@@ -188,10 +200,10 @@ class Registry:
     def listing(self, now: float | None = None, include_expired: bool = False) -> list[dict[str, Any]]:
         """Providers with an unexpired advert and, with a chain, enough stake (all known providers
         with ``include_expired``)."""
-        now = time.time() if now is None else now
+        now = self._now(now)
         views = [self.view(r, now) for r in self.store.providers()]
         listed = [v for v in views if v["listed"]]
-        self.metrics.providers_listed.set(len(listed))
+        self.observer.providers_listed(len(listed))
         return views if include_expired else listed
 
     def provider(self, peer_id: str, now: float | None = None) -> dict[str, Any] | None:
@@ -199,7 +211,7 @@ class Registry:
         record = self.store.provider(peer_id)
         if record is None:
             return None
-        view = self.view(record, time.time() if now is None else now)
+        view = self.view(record, self._now(now))
         encoded = wire.unpack(record.advert, self.advert_policy.max_bytes)["report"]
         view["report"] = wire.unpack(encoded, self.advert_policy.max_bytes)
         return view

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gcx.advert import CapacityAdvert
 from gcx.errors import ConfigError
+
+from .base import ProviderRecord
+
+__all__ = ["SCHEMA_VERSION", "ProviderRecord", "RegistryStore"]
 
 SCHEMA_VERSION = 1
 
@@ -44,28 +47,8 @@ CREATE TABLE IF NOT EXISTS seen_slots (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderRecord:
-    peer_id: str
-    address: str
-    nonce: int
-    first_seen: int
-    last_seen: int
-    first_slot: int
-    issued_at: int
-    expires_at: int
-    ch_per_hour_micro: int
-    grade: str  # as advertised: reliability '?' (the registry fills it in)
-    price_per_ch: int
-    hours: int
-    stake_address: str
-    report_digest: str
-    listen_addrs: tuple[str, ...]
-    advert: bytes
-
-
 class RegistryStore:
-    """SQLite persistence of the provider registry."""
+    """SQLite persistence of the provider registry (a :class:`~.base.ProviderStore`)."""
 
     def __init__(self, path: Path) -> None:
         try:

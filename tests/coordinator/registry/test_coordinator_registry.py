@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from coordinator.registry import Registry
 from coordinator.registry.adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
+from coordinator.registry.metrics import Metrics
 from coordinator.registry.store import RegistryStore
 from coordinator.registry.uptime import UptimePolicy, uptime_percent
 from gcx import signing, wire
@@ -70,7 +71,12 @@ def report(key: ParticipantKey, make_report: Callable[..., dict[str, Any]]) -> d
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
-    return Registry(RegistryStore(tmp_path / "registry.sqlite"), PROFILE)
+    return Registry(RegistryStore(tmp_path / "registry.sqlite"), PROFILE, observer=Metrics())
+
+
+def metrics(registry: Registry) -> Metrics:
+    assert isinstance(registry.observer, Metrics)
+    return registry.observer
 
 
 def check(data: bytes, key: ParticipantKey, peer: str = "peer-a", last_nonce: int | None = None) -> None:
@@ -87,7 +93,7 @@ def check(data: bytes, key: ParticipantKey, peer: str = "peer-a", last_nonce: in
 
 
 def rejected(registry: Registry, reason: str) -> float:
-    return registry.metrics.adverts_rejected.labels(reason=reason)._value.get()
+    return metrics(registry).adverts_rejected.labels(reason=reason)._value.get()
 
 
 def test_an_honest_advert_is_accepted_and_listed(
@@ -165,7 +171,7 @@ def test_replays_and_stale_nonces_are_rejected(
     assert registry.ingest_advert(first, "peer-a", key.address, now=NOW)
     # The same bytes again (the gossiped copy of a directly sent advert): acknowledged, not stored.
     assert registry.submit_advert(first, "peer-a", key.address, now=NOW + 1) == (True, None)
-    assert registry.metrics.adverts_duplicate._value.get() == 1
+    assert metrics(registry).adverts_duplicate._value.get() == 1
     assert registry.listing(now=NOW + 1)[0]["last_seen"] == NOW
     # A different advert with a stale nonce is a replay.
     stale = advert(key, report, nonce=10, price_per_ch=1)
@@ -225,6 +231,28 @@ def test_heartbeats_drive_uptime_and_the_reliability_grade(
     row = registry.listing(now=start + 550)[0]
     assert row["uptime"] == pytest.approx(50 / 55 * 100)
     assert row["grades"]["reliability"] == "4"
+
+
+def test_the_core_reads_the_clock_it_is_given_and_reports_to_its_observer(
+    tmp_path: Path, key: ParticipantKey, report: dict[str, Any]
+) -> None:
+    clock = [float(NOW)]
+    observer = Metrics()
+    registry = Registry(
+        RegistryStore(tmp_path / "r.sqlite"), PROFILE, clock=lambda: clock[0], observer=observer
+    )
+    data = advert(key, report, ttl_s=60)
+    assert registry.ingest_advert(data, "peer-a", key.address)  # no now: the given clock's NOW
+    assert registry.ingest_advert(data, "peer-a", key.address)  # the duplicate is not timed
+    assert [r["last_seen"] for r in registry.listing()] == [NOW]
+    clock[0] = NOW + 60.0  # the advert expires by the injected clock, not the wall clock
+    assert registry.listing() == []
+    assert observer.adverts_accepted._value.get() == 1 and observer.adverts_duplicate._value.get() == 1
+    assert observer.registry.get_sample_value("gcx_advert_ingest_seconds_count") == 1
+    assert observer.listed._value.get() == 0
+    clockless = Registry(RegistryStore(tmp_path / "r2.sqlite"), PROFILE)
+    with pytest.raises(TypeError, match="no clock"):
+        clockless.listing()
 
 
 def test_uptime_policy_core() -> None:
