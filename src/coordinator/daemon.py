@@ -45,10 +45,18 @@ PRUNE_EVERY_S = 60.0
 
 
 def build_registry(settings: Settings, profile: ReferenceProfile, metrics: Metrics | None = None) -> Registry:
-    """The registry over its SQLite store, on the wall clock, reporting to ``metrics``."""
+    """The registry over its SQLite store, on the wall clock, reporting to ``metrics``.
+
+    A damaged registry file is refused (:class:`~.registry.errors.RegistryStoreError`); damaged
+    records in an intact one are found here and left out until their providers advertise again.
+    """
     c = settings.coordinator
-    path = c.database or ensure_home() / "coordinator" / "registry.sqlite"
-    return Registry(
+    if c.database is None:  # the home's: its directory is ours to make
+        path = ensure_home() / "coordinator" / "registry.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:  # configured: a missing directory is a mistake, not a place for a new registry
+        path = c.database
+    registry = Registry(
         RegistryStore(path),
         profile,
         clock=time.time,
@@ -59,6 +67,18 @@ def build_registry(settings: Settings, profile: ReferenceProfile, metrics: Metri
         ),
         rate=c.adverts_per_peer_per_s,
     )
+    try:
+        damaged = registry.check_stored()
+    except BaseException:
+        registry.store.close()
+        raise
+    if damaged:
+        log.warning(
+            "registry %s: %d damaged provider record(s) left out until they advertise again",
+            path,
+            len(damaged),
+        )
+    return registry
 
 
 async def _consume_adverts(pubsub: Any, registry: Registry) -> None:
@@ -135,7 +155,11 @@ async def run_coordinator(
     metrics = Metrics()
     registry = build_registry(settings, profile, metrics)
     c = settings.coordinator
-    exchange = open_exchange(settings) if settings.exchange.enabled else None
+    try:
+        exchange = open_exchange(settings) if settings.exchange.enabled else None
+    except BaseException:
+        registry.store.close()
+        raise
     try:
         async with open_host(key.private_key, settings.network.listen) as host:
             info: dict[str, Any] = {

@@ -101,6 +101,7 @@ def advert(
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    (tmp_path / "coordinator").mkdir()
     return tmp_path / "coordinator" / "registry.sqlite"
 
 

@@ -3,7 +3,7 @@
 * :class:`ProviderStore` — where providers, their latest advert and their uptime slots persist.
   :class:`~coordinator.registry.store.RegistryStore` (SQLite) implements it.
 * :class:`RegistryObserver` — what the core reports as it works (adverts accepted, duplicated,
-  rejected; heartbeats; providers listed), in the spirit of trio's
+  rejected; heartbeats; providers listed; stored records found damaged), in the spirit of trio's
   ``Instrument``: the service around the core turns these into metrics and log lines
   (:class:`~coordinator.registry.metrics.Metrics`); the core itself neither counts nor logs.
 * :data:`Clock` — unix seconds, read only when a caller passes no ``now``.
@@ -13,7 +13,7 @@ Pure: importing this module imports no I/O library.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -49,7 +49,11 @@ class ProviderRecord:
 
 
 class ProviderStore(Protocol):
-    """Persistence of the registry. Every method is synchronous and fast (one thread uses it)."""
+    """Persistence of the registry. Every method is synchronous and fast (one thread uses it).
+
+    Reads raise :class:`~coordinator.registry.errors.StoredRecordError` for a row that does not
+    decode (damage on disk), naming its provider.
+    """
 
     def last_nonce(self, peer_id: str) -> int | None:
         """The nonce of ``peer_id``'s latest accepted advert, or None for an unknown peer."""
@@ -57,6 +61,11 @@ class ProviderStore(Protocol):
 
     def upsert_advert(self, advert: CapacityAdvert, data: bytes, now: int, slot: int) -> None:
         """Store an accepted advert (replacing the provider's previous one) and mark ``slot`` up."""
+        ...
+
+    def replace_advert(self, advert: CapacityAdvert, data: bytes, now: int, slot: int) -> None:
+        """Like :meth:`upsert_advert`, but the provider's row is written afresh (first seen now):
+        for a provider whose stored row was damaged."""
         ...
 
     def mark_seen(self, peer_id: str, now: int, slot: int) -> bool:
@@ -71,8 +80,8 @@ class ProviderStore(Protocol):
         """Forget every slot before ``before_slot``; return how many were removed."""
         ...
 
-    def providers(self) -> list[ProviderRecord]:
-        """Every stored provider, by peer id."""
+    def providers(self, skip: Collection[str] = ()) -> list[ProviderRecord]:
+        """Every stored provider but those in ``skip``, by peer id."""
         ...
 
     def provider(self, peer_id: str) -> ProviderRecord | None:
@@ -104,6 +113,8 @@ class RegistryObserver(Protocol):
 
     def providers_listed(self, count: int) -> None: ...
 
+    def stored_record_damaged(self, peer_id: str, detail: str) -> None: ...
+
 
 class NullObserver:
     """An observer that ignores everything (the core's default)."""
@@ -124,4 +135,7 @@ class NullObserver:
         pass
 
     def providers_listed(self, count: int) -> None:
+        pass
+
+    def stored_record_damaged(self, peer_id: str, detail: str) -> None:
         pass

@@ -8,6 +8,12 @@ time, and read listings out. The core is *given* everything it would otherwise r
 (:mod:`coordinator.daemon`) gives it :class:`~.metrics.Metrics`, which counts and logs. Nothing a
 peer sends can raise out of :meth:`Registry.ingest_advert` or :meth:`Registry.ingest_heartbeat`:
 every rejected input is reported to the observer with its reason.
+
+Damage on disk is never an error answer: :meth:`Registry.check_stored` (the daemon calls it at
+start) decodes every stored row and advert and checks that they agree; a provider whose record
+does not (a :class:`~.errors.StoredRecordError`, found then or later) is reported to the observer
+and left out — not listed, unknown to :meth:`Registry.provider` — until its next valid advert
+replaces the record. Every other provider is served as before.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from typing import Any
 
 from gcx import compute_hours as chm
 from gcx import grading, wire
-from gcx.advert import MAX_HEARTBEAT_BYTES, Heartbeat
+from gcx.advert import MAX_HEARTBEAT_BYTES, CapacityAdvert, Heartbeat, report_digest
 from gcx.errors import WireError
 from gcx.reference import ReferenceProfile
 
 from .adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
 from .base import Clock, NullObserver, ProviderRecord, ProviderStore, RegistryObserver
+from .errors import StoredRecordError
 from .uptime import UptimePolicy, uptime_percent
 
 
@@ -81,6 +88,7 @@ class Registry:
         self.staked: set[str] | None = None
         self._last: dict[str, bytes] = {}  # peer -> its last accepted advert (for duplicates)
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
+        self._damaged: dict[str, str] = {}  # peer -> what is wrong with its stored record
 
     def _now(self, now: float | None) -> float:
         if now is not None:
@@ -128,19 +136,54 @@ class Registry:
         except AdvertRejected as exc:
             observer.advert_rejected(sender_peer_id, exc.reason, str(exc))
             return False, str(exc)
-        self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
+        if self._damaged.pop(sender_peer_id, None) is None:
+            self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
+        else:  # a fresh, valid advert replaces the damaged record
+            self.store.replace_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
         self._last[sender_peer_id] = bytes(data)
         self._nonces[sender_peer_id] = advert.nonce
         observer.advert_accepted(sender_peer_id, advert.nonce)
         return True, None
 
     def _last_nonce(self, peer_id: str) -> int | None:
+        if peer_id in self._damaged:
+            return None  # the damaged row's nonce cannot be trusted
         nonce = self._nonces.get(peer_id)
         if nonce is None:
-            nonce = self.store.last_nonce(peer_id)
+            try:
+                nonce = self.store.last_nonce(peer_id)
+            except StoredRecordError as exc:
+                self._flag(exc)
+                return None
             if nonce is not None:
                 self._nonces[peer_id] = nonce
         return nonce
+
+    # -- damaged records ------------------------------------------------------------------------
+
+    def _flag(self, exc: StoredRecordError) -> None:
+        self._damaged[exc.peer_id] = exc.reason
+        self._nonces.pop(exc.peer_id, None)
+        self._last.pop(exc.peer_id, None)
+        self.observer.stored_record_damaged(exc.peer_id, str(exc))
+
+    def _records(self) -> list[ProviderRecord]:
+        """Every stored record but the damaged ones (flagging any found now)."""
+        while True:
+            try:
+                return self.store.providers(skip=self._damaged)
+            except StoredRecordError as exc:
+                self._flag(exc)
+
+    def check_stored(self) -> dict[str, str]:
+        """Decode every stored record and its advert; return the damaged ones (peer id: what is
+        wrong), which are left out from now on (see the module docstring)."""
+        for record in self._records():
+            try:
+                stored_report(record, self.advert_policy.max_bytes)
+            except StoredRecordError as exc:
+                self._flag(exc)
+        return dict(self._damaged)
 
     def ingest_heartbeat(self, data: bytes, sender_peer_id: str, now: float | None = None) -> bool:
         """Record a heartbeat from a known provider; True if it counted."""
@@ -201,17 +244,57 @@ class Registry:
         """Providers with an unexpired advert and, with a chain, enough stake (all known providers
         with ``include_expired``)."""
         now = self._now(now)
-        views = [self.view(r, now) for r in self.store.providers()]
+        views = [self.view(r, now) for r in self._records()]
         listed = [v for v in views if v["listed"]]
         self.observer.providers_listed(len(listed))
         return views if include_expired else listed
 
     def provider(self, peer_id: str, now: float | None = None) -> dict[str, Any] | None:
-        """One provider's view plus its latest advert's embedded report, or None if unknown."""
-        record = self.store.provider(peer_id)
-        if record is None:
+        """One provider's view plus its latest advert's embedded report, or None if unknown (or
+        if its stored record is damaged)."""
+        if peer_id in self._damaged:
+            return None
+        try:
+            record = self.store.provider(peer_id)
+            if record is None:
+                return None
+            report = stored_report(record, self.advert_policy.max_bytes)
+        except StoredRecordError as exc:
+            self._flag(exc)
             return None
         view = self.view(record, self._now(now))
-        encoded = wire.unpack(record.advert, self.advert_policy.max_bytes)["report"]
-        view["report"] = wire.unpack(encoded, self.advert_policy.max_bytes)
+        view["report"] = report
         return view
+
+
+def stored_report(record: ProviderRecord, max_bytes: int) -> dict[str, Any]:
+    """The report embedded in ``record``'s stored advert, after checking that the advert decodes,
+    that its report matches its digest and that it agrees with the row; else
+    :class:`~.errors.StoredRecordError` (the advert's signature is not checked again)."""
+    try:
+        advert = wire.validate(CapacityAdvert, wire.unpack(record.advert, max_bytes))
+        report = wire.unpack(advert.report, max_bytes)
+    except WireError as exc:
+        raise StoredRecordError(record.peer_id, f"its advert does not decode: {exc}") from None
+    if report_digest(advert.report) != advert.report_digest or not isinstance(report, dict):
+        raise StoredRecordError(record.peer_id, "its advert's report does not match the report digest")
+    row = (
+        record.peer_id, record.address, record.nonce, record.issued_at, record.expires_at,
+        record.ch_per_hour_micro, record.grade, record.price_per_ch, record.hours,
+        record.stake_address, record.report_digest, record.listen_addrs,
+    )  # fmt: skip
+    signed = (
+        advert.peer_id, advert.node, advert.nonce, advert.issued_at, advert.expires_at,
+        advert.ch_per_hour_micro, advert.grade, advert.price_per_ch, advert.hours,
+        advert.stake_address, advert.report_digest, tuple(advert.listen_addrs),
+    )  # fmt: skip
+    differ = [name for name, a, b in zip(_ROW_FIELDS, row, signed, strict=True) if a != b]
+    if differ:
+        raise StoredRecordError(record.peer_id, f"its row disagrees with its advert on {', '.join(differ)}")
+    return report
+
+
+_ROW_FIELDS = (
+    "peer_id", "address", "nonce", "issued_at", "expires_at", "ch_per_hour_micro", "grade",
+    "price_per_ch", "hours", "stake_address", "report_digest", "listen_addrs",
+)  # fmt: skip

@@ -45,6 +45,11 @@ class Metrics:
         self.listed = Gauge(
             "gcx_providers_listed", "Providers with an unexpired advert", registry=self.registry
         )
+        self.damaged_records = Counter(
+            "gcx_registry_damaged_records",
+            "Stored provider records found damaged (left out until the provider advertises again)",
+            registry=self.registry,
+        )
         self.ingest_seconds = Histogram(
             "gcx_advert_ingest_seconds",
             "Time to decode, verify and store one advert",
@@ -76,3 +81,7 @@ class Metrics:
 
     def providers_listed(self, count: int) -> None:
         self.listed.set(count)
+
+    def stored_record_damaged(self, peer_id: str, detail: str) -> None:
+        self.damaged_records.inc()
+        log.warning("%s; provider %s is left out until it advertises again", detail, peer_id)
