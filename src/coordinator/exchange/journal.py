@@ -345,16 +345,11 @@ class Journal:
             start = self._db.execute(
                 "SELECT coalesce(max(first_seq), 1) FROM frames WHERE first_seq <= ?", (seq,)
             ).fetchone()[0]
-            cursor = self._db.execute(
-                "SELECT first_seq, count, lengths, body, crc FROM frames WHERE first_seq >= ? "
-                "ORDER BY first_seq",
-                (start,),
-            )
         except sqlite3.DatabaseError as exc:
             raise JournalCorruptError(seq, f"unreadable: {sqlite_problem(exc)}", path) from None
         expected = start
         try:
-            for frame_seq, count, lengths, body, crc in cursor:
+            for frame_seq, count, lengths, body, crc in self._frame_rows(start):
                 if frame_seq != expected:
                     raise JournalGapError(expected, frame_seq, path)
                 commands = _unpack_frame(frame_seq, count, lengths, body, crc, path)
@@ -363,11 +358,36 @@ class Journal:
                     commands = commands[seq - frame_seq :]
                 if commands:
                     yield max(frame_seq, seq), commands
-        except sqlite3.DatabaseError as exc:  # a page SQLite cannot read: the next command is lost
+        except sqlite3.DatabaseError as exc:  # a page SQLite cannot read: the next frame is lost
             problem = f"the database page holding it cannot be read: {sqlite_problem(exc)}"
             raise JournalCorruptError(expected, problem, path) from None
+
+    def _frame_rows(self, start: int) -> Iterator[tuple[int, int, bytes, bytes, int]]:
+        """The rows of ``frames`` from ``start`` on, in order. One cursor while the file reads;
+        after an SQLite error (the cursor reads a row ahead, so the error may belong to the row
+        after the one it came with) one seek per row from the last good one, so that the error
+        finally raised belongs to the first row that really cannot be read."""
+        columns = "SELECT first_seq, count, lengths, body, crc FROM frames WHERE first_seq"
+        last: int | None = None
+        cursor = self._db.execute(f"{columns} >= ? ORDER BY first_seq", (start,))
+        try:
+            for row in cursor:
+                last = row[0]
+                yield row
+            return
+        except sqlite3.DatabaseError:
+            pass
         finally:
             cursor.close()
+        while True:  # raises the DatabaseError of the first unreadable row
+            if last is None:
+                row = self._db.execute(f"{columns} >= ? ORDER BY first_seq LIMIT 1", (start,)).fetchone()
+            else:
+                row = self._db.execute(f"{columns} > ? ORDER BY first_seq LIMIT 1", (last,)).fetchone()
+            if row is None:
+                return
+            last = row[0]
+            yield row
 
     def verify(self) -> int:
         """Read the whole log, checking every frame; return the last sequence number."""
