@@ -4,6 +4,7 @@ counted by reason and never raises; uptime and reliability follow heartbeats."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,43 @@ def test_the_core_reads_the_clock_it_is_given_and_reports_to_its_observer(
     clockless = Registry(RegistryStore(tmp_path / "r2.sqlite"), PROFILE)
     with pytest.raises(TypeError, match="no clock"):
         clockless.listing()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE providers SET nonce='x' WHERE peer_id='peer-a'",  # a column of the wrong type
+        "UPDATE providers SET listen_addrs='[' WHERE peer_id='peer-a'",  # not JSON
+        "UPDATE providers SET price_per_ch=1 WHERE peer_id='peer-a'",  # disagrees with the advert
+        "UPDATE providers SET advert=substr(advert, 1, 200) WHERE peer_id='peer-a'",  # truncated advert
+    ],
+)
+def test_a_damaged_record_is_left_out_until_the_provider_advertises_again(
+    tmp_path: Path,
+    key: ParticipantKey,
+    other: ParticipantKey,
+    report: dict[str, Any],
+    make_report: Callable[..., dict[str, Any]],
+    damage: str,
+) -> None:
+    path = tmp_path / "r.sqlite"
+    first = Registry(RegistryStore(path), PROFILE)
+    assert first.ingest_advert(advert(key, report, nonce=5), "peer-a", key.address, now=NOW)
+    assert first.ingest_advert(advert(other, make_report(other), "peer-b"), "peer-b", other.address, now=NOW)
+    first.store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(damage)
+    registry = Registry(RegistryStore(path), PROFILE, observer=Metrics())
+    assert list(registry.check_stored()) == ["peer-a"]
+    assert metrics(registry).damaged_records._value.get() == 1
+    assert [r["peer_id"] for r in registry.listing(now=NOW, include_expired=True)] == ["peer-b"]
+    assert registry.provider("peer-a", now=NOW) is None  # unknown, not an error
+    assert registry.provider("peer-b", now=NOW) is not None
+    # Its next valid advert replaces the record (the damaged row's nonce is not trusted).
+    assert registry.ingest_advert(advert(key, report, nonce=3), "peer-a", key.address, now=NOW + 1)
+    assert registry.provider("peer-a", now=NOW + 1)["nonce"] == 3  # type: ignore[index]
+    assert registry.check_stored() == {}
+    assert metrics(registry).damaged_records._value.get() == 1
 
 
 def test_uptime_policy_core() -> None:
