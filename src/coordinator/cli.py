@@ -101,11 +101,12 @@ def audit_journal_command(
             print(f"  FAIL {text}")
         print("every entry is signed by its account, nonces in order" if report.ok else "audit FAILED")
     if report.damage:
-        checked = f"{report.entries} entries before it checked"
         if report.first_bad_seq is None:
             checked = f"all {report.entries} entries could be read and were checked; the damage is elsewhere"
         else:
-            checked = f"first bad seq {report.first_bad_seq}; the {checked}"
+            checked = (
+                f"first bad seq {report.first_bad_seq}; the {report.entries} entries before it were checked"
+            )
         raise JournalAuditError(f"{report.damage} ({checked})")
     if not report.ok:
         raise typer.Exit(1)
