@@ -52,7 +52,9 @@ async def _run(nodes: int, rounds: int, round_s: float, gossip: bool) -> dict[st
     sent: dict[tuple[str, int], float] = {}
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        registry = Registry(RegistryStore(Path(tmp) / "r.sqlite"), profile, rate=100, burst=100)
+        registry = Registry(
+            RegistryStore(Path(tmp) / "r.sqlite"), profile, clock=time.time, rate=100, burst=100
+        )
         async with open_host(_key("c").private_key) as chost, open_pubsub(chost, [CAPACITY_TOPIC]) as cps:
             target = listen_addrs(chost)[0]
 

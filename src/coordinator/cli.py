@@ -56,18 +56,19 @@ def audit_journal_command(
 ) -> None:
     """Check every journaled order's signature and nonce order, and replay the journal.
 
-    Exits 1 when any entry fails; prints the state hash the replay reaches (compare it with
-    ``GET /v1/exchange``).
+    Exits 1 when any entry fails or the file is damaged (naming the first bad sequence number);
+    prints the state hash the replay reaches (compare it with ``GET /v1/exchange``). Reads the
+    file without writing to it.
     """
     import json
     import sys
 
-    from gcx.errors import ConfigError
     from gcx.paths import configs_dir, gcx_home
     from gcx.settings import load_settings
 
     from .exchange.audit import audit_journal
     from .exchange.core.state import ExchangeState
+    from .exchange.errors import JournalAuditError, JournalError
     from .exchange.instruments_file import load_instruments
     from .exchange.journal import Journal
     from .exchange.service import domain_from_settings
@@ -75,10 +76,12 @@ def audit_journal_command(
     settings = load_settings(config)
     x = settings.exchange
     path = journal or x.journal or gcx_home() / "coordinator" / "exchange.sqlite"
-    if not path.is_file():
-        raise ConfigError(f"no journal at {path}")
     instruments = load_instruments(x.instruments or configs_dir() / "instruments.toml")
-    with Journal(path) as opened:
+    try:  # a missing file, a directory or a missing parent: ConfigError (exit 2)
+        opened = Journal(path, read_only=True)
+    except JournalError as exc:  # there, but not a journal that can be read at all
+        raise JournalAuditError(f"{exc}; no entry can be read (first bad seq 1)") from None
+    with opened:
         report = audit_journal(
             opened,
             domain_from_settings(settings),
@@ -95,5 +98,13 @@ def audit_journal_command(
         for text in report.problems:
             print(f"  FAIL {text}")
         print("every entry is signed by its account, nonces in order" if report.ok else "audit FAILED")
+    if report.damage:
+        if report.first_bad_seq is None:
+            checked = f"all {report.entries} entries could be read and were checked; the damage is elsewhere"
+        else:
+            checked = (
+                f"first bad seq {report.first_bad_seq}; the {report.entries} entries before it were checked"
+            )
+        raise JournalAuditError(f"{report.damage} ({checked})")
     if not report.ok:
         raise typer.Exit(1)

@@ -47,6 +47,7 @@ from .exchange.service import open_exchange
 from .http_app import create_app
 from .http_server import serve_api
 from .registry.adverts import AdvertPolicy
+from .registry.base import HeartbeatOutcome
 from .registry.core import Registry
 from .registry.metrics import Metrics
 from .registry.store import RegistryStore
@@ -60,7 +61,7 @@ PRUNE_EVERY_S = 60.0
 MAX_STREAMS = 256
 MAX_STREAMS_PER_PEER = 8
 #: The stream layer's refusals (``gcx.p2p`` serve's ``on_reject`` codes) as rejection reasons.
-_STREAM_REASONS = {
+_STREAM_REASONS: dict[str, HeartbeatOutcome] = {
     REJECT_FRAME_TOO_LARGE: "oversize",
     REJECT_TRUNCATED: "truncated",
     REJECT_TIMEOUT: "timeout",
@@ -69,19 +70,41 @@ _STREAM_REASONS = {
 }
 
 
-def build_registry(settings: Settings, profile: ReferenceProfile) -> Registry:
+def build_registry(settings: Settings, profile: ReferenceProfile, metrics: Metrics | None = None) -> Registry:
+    """The registry over its SQLite store, on the wall clock, reporting to ``metrics``.
+
+    A damaged registry file is refused (:class:`~.registry.errors.RegistryStoreError`); damaged
+    records in an intact one are found here and left out until their providers advertise again.
+    """
     c = settings.coordinator
-    path = c.database or ensure_home() / "coordinator" / "registry.sqlite"
-    return Registry(
+    if c.database is None:  # the home's: its directory is ours to make
+        path = ensure_home() / "coordinator" / "registry.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:  # configured: a missing directory is a mistake, not a place for a new registry
+        path = c.database
+    registry = Registry(
         RegistryStore(path),
         profile,
+        clock=time.time,
+        observer=metrics or Metrics(),
         advert_policy=AdvertPolicy(max_ttl_s=c.max_advert_ttl_s, max_clock_skew_s=c.max_clock_skew_s),
         uptime_policy=UptimePolicy(
             slot_s=c.uptime_slot_s, window_slots=max(1, c.uptime_window_s // c.uptime_slot_s)
         ),
-        metrics=Metrics(),
         rate=c.adverts_per_peer_per_s,
     )
+    try:
+        damaged = registry.check_stored()
+    except BaseException:
+        registry.store.close()
+        raise
+    if damaged:
+        log.warning(
+            "registry %s: %d damaged provider record(s) left out until they advertise again",
+            path,
+            len(damaged),
+        )
+    return registry
 
 
 async def _consume_adverts(pubsub: Any, registry: Registry) -> None:
@@ -200,9 +223,14 @@ async def run_coordinator(
     ready: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Run the coordinator until cancelled."""
-    registry = build_registry(settings, profile)
+    metrics = Metrics()
+    registry = build_registry(settings, profile, metrics)
     c = settings.coordinator
-    exchange = open_exchange(settings) if settings.exchange.enabled else None
+    try:
+        exchange = open_exchange(settings) if settings.exchange.enabled else None
+    except BaseException:
+        registry.store.close()
+        raise
     try:
         async with open_host(key.private_key, settings.network.listen) as host:
             info: dict[str, Any] = {
@@ -218,7 +246,7 @@ async def run_coordinator(
             ):
                 if exchange is not None:
                     await n.start(exchange.run)
-                app = create_app(registry, info=info, exchange=exchange)
+                app = create_app(registry, info=info, exchange=exchange, registry_metrics=metrics)
                 port = await n.start(serve_api, app, c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
                 n.start_soon(_consume_adverts, pubsub, registry)

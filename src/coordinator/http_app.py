@@ -37,6 +37,7 @@ from .body_limit import BodyLimit
 from .exchange.api import install_exchange
 from .exchange.service import ExchangeService
 from .registry.core import Registry
+from .registry.metrics import Metrics
 
 log = logging.getLogger("gcx.coordinator.http")
 
@@ -134,12 +135,16 @@ def create_app(
     info: dict[str, Any],
     clock: Callable[[], float] = time.time,
     exchange: ExchangeService | None = None,
+    registry_metrics: Metrics | None = None,
 ) -> FastAPI:
     """The coordinator's FastAPI app over ``registry`` (and ``exchange``'s routes when given).
 
     ``info`` is returned verbatim by ``GET /v1/info`` (the coordinator's ``peer_id``,
     ``multiaddrs``, ``reference`` profile ident and ``version``). ``clock`` gives unix seconds.
+    ``registry_metrics`` (the registry's observer) is served by ``GET /metrics`` (all zero when
+    not given).
     """
+    served = registry_metrics if registry_metrics is not None else Metrics()
     app = FastAPI(
         title=API_TITLE,
         version=__version__,
@@ -217,7 +222,7 @@ def create_app(
     )
     async def metrics() -> Response:
         """The registry's metrics in the Prometheus text exposition format."""
-        return Response(generate_latest(registry.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(served.registry), media_type=CONTENT_TYPE_LATEST)
 
     if exchange is not None:
         install_exchange(app, exchange)

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from coordinator.http_app import create_app
 from coordinator.http_server import serve_api
 from coordinator.registry import Registry
+from coordinator.registry.metrics import Metrics
 from coordinator.registry.store import RegistryStore
 from gcx import __version__, wire
 from gcx.advert import make_advert
@@ -100,12 +101,13 @@ def advert(
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    (tmp_path / "coordinator").mkdir()
     return tmp_path / "coordinator" / "registry.sqlite"
 
 
 @pytest.fixture
 def registry(db_path: Path) -> Registry:
-    return Registry(RegistryStore(db_path), PROFILE)
+    return Registry(RegistryStore(db_path), PROFILE, clock=time.time, observer=Metrics())
 
 
 @pytest.fixture
@@ -131,7 +133,9 @@ def populated(registry: Registry, keys: dict[str, ParticipantKey]) -> dict[str, 
 async def serving(registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
     """The API served for real on a free loopback port; a client pointed at it."""
     async with trio.open_nursery() as nursery:
-        port = await nursery.start(serve_api, create_app(registry, info=INFO), "127.0.0.1", 0)
+        metrics = registry.observer if isinstance(registry.observer, Metrics) else None
+        app = create_app(registry, info=INFO, registry_metrics=metrics)
+        port = await nursery.start(serve_api, app, "127.0.0.1", 0)
         assert isinstance(port, int)
         assert port > 0
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
@@ -343,7 +347,7 @@ async def test_listing_survives_restart(
         detail_before = (await client.get("/v1/providers/peer-1")).json()
     registry.store.close()
 
-    reopened = Registry(RegistryStore(db_path), PROFILE)
+    reopened = Registry(RegistryStore(db_path), PROFILE, clock=time.time, observer=Metrics())
     async with serving(reopened) as client:
         after = (await client.get("/v1/providers", params={"include_expired": True})).json()
         detail_after = (await client.get("/v1/providers/peer-1")).json()

@@ -5,9 +5,10 @@ errors to their ``code`` and HTTP ``status``. Pure: the core imports this module
 import any I/O library.
 
 * :class:`ExchangeError` — the base.
-* :class:`JournalError` and its kinds (:class:`JournalGapError`, :class:`JournalCorruptError`,
-  :class:`JournalConflictError`, :class:`StateSnapshotError`) — the durable log or a snapshot in
-  it cannot be used as it is.
+* :class:`JournalError` and its kinds (:class:`JournalFileError`, :class:`JournalGapError`,
+  :class:`JournalCorruptError`, :class:`JournalConflictError`, :class:`StateSnapshotError`) — the
+  durable log or a snapshot in it cannot be used as it is; :class:`JournalAuditError` — an audit
+  found the journal damaged.
 * :class:`AdmissionError` and its kinds — a request refused before it reached the journal.
 * :class:`VerifierUnavailable`, :class:`ForkedEncodingError` — an adapter's helper process failed.
 * :class:`CommandDecodeError`, :class:`EntryDecodeError` — bytes that are not a journal record.
@@ -25,9 +26,11 @@ __all__ = [
     "ExchangeUnavailable",
     "ForkedEncodingError",
     "InstrumentExpired",
+    "JournalAuditError",
     "JournalConflictError",
     "JournalCorruptError",
     "JournalError",
+    "JournalFileError",
     "JournalGapError",
     "StateSnapshotError",
     "UnknownInstrument",
@@ -46,22 +49,50 @@ class JournalError(ExchangeError):
     """Base of every journal error: the log (or a snapshot in it) cannot be used as it is."""
 
 
+def _in(path: object | None) -> str:
+    return "" if path is None else f"{path}: "
+
+
+class JournalFileError(JournalError):
+    """The journal file as a whole cannot be used: empty, not SQLite, another application's file,
+    or damaged where SQLite itself cannot read it. ``first_bad_seq`` when it is known."""
+
+    def __init__(self, path: object, problem: str, first_bad_seq: int | None = None) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+        self.first_bad_seq = first_bad_seq
+
+
 class JournalGapError(JournalError):
     """A sequence number is missing from the log (or a frame overlaps its predecessor)."""
 
-    def __init__(self, expected: int, found: int) -> None:
-        super().__init__(f"journal gap: expected seq {expected}, found a frame starting at {found}")
+    def __init__(self, expected: int, found: int, path: object | None = None) -> None:
+        super().__init__(
+            f"{_in(path)}journal gap: expected seq {expected}, found a frame starting at {found}"
+        )
         self.expected = expected
         self.found = found
+        self.path = path
+
+    @property
+    def first_bad_seq(self) -> int:
+        return self.expected
 
 
 class JournalCorruptError(JournalError):
-    """A frame or snapshot cannot be decoded (CRC mismatch, inconsistent lengths)."""
+    """A frame or snapshot cannot be decoded (CRC mismatch, inconsistent lengths, or a page SQLite
+    cannot read)."""
 
-    def __init__(self, seq: int, reason: str) -> None:
-        super().__init__(f"journal corrupt at seq {seq}: {reason}")
+    def __init__(self, seq: int, reason: str, path: object | None = None) -> None:
+        super().__init__(f"{_in(path)}journal corrupt at seq {seq}: {reason}")
         self.seq = seq
         self.reason = reason
+        self.path = path
+
+    @property
+    def first_bad_seq(self) -> int:
+        return self.seq
 
 
 class JournalConflictError(JournalError):
@@ -70,6 +101,12 @@ class JournalConflictError(JournalError):
 
 class StateSnapshotError(JournalError):
     """A state snapshot cannot be decoded or does not restore to what it recorded."""
+
+
+class JournalAuditError(JournalError):
+    """An audit found the journal damaged: the check failed (exit status 1)."""
+
+    exit_code = 1
 
 
 # -- admission ------------------------------------------------------------------------------------

@@ -44,6 +44,13 @@ applied to an engine or acknowledged (DESIGN §5, LMAX's journaller). Commands a
   its body; a missing sequence number raises ``JournalGapError``, an undecodable frame
   ``JournalCorruptError``. A torn write cannot produce either — SQLite's WAL discards an
   uncommitted transaction as a whole — so both mean tampering, disk corruption or a bug.
+* **Damage is refused, never mistaken for a fresh start** (:mod:`coordinator.state_file`): a
+  journal is created only where no file exists, atomically and stamped with its
+  ``application_id``; an existing file that is empty, not SQLite, another application's or
+  unreadable raises ``JournalFileError`` naming the file, and with ``check`` (how the exchange
+  opens it) ``PRAGMA quick_check`` must pass. Every ``sqlite3.DatabaseError`` that reading raises
+  becomes a typed error: at open ``JournalFileError``, while reading frames
+  ``JournalCorruptError`` at the first sequence number that cannot be read.
 * **Snapshots** live in the same file (table ``snapshots``), keyed by the last sequence number
   they include, with a CRC; the journal stores them as opaque bytes too (``core/state.py`` says
   what is in them). Snapshots never delete commands: the log stays complete from seq 1.
@@ -66,7 +73,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
 
-from .errors import JournalConflictError, JournalCorruptError, JournalError, JournalGapError
+from coordinator.state_file import (
+    JOURNAL_APPLICATION_ID,
+    StateFileKind,
+    is_damage,
+    open_state_file,
+    quick_check,
+    quick_check_file,
+    sqlite_problem,
+)
+
+from .errors import (
+    JournalConflictError,
+    JournalCorruptError,
+    JournalError,
+    JournalFileError,
+    JournalGapError,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -74,6 +97,7 @@ __all__ = [
     "JournalConflictError",
     "JournalCorruptError",
     "JournalError",
+    "JournalFileError",
     "JournalGapError",
     "Synchronous",
 ]
@@ -99,6 +123,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """
 
+_KIND: Final = StateFileKind("exchange journal", JOURNAL_APPLICATION_ID, frozenset({"meta", "frames"}), _DDL)
 _LITTLE_ENDIAN: Final = sys.byteorder == "little"
 
 
@@ -118,48 +143,77 @@ def _pack_lengths(commands: Sequence[bytes]) -> bytes:
     return lengths.tobytes()
 
 
-def _unpack_frame(first_seq: int, count: int, lengths: bytes, body: bytes, crc: int) -> list[bytes]:
+def _unpack_frame(
+    first_seq: int, count: int, lengths: bytes, body: bytes, crc: int, path: Path | None = None
+) -> list[bytes]:
     """The commands of one frame, after checking it; raises ``JournalCorruptError``."""
     if not isinstance(lengths, bytes) or not isinstance(body, bytes):
-        raise JournalCorruptError(first_seq, "frame columns are not blobs")
+        raise JournalCorruptError(first_seq, "frame columns are not blobs", path)
     if _crc(lengths, body) != crc:
-        raise JournalCorruptError(first_seq, "CRC mismatch")
-    if count < 1 or len(lengths) != 4 * count:
-        raise JournalCorruptError(first_seq, f"{len(lengths)} length bytes for {count} commands")
+        raise JournalCorruptError(first_seq, "CRC mismatch", path)
+    if type(count) is not int or count < 1 or len(lengths) != 4 * count:
+        raise JournalCorruptError(first_seq, f"{len(lengths)} length bytes for {count} commands", path)
     sizes = array("I")
     sizes.frombytes(lengths)
     if not _LITTLE_ENDIAN:  # pragma: no cover
         sizes.byteswap()
     ends = list(accumulate(sizes))
     if ends[-1] != len(body):
-        raise JournalCorruptError(first_seq, f"lengths sum to {ends[-1]}, body has {len(body)} bytes")
+        raise JournalCorruptError(first_seq, f"lengths sum to {ends[-1]}, body has {len(body)} bytes", path)
     view = memoryview(body)
     return [bytes(view[end - size : end]) for size, end in zip(sizes, ends, strict=True)]
 
 
 class Journal:
-    """A durable, gap-free log of opaque commands numbered 1, 2, 3, … (see the module doc)."""
+    """A durable, gap-free log of opaque commands numbered 1, 2, 3, … (see the module doc).
 
-    def __init__(self, path: Path | str, *, synchronous: Synchronous = "FULL") -> None:
+    ``create``: make a new journal where no file exists (else ``ConfigError``). ``read_only``: for
+    audits, open without writing anything (no creation, no pragma, no stamp) and without reading
+    the last frame, so that a journal damaged towards its end can still be read up to the damage
+    (``last_seq`` then stays 0). ``check``: run ``PRAGMA quick_check`` at open.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        synchronous: Synchronous = "FULL",
+        create: bool = True,
+        read_only: bool = False,
+        check: bool = False,
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = Path(path)
         self.synchronous: Synchronous = synchronous
+        self.read_only = read_only
         # One user at a time, but not always the same thread (a trio service fsyncs in workers).
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = open_state_file(
+            self.path, _KIND, damaged=self._damaged, create=create, read_only=read_only, check=check
+        )
         # Appends and snapshot writes may come from two threads at once: one transaction at a time.
         self._write_lock = threading.Lock()
+        self._last_frame = self._last_seq = 0
         try:
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise JournalError(f"{self.path}: cannot switch to WAL mode (got {mode})")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(_DDL)
+            if not read_only:
+                mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise JournalError(f"{self.path}: cannot switch to WAL mode (got {mode})")
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._check_version()
-            self._last_frame, self._last_seq = self._read_tail()
+            if not read_only:
+                self._last_frame, self._last_seq = self._read_tail()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if not is_damage(exc):
+                raise JournalError(f"{self.path}: cannot use the journal: {sqlite_problem(exc)}") from None
+            raise self._damaged(f"is damaged: {sqlite_problem(exc)}") from None
         except BaseException:
             self._db.close()
             raise
+
+    def _damaged(self, problem: str) -> JournalFileError:
+        return JournalFileError(self.path, problem)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -175,6 +229,16 @@ class Journal:
         self.close()
 
     def _check_version(self) -> None:
+        if self.read_only:
+            tables = {n for (n,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            row = None
+            if "meta" in tables:
+                row = self._db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+            if row is None:
+                raise self._damaged("holds no journal (no format version)")
+            if row[0] != str(FORMAT_VERSION):
+                raise JournalError(f"{self.path}: journal format {row[0]}, this code reads {FORMAT_VERSION}")
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
@@ -195,7 +259,14 @@ class Journal:
         ).fetchone()
         if row is None:
             return 0, 0
-        return int(row[0]), int(row[0]) + int(row[1]) - 1
+        first, count = row
+        if type(first) is not int or type(count) is not int or count < 1:
+            raise self._damaged(f"its last frame is unreadable (first_seq {first!r}, count {count!r})")
+        return first, first + count - 1
+
+    def integrity_problems(self) -> list[str]:
+        """What ``PRAGMA quick_check`` finds wrong with the file (at most 10), or []."""
+        return quick_check_file(self.path) if self.read_only else quick_check(self._db)
 
     def durability(self) -> tuple[str, str]:
         """``(journal_mode, synchronous)`` as SQLite reports them for this connection."""
@@ -269,26 +340,54 @@ class Journal:
         """
         if seq < 1:
             raise ValueError(f"sequence numbers start at 1, not {seq}")
-        start = self._db.execute(
-            "SELECT coalesce(max(first_seq), 1) FROM frames WHERE first_seq <= ?", (seq,)
-        ).fetchone()[0]
-        cursor = self._db.execute(
-            "SELECT first_seq, count, lengths, body, crc FROM frames WHERE first_seq >= ? ORDER BY first_seq",
-            (start,),
-        )
+        path = self.path
+        try:
+            start = self._db.execute(
+                "SELECT coalesce(max(first_seq), 1) FROM frames WHERE first_seq <= ?", (seq,)
+            ).fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise JournalCorruptError(seq, f"unreadable: {sqlite_problem(exc)}", path) from None
         expected = start
         try:
-            for frame_seq, count, lengths, body, crc in cursor:
+            for frame_seq, count, lengths, body, crc in self._frame_rows(start):
                 if frame_seq != expected:
-                    raise JournalGapError(expected, frame_seq)
-                commands = _unpack_frame(frame_seq, count, lengths, body, crc)
+                    raise JournalGapError(expected, frame_seq, path)
+                commands = _unpack_frame(frame_seq, count, lengths, body, crc, path)
                 expected = frame_seq + count
                 if frame_seq < seq:
                     commands = commands[seq - frame_seq :]
                 if commands:
                     yield max(frame_seq, seq), commands
+        except sqlite3.DatabaseError as exc:  # a page SQLite cannot read: the next frame is lost
+            problem = f"the database page holding it cannot be read: {sqlite_problem(exc)}"
+            raise JournalCorruptError(expected, problem, path) from None
+
+    def _frame_rows(self, start: int) -> Iterator[tuple[int, int, bytes, bytes, int]]:
+        """The rows of ``frames`` from ``start`` on, in order. One cursor while the file reads;
+        after an SQLite error (the cursor reads a row ahead, so the error may belong to the row
+        after the one it came with) one seek per row from the last good one, so that the error
+        finally raised belongs to the first row that really cannot be read."""
+        columns = "SELECT first_seq, count, lengths, body, crc FROM frames WHERE first_seq"
+        last: int | None = None
+        cursor = self._db.execute(f"{columns} >= ? ORDER BY first_seq", (start,))
+        try:
+            for row in cursor:
+                last = row[0]
+                yield row
+            return
+        except sqlite3.DatabaseError:
+            pass
         finally:
             cursor.close()
+        while True:  # raises the DatabaseError of the first unreadable row
+            if last is None:
+                row = self._db.execute(f"{columns} >= ? ORDER BY first_seq LIMIT 1", (start,)).fetchone()
+            else:
+                row = self._db.execute(f"{columns} > ? ORDER BY first_seq LIMIT 1", (last,)).fetchone()
+            if row is None:
+                return
+            last = row[0]
+            yield row
 
     def verify(self) -> int:
         """Read the whole log, checking every frame; return the last sequence number."""
@@ -314,15 +413,22 @@ class Journal:
         """The newest snapshot (older than seq ``before`` if given) as ``(seq, body)``, or
         None; raises ``JournalCorruptError`` if its CRC fails."""
         limit = self._last_seq + 1 if before is None else before
-        row = self._db.execute(
-            "SELECT seq, body, crc FROM snapshots WHERE seq < ? ORDER BY seq DESC LIMIT 1", (limit,)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT seq, body, crc FROM snapshots WHERE seq < ? ORDER BY seq DESC LIMIT 1", (limit,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(f"its snapshots cannot be read: {sqlite_problem(exc)}") from None
         if row is None:
             return None
-        seq, body, crc = int(row[0]), row[1], int(row[2])
+        seq, body, crc = int(row[0]), row[1], row[2]
         if not isinstance(body, bytes) or zlib.crc32(body) != crc:
-            raise JournalCorruptError(seq, "snapshot CRC mismatch")
+            raise JournalCorruptError(seq, "snapshot CRC mismatch", self.path)
         return seq, body
 
     def snapshot_seqs(self) -> list[int]:
-        return [int(r[0]) for r in self._db.execute("SELECT seq FROM snapshots ORDER BY seq")]
+        """The sequence numbers of the stored snapshots, oldest first."""
+        try:
+            return [int(r[0]) for r in self._db.execute("SELECT seq FROM snapshots ORDER BY seq")]
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(f"its snapshots cannot be read: {sqlite_problem(exc)}") from None

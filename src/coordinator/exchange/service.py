@@ -51,6 +51,7 @@ from .core.entry import Entry, decode_entry, encode_entry
 from .core.marketdata import FeedMessage
 from .core.state import ExchangeState, Outcome
 from .errors import (
+    EntryDecodeError,
     ExchangeUnavailable,
     JournalCorruptError,
     StateSnapshotError,
@@ -379,7 +380,11 @@ def recover_state(journal: Journal, make_state: Callable[[], ExchangeState]) -> 
     apply = state.apply
     for first, frames in journal.read_frames(start + 1):
         for offset, data in enumerate(frames):
-            apply(first + offset, decode_entry(data))
+            try:
+                entry = decode_entry(data)
+            except EntryDecodeError as exc:  # CRC-clean but not an entry: written so, not damaged
+                raise JournalCorruptError(first + offset, str(exc), journal.path) from None
+            apply(first + offset, entry)
     return state, start
 
 
@@ -413,9 +418,12 @@ def open_exchange(settings: Settings, domain: Domain | None = None) -> ExchangeS
     engine_build = _engine_status()
     (log.warning if engine_build.state == "stale" else log.info)("%s", engine_build.describe())
     instruments = load_instruments(x.instruments or configs_dir() / "instruments.toml")
-    path = x.journal or ensure_home() / "coordinator" / "exchange.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(path, synchronous=x.synchronous)
+    if x.journal is None:  # the home's: its directory is ours to make
+        path = ensure_home() / "coordinator" / "exchange.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:  # configured: a missing directory is a mistake, not a place for a new exchange
+        path = x.journal
+    journal = Journal(path, synchronous=x.synchronous, check=True)
     try:
         started = time.perf_counter()
         state, snap = recover_state(

@@ -1,30 +1,36 @@
 """The provider registry: accepts adverts and heartbeats, answers listings (DESIGN §4).
 
-Sans-I/O except for its :class:`~coordinator.registry.store.RegistryStore`: the libp2p and HTTP adapters
-pass in bytes, the sender's identity and the time, and read listings out. Every rejected input is
-counted by reason and logged; nothing a peer sends can raise out of :meth:`Registry.ingest_advert`
-or :meth:`Registry.ingest_heartbeat`.
+Sans-I/O: the libp2p and HTTP adapters pass in bytes, the sender's identity and (optionally) the
+time, and read listings out. The core is *given* everything it would otherwise reach for
+(:mod:`.base`): its :class:`~.base.ProviderStore` (SQLite in production), its
+:data:`~.base.Clock` (read only when a caller passes no ``now``) and a
+:class:`~.base.RegistryObserver` that it tells what happened — the service around it
+(:mod:`coordinator.daemon`) gives it :class:`~.metrics.Metrics`, which counts and logs. Nothing a
+peer sends can raise out of :meth:`Registry.ingest_advert` or :meth:`Registry.ingest_heartbeat`:
+every rejected input is reported to the observer with its reason.
+
+Damage on disk is never an error answer: :meth:`Registry.check_stored` (the daemon calls it at
+start) decodes every stored row and advert and checks that they agree; a provider whose record
+does not (a :class:`~.errors.StoredRecordError`, found then or later) is reported to the observer
+and left out — not listed, unknown to :meth:`Registry.provider` — until its next valid advert
+replaces the record. Every other provider is served as before.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections import OrderedDict
 from typing import Any
 
 from gcx import compute_hours as chm
 from gcx import grading, wire
-from gcx.advert import MAX_HEARTBEAT_BYTES, Heartbeat
+from gcx.advert import MAX_HEARTBEAT_BYTES, CapacityAdvert, Heartbeat, report_digest
 from gcx.errors import WireError
 from gcx.reference import ReferenceProfile
 
 from .adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
-from .metrics import Metrics
-from .store import ProviderRecord, RegistryStore
+from .base import Clock, HeartbeatOutcome, NullObserver, ProviderRecord, ProviderStore, RegistryObserver
+from .errors import StoredRecordError
 from .uptime import UptimePolicy, uptime_percent
-
-log = logging.getLogger("gcx.coordinator.registry")
 
 
 class TokenBucket:
@@ -50,22 +56,30 @@ class TokenBucket:
 
 
 class Registry:
+    """Validates and stores adverts, counts heartbeats, answers listings (see the module doc).
+
+    ``clock`` gives unix seconds when a method is called without ``now``; without a clock every
+    such call must pass ``now``. ``observer`` is told every outcome (default: ignored).
+    """
+
     def __init__(
         self,
-        store: RegistryStore,
+        store: ProviderStore,
         profile: ReferenceProfile,
         *,
+        clock: Clock | None = None,
+        observer: RegistryObserver | None = None,
         advert_policy: AdvertPolicy | None = None,
         uptime_policy: UptimePolicy | None = None,
-        metrics: Metrics | None = None,
         rate: float = 2.0,
         burst: float = 20.0,
     ) -> None:
         self.store = store
         self.profile = profile
+        self.clock = clock
+        self.observer: RegistryObserver = observer or NullObserver()
         self.advert_policy = advert_policy or AdvertPolicy()
         self.uptime = uptime_policy or UptimePolicy()
-        self.metrics = metrics or Metrics()
         self._cache = ReportCache()
         self._adverts_bucket = TokenBucket(rate, burst)
         self._heartbeat_bucket = TokenBucket(rate * 2, burst)
@@ -75,6 +89,14 @@ class Registry:
         # peer -> its last accepted advert and when it expires (for duplicates)
         self._last: dict[str, tuple[bytes, int]] = {}
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
+        self._damaged: dict[str, str] = {}  # peer -> what is wrong with its stored record
+
+    def _now(self, now: float | None) -> float:
+        if now is not None:
+            return now
+        if self.clock is None:
+            raise TypeError("this Registry has no clock: pass now=")
+        return self.clock()
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -94,8 +116,9 @@ class Registry:
         not counted as a replay — while that advert is unexpired: a copy of an expired one is
         rejected as ``expired``. Duplicates pass the rate limiter like every other advert.
         """
-        now = time.time() if now is None else now
-        started = time.perf_counter()
+        now = self._now(now)
+        observer = self.observer
+        observer.before_advert(sender_peer_id)
         try:
             if not self._adverts_bucket.allow(sender_peer_id, now):
                 raise AdvertRejected("rate_limited", f"more than {self._adverts_bucket.rate}/s")
@@ -103,7 +126,7 @@ class Registry:
             if last is not None and last[0] == data:
                 if last[1] <= int(now):
                     raise AdvertRejected("expired", f"expired at {last[1]}, now {int(now)}")
-                self.metrics.adverts_duplicate.inc()
+                observer.advert_duplicate(sender_peer_id)
                 return True, None
             advert, _ = check_advert(
                 data,
@@ -117,12 +140,13 @@ class Registry:
             )
         except AdvertRejected as exc:
             return False, self.reject_advert(sender_peer_id, exc.reason, exc.message)
-        self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
+        if self._damaged.pop(sender_peer_id, None) is None:
+            self.store.upsert_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
+        else:  # a fresh, valid advert replaces the damaged record
+            self.store.replace_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
         self._last[sender_peer_id] = (bytes(data), advert.expires_at)
         self._nonces[sender_peer_id] = advert.nonce
-        self.metrics.adverts_accepted.inc()
-        self.metrics.ingest_seconds.observe(time.perf_counter() - started)
-        log.debug("accepted advert %d from %s", advert.nonce, sender_peer_id)
+        observer.advert_accepted(sender_peer_id, advert.nonce)
         return True, None
 
     def reject_advert(self, sender_peer_id: str, reason: str, message: str) -> str:
@@ -133,45 +157,75 @@ class Registry:
         ``oversize``) or for a sender without a secp256k1 key (``identity``).
         """
         verdict = str(AdvertRejected(reason, message))
-        self.metrics.adverts_rejected.labels(reason=reason).inc()
-        log.info("rejected advert from %s: %s", sender_peer_id, verdict)
+        self.observer.advert_rejected(sender_peer_id, reason, verdict)
         return verdict
 
-    def reject_heartbeat(self, sender_peer_id: str, outcome: str, message: str) -> None:
-        """Count and log one heartbeat refused by the stream layer (``outcome`` one of
-        :data:`~coordinator.registry.metrics.HEARTBEAT_OUTCOMES`)."""
-        self.metrics.heartbeats.labels(outcome=outcome).inc()
-        log.info("refused heartbeat from %s: %s: %s", sender_peer_id, outcome, message)
+    def reject_heartbeat(self, sender_peer_id: str, outcome: HeartbeatOutcome, message: str) -> None:
+        """Report one heartbeat refused by the stream layer (``outcome`` one of
+        :data:`~coordinator.registry.base.HEARTBEAT_OUTCOMES`)."""
+        self.observer.heartbeat(sender_peer_id, outcome, message)
 
     def _last_nonce(self, peer_id: str) -> int | None:
+        if peer_id in self._damaged:
+            return None  # the damaged row's nonce cannot be trusted
         nonce = self._nonces.get(peer_id)
         if nonce is None:
-            nonce = self.store.last_nonce(peer_id)
+            try:
+                nonce = self.store.last_nonce(peer_id)
+            except StoredRecordError as exc:
+                self._flag(exc)
+                return None
             if nonce is not None:
                 self._nonces[peer_id] = nonce
         return nonce
 
+    # -- damaged records ------------------------------------------------------------------------
+
+    def _flag(self, exc: StoredRecordError) -> None:
+        self._damaged[exc.peer_id] = exc.reason
+        self._nonces.pop(exc.peer_id, None)
+        self._last.pop(exc.peer_id, None)
+        self.observer.stored_record_damaged(exc.peer_id, str(exc))
+
+    def _records(self) -> list[ProviderRecord]:
+        """Every stored record but the damaged ones (flagging any found now)."""
+        while True:
+            try:
+                return self.store.providers(skip=self._damaged)
+            except StoredRecordError as exc:
+                self._flag(exc)
+
+    def check_stored(self) -> dict[str, str]:
+        """Decode every stored record and its advert; return the damaged ones (peer id: what is
+        wrong), which are left out from now on (see the module docstring)."""
+        for record in self._records():
+            try:
+                stored_report(record, self.advert_policy.max_bytes)
+            except StoredRecordError as exc:
+                self._flag(exc)
+        return dict(self._damaged)
+
     def ingest_heartbeat(self, data: bytes, sender_peer_id: str, now: float | None = None) -> bool:
         """Record a heartbeat from a known provider; True if it counted."""
-        now = time.time() if now is None else now
+        now = self._now(now)
+        observer = self.observer
         if not self._heartbeat_bucket.allow(sender_peer_id, now):
-            self.metrics.heartbeats.labels(outcome="rate_limited").inc()
+            observer.heartbeat(sender_peer_id, "rate_limited", None)
             return False
         try:
             wire.validate(Heartbeat, wire.unpack(data, MAX_HEARTBEAT_BYTES))
         except WireError as exc:
-            self.metrics.heartbeats.labels(outcome="malformed").inc()
-            log.info("malformed heartbeat from %s: %s", sender_peer_id, exc)
+            observer.heartbeat(sender_peer_id, "malformed", str(exc))
             return False
         if not self.store.mark_seen(sender_peer_id, int(now), self.uptime.slot_of(now)):
-            self.metrics.heartbeats.labels(outcome="unknown_peer").inc()
+            observer.heartbeat(sender_peer_id, "unknown_peer", None)
             return False
-        self.metrics.heartbeats.labels(outcome="accepted").inc()
+        observer.heartbeat(sender_peer_id, "accepted", None)
         return True
 
     def prune(self, now: float | None = None) -> None:
         """Forget slots older than the uptime window."""
-        now = time.time() if now is None else now
+        now = self._now(now)
         self.store.prune_slots(self.uptime.slot_of(now) - self.uptime.window_slots - 1)
 
     # -- output ---------------------------------------------------------------------------------
@@ -209,18 +263,58 @@ class Registry:
     def listing(self, now: float | None = None, include_expired: bool = False) -> list[dict[str, Any]]:
         """Providers with an unexpired advert and, with a chain, enough stake (all known providers
         with ``include_expired``)."""
-        now = time.time() if now is None else now
-        views = [self.view(r, now) for r in self.store.providers()]
+        now = self._now(now)
+        views = [self.view(r, now) for r in self._records()]
         listed = [v for v in views if v["listed"]]
-        self.metrics.providers_listed.set(len(listed))
+        self.observer.providers_listed(len(listed))
         return views if include_expired else listed
 
     def provider(self, peer_id: str, now: float | None = None) -> dict[str, Any] | None:
-        """One provider's view plus its latest advert's embedded report, or None if unknown."""
-        record = self.store.provider(peer_id)
-        if record is None:
+        """One provider's view plus its latest advert's embedded report, or None if unknown (or
+        if its stored record is damaged)."""
+        if peer_id in self._damaged:
             return None
-        view = self.view(record, time.time() if now is None else now)
-        encoded = wire.unpack(record.advert, self.advert_policy.max_bytes)["report"]
-        view["report"] = wire.unpack(encoded, self.advert_policy.max_bytes)
+        try:
+            record = self.store.provider(peer_id)
+            if record is None:
+                return None
+            report = stored_report(record, self.advert_policy.max_bytes)
+        except StoredRecordError as exc:
+            self._flag(exc)
+            return None
+        view = self.view(record, self._now(now))
+        view["report"] = report
         return view
+
+
+def stored_report(record: ProviderRecord, max_bytes: int) -> dict[str, Any]:
+    """The report embedded in ``record``'s stored advert, after checking that the advert decodes,
+    that its report matches its digest and that it agrees with the row; else
+    :class:`~.errors.StoredRecordError` (the advert's signature is not checked again)."""
+    try:
+        advert = wire.validate(CapacityAdvert, wire.unpack(record.advert, max_bytes))
+        report = wire.unpack(advert.report, max_bytes)
+    except WireError as exc:
+        raise StoredRecordError(record.peer_id, f"its advert does not decode: {exc}") from None
+    if report_digest(advert.report) != advert.report_digest or not isinstance(report, dict):
+        raise StoredRecordError(record.peer_id, "its advert's report does not match the report digest")
+    row = (
+        record.peer_id, record.address, record.nonce, record.issued_at, record.expires_at,
+        record.ch_per_hour_micro, record.grade, record.price_per_ch, record.hours,
+        record.stake_address, record.report_digest, record.listen_addrs,
+    )  # fmt: skip
+    signed = (
+        advert.peer_id, advert.node, advert.nonce, advert.issued_at, advert.expires_at,
+        advert.ch_per_hour_micro, advert.grade, advert.price_per_ch, advert.hours,
+        advert.stake_address, advert.report_digest, tuple(advert.listen_addrs),
+    )  # fmt: skip
+    differ = [name for name, a, b in zip(_ROW_FIELDS, row, signed, strict=True) if a != b]
+    if differ:
+        raise StoredRecordError(record.peer_id, f"its row disagrees with its advert on {', '.join(differ)}")
+    return report
+
+
+_ROW_FIELDS = (
+    "peer_id", "address", "nonce", "issued_at", "expires_at", "ch_per_hour_micro", "grade",
+    "price_per_ch", "hours", "stake_address", "report_digest", "listen_addrs",
+)  # fmt: skip

@@ -1,22 +1,33 @@
 """The coordinator's provider registry in SQLite (WAL): providers, their latest accepted advert
 and the slots in which they were seen. Survives restarts; one connection, one thread.
+
+Damage is refused, never taken for a fresh start (:mod:`coordinator.state_file`): a registry is
+created only where no file exists; an existing file that is empty, not SQLite, another
+application's or fails ``PRAGMA quick_check`` raises :class:`~.errors.RegistryStoreError`. A
+single row that does not decode raises :class:`~.errors.StoredRecordError` naming its provider,
+so the core can leave that provider out instead of failing every listing.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from coordinator.state_file import REGISTRY_APPLICATION_ID, StateFileKind, open_state_file, sqlite_problem
 from gcx.advert import CapacityAdvert
 from gcx.errors import ConfigError
 
+from .base import ProviderRecord
+from .errors import RegistryStoreError, StoredRecordError
+
+__all__ = ["SCHEMA_VERSION", "ProviderRecord", "RegistryStore"]
+
 SCHEMA_VERSION = 1
 
-_DDL = """
+_DDL: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS providers (
     peer_id TEXT PRIMARY KEY,
@@ -44,43 +55,40 @@ CREATE TABLE IF NOT EXISTS seen_slots (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderRecord:
-    peer_id: str
-    address: str
-    nonce: int
-    first_seen: int
-    last_seen: int
-    first_slot: int
-    issued_at: int
-    expires_at: int
-    ch_per_hour_micro: int
-    grade: str  # as advertised: reliability '?' (the registry fills it in)
-    price_per_ch: int
-    hours: int
-    stake_address: str
-    report_digest: str
-    listen_addrs: tuple[str, ...]
-    advert: bytes
+_KIND: Final = StateFileKind(
+    "provider registry", REGISTRY_APPLICATION_ID, frozenset({"meta", "providers"}), _DDL
+)
 
 
 class RegistryStore:
-    """SQLite persistence of the provider registry."""
+    """SQLite persistence of the provider registry (a :class:`~.base.ProviderStore`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """Open the registry at ``path`` (created where no file exists, when ``create``)."""
+
+        def damaged(problem: str) -> RegistryStoreError:
+            return RegistryStoreError(path, problem)
+
+        self._db = open_state_file(path, _KIND, damaged=damaged, create=create, check=True)
+        # A damaged TEXT column must not make a whole listing fail in the decoder: it decodes to
+        # a string that agrees with nothing (and the row is then left out as damaged).
+        self._db.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_DDL)
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the registry database {path}: {exc}") from None
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise ConfigError(f"{path} has registry schema {row[0]}, this coordinator reads {SCHEMA_VERSION}")
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise ConfigError(
+                    f"{path} has registry schema {row[0]}, this coordinator reads {SCHEMA_VERSION}"
+                )
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise damaged(f"is damaged: {sqlite_problem(exc)}") from None
+        except BaseException:
+            self._db.close()
+            raise
         self.path = path
 
     def close(self) -> None:
@@ -88,7 +96,11 @@ class RegistryStore:
 
     def last_nonce(self, peer_id: str) -> int | None:
         row = self._db.execute("SELECT nonce FROM providers WHERE peer_id=?", (peer_id,)).fetchone()
-        return None if row is None else int(row[0])
+        if row is None:
+            return None
+        if type(row[0]) is not int:
+            raise StoredRecordError(peer_id, f"nonce is {row[0]!r}")
+        return int(row[0])
 
     def upsert_advert(self, advert: CapacityAdvert, data: bytes, now: int, slot: int) -> None:
         """Store an accepted advert (replacing the provider's previous one) and mark ``slot`` up."""
@@ -108,6 +120,13 @@ class RegistryStore:
             )  # fmt: skip
             self._db.execute("INSERT OR IGNORE INTO seen_slots VALUES (?, ?)", (advert.peer_id, slot))
 
+    def replace_advert(self, advert: CapacityAdvert, data: bytes, now: int, slot: int) -> None:
+        """Like :meth:`upsert_advert`, but the provider's row is written afresh (first seen now):
+        for a provider whose stored row was damaged. Its seen slots are kept."""
+        with self._tx():
+            self._db.execute("DELETE FROM providers WHERE peer_id=?", (advert.peer_id,))
+        self.upsert_advert(advert, data, now, slot)
+
     def mark_seen(self, peer_id: str, now: int, slot: int) -> bool:
         """Record a heartbeat from a known provider; False if the peer is unknown."""
         with self._tx():
@@ -126,10 +145,11 @@ class RegistryStore:
     def prune_slots(self, before_slot: int) -> int:
         return self._db.execute("DELETE FROM seen_slots WHERE slot<?", (before_slot,)).rowcount
 
-    def providers(self) -> list[ProviderRecord]:
-        return [
-            self._record(r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM providers ORDER BY peer_id")
-        ]
+    def providers(self, skip: Collection[str] = ()) -> list[ProviderRecord]:
+        """Every provider but those in ``skip``, by peer id; ``StoredRecordError`` at the first
+        other row that does not decode."""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM providers ORDER BY peer_id")
+        return [self._record(r) for r in rows if r[0] not in skip]
 
     def provider(self, peer_id: str) -> ProviderRecord | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM providers WHERE peer_id=?", (peer_id,)).fetchone()
@@ -137,8 +157,20 @@ class RegistryStore:
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> ProviderRecord:
+        """The record of one row, every column of the type the schema says (SQLite does not
+        enforce them, and damage on disk can change a value's type)."""
+        peer_id = row[0]
+        for value, (name, kind) in zip(row, _TYPES, strict=True):
+            if type(value) is not kind:
+                raise StoredRecordError(str(peer_id), f"{name} is {value!r:.40}, not {kind.__name__}")
+        try:
+            addrs = json.loads(row[14])
+        except ValueError as exc:
+            raise StoredRecordError(peer_id, f"listen_addrs is not JSON: {exc}") from None
+        if not isinstance(addrs, list) or not all(isinstance(a, str) for a in addrs):
+            raise StoredRecordError(peer_id, "listen_addrs is not a list of strings")
         values = list(row)
-        values[14] = tuple(json.loads(values[14]))
+        values[14] = tuple(addrs)
         return ProviderRecord(*values)
 
     class _Tx:
@@ -162,4 +194,11 @@ class RegistryStore:
 _COLUMNS = (
     "peer_id, address, nonce, first_seen, last_seen, first_slot, issued_at, expires_at, ch_per_hour_micro, "
     "grade, price_per_ch, hours, stake_address, report_digest, listen_addrs, advert"
+)
+_TYPES: Final = tuple(
+    zip(
+        _COLUMNS.split(", "),
+        (str, str, int, int, int, int, int, int, int, str, int, int, str, str, str, bytes),
+        strict=True,
+    )
 )

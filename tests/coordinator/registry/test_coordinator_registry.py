@@ -4,6 +4,7 @@ counted by reason and never raises; uptime and reliability follow heartbeats."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from coordinator.registry import Registry
 from coordinator.registry.adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
+from coordinator.registry.metrics import Metrics
 from coordinator.registry.store import RegistryStore
 from coordinator.registry.uptime import UptimePolicy, uptime_percent
 from gcx import signing, wire
@@ -71,7 +73,12 @@ def report(key: ParticipantKey, make_report: Callable[..., dict[str, Any]]) -> d
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
-    return Registry(RegistryStore(tmp_path / "registry.sqlite"), PROFILE)
+    return Registry(RegistryStore(tmp_path / "registry.sqlite"), PROFILE, observer=Metrics())
+
+
+def metrics(registry: Registry) -> Metrics:
+    assert isinstance(registry.observer, Metrics)
+    return registry.observer
 
 
 def check(data: bytes, key: ParticipantKey, peer: str = "peer-a", last_nonce: int | None = None) -> None:
@@ -88,7 +95,7 @@ def check(data: bytes, key: ParticipantKey, peer: str = "peer-a", last_nonce: in
 
 
 def rejected(registry: Registry, reason: str) -> float:
-    return registry.metrics.adverts_rejected.labels(reason=reason)._value.get()
+    return metrics(registry).adverts_rejected.labels(reason=reason)._value.get()
 
 
 def test_an_honest_advert_is_accepted_and_listed(
@@ -166,7 +173,7 @@ def test_replays_and_stale_nonces_are_rejected(
     assert registry.ingest_advert(first, "peer-a", key.address, now=NOW)
     # The same bytes again (the gossiped copy of a directly sent advert): acknowledged, not stored.
     assert registry.submit_advert(first, "peer-a", key.address, now=NOW + 1) == (True, None)
-    assert registry.metrics.adverts_duplicate._value.get() == 1
+    assert metrics(registry).adverts_duplicate._value.get() == 1
     assert registry.listing(now=NOW + 1)[0]["last_seen"] == NOW
     # A different advert with a stale nonce is a replay.
     stale = advert(key, report, nonce=10, price_per_ch=1)
@@ -245,23 +252,23 @@ def test_a_copy_of_an_expired_advert_is_rejected_as_expired(
     data = advert(key, report, ttl_s=60)
     assert registry.submit_advert(data, "peer-a", key.address, now=NOW) == (True, None)
     assert registry.submit_advert(data, "peer-a", key.address, now=NOW + 59) == (True, None)
-    assert registry.metrics.adverts_duplicate._value.get() == 1
+    assert metrics(registry).adverts_duplicate._value.get() == 1
     accepted, reason = registry.submit_advert(data, "peer-a", key.address, now=NOW + 60)
     assert accepted is False and reason is not None and reason.startswith("expired: ")
     assert rejected(registry, "expired") == 1
-    assert registry.metrics.adverts_duplicate._value.get() == 1
+    assert metrics(registry).adverts_duplicate._value.get() == 1
 
 
 def test_duplicates_pass_the_rate_limiter(
     tmp_path: Path, key: ParticipantKey, report: dict[str, Any]
 ) -> None:
-    registry = Registry(RegistryStore(tmp_path / "r.sqlite"), PROFILE, rate=1.0, burst=5.0)
+    registry = Registry(RegistryStore(tmp_path / "r.sqlite"), PROFILE, rate=1.0, burst=5.0, observer=Metrics())
     data = advert(key, report)
     outcomes = [registry.submit_advert(data, "peer-a", key.address, now=NOW) for _ in range(50)]
     assert outcomes[:5] == [(True, None)] * 5  # the advert, then 4 duplicates: the burst
     assert all(not ok and r is not None and r.startswith("rate_limited") for ok, r in outcomes[5:])
     assert rejected(registry, "rate_limited") == 45
-    assert registry.metrics.adverts_duplicate._value.get() == 4
+    assert metrics(registry).adverts_duplicate._value.get() == 4
     assert registry.submit_advert(data, "peer-a", key.address, now=NOW + 1) == (True, None)  # refilled
 
 
@@ -288,6 +295,65 @@ def test_heartbeats_drive_uptime_and_the_reliability_grade(
     row = registry.listing(now=start + 550)[0]
     assert row["uptime"] == pytest.approx(50 / 55 * 100)
     assert row["grades"]["reliability"] == "4"
+
+
+def test_the_core_reads_the_clock_it_is_given_and_reports_to_its_observer(
+    tmp_path: Path, key: ParticipantKey, report: dict[str, Any]
+) -> None:
+    clock = [float(NOW)]
+    observer = Metrics()
+    registry = Registry(
+        RegistryStore(tmp_path / "r.sqlite"), PROFILE, clock=lambda: clock[0], observer=observer
+    )
+    data = advert(key, report, ttl_s=60)
+    assert registry.ingest_advert(data, "peer-a", key.address)  # no now: the given clock's NOW
+    assert registry.ingest_advert(data, "peer-a", key.address)  # the duplicate is not timed
+    assert [r["last_seen"] for r in registry.listing()] == [NOW]
+    clock[0] = NOW + 60.0  # the advert expires by the injected clock, not the wall clock
+    assert registry.listing() == []
+    assert observer.adverts_accepted._value.get() == 1 and observer.adverts_duplicate._value.get() == 1
+    assert observer.registry.get_sample_value("gcx_advert_ingest_seconds_count") == 1
+    assert observer.listed._value.get() == 0
+    clockless = Registry(RegistryStore(tmp_path / "r2.sqlite"), PROFILE)
+    with pytest.raises(TypeError, match="no clock"):
+        clockless.listing()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE providers SET nonce='x' WHERE peer_id='peer-a'",  # a column of the wrong type
+        "UPDATE providers SET listen_addrs='[' WHERE peer_id='peer-a'",  # not JSON
+        "UPDATE providers SET price_per_ch=1 WHERE peer_id='peer-a'",  # disagrees with the advert
+        "UPDATE providers SET advert=substr(advert, 1, 200) WHERE peer_id='peer-a'",  # truncated advert
+    ],
+)
+def test_a_damaged_record_is_left_out_until_the_provider_advertises_again(
+    tmp_path: Path,
+    key: ParticipantKey,
+    other: ParticipantKey,
+    report: dict[str, Any],
+    make_report: Callable[..., dict[str, Any]],
+    damage: str,
+) -> None:
+    path = tmp_path / "r.sqlite"
+    first = Registry(RegistryStore(path), PROFILE)
+    assert first.ingest_advert(advert(key, report, nonce=5), "peer-a", key.address, now=NOW)
+    assert first.ingest_advert(advert(other, make_report(other), "peer-b"), "peer-b", other.address, now=NOW)
+    first.store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(damage)
+    registry = Registry(RegistryStore(path), PROFILE, observer=Metrics())
+    assert list(registry.check_stored()) == ["peer-a"]
+    assert metrics(registry).damaged_records._value.get() == 1
+    assert [r["peer_id"] for r in registry.listing(now=NOW, include_expired=True)] == ["peer-b"]
+    assert registry.provider("peer-a", now=NOW) is None  # unknown, not an error
+    assert registry.provider("peer-b", now=NOW) is not None
+    # Its next valid advert replaces the record (the damaged row's nonce is not trusted).
+    assert registry.ingest_advert(advert(key, report, nonce=3), "peer-a", key.address, now=NOW + 1)
+    assert registry.provider("peer-a", now=NOW + 1)["nonce"] == 3  # type: ignore[index]
+    assert registry.check_stored() == {}
+    assert metrics(registry).damaged_records._value.get() == 1
 
 
 def test_uptime_policy_core() -> None:
