@@ -262,7 +262,9 @@ def test_a_copy_of_an_expired_advert_is_rejected_as_expired(
 def test_duplicates_pass_the_rate_limiter(
     tmp_path: Path, key: ParticipantKey, report: dict[str, Any]
 ) -> None:
-    registry = Registry(RegistryStore(tmp_path / "r.sqlite"), PROFILE, rate=1.0, burst=5.0, observer=Metrics())
+    registry = Registry(
+        RegistryStore(tmp_path / "r.sqlite"), PROFILE, rate=1.0, burst=5.0, observer=Metrics()
+    )
     data = advert(key, report)
     outcomes = [registry.submit_advert(data, "peer-a", key.address, now=NOW) for _ in range(50)]
     assert outcomes[:5] == [(True, None)] * 5  # the advert, then 4 duplicates: the burst
