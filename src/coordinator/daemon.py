@@ -9,6 +9,11 @@ that peer's key is derived from the peer ID and handed, with the bytes, to the s
 is acknowledged as a duplicate). The HTTP API (FastAPI on hypercorn's trio worker) reads the same registry.
 Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
 for local tools (``gcx devnet``) to find.
+
+Ready means ready: with a chain configured, the coordinator first waits for its RPC (retrying
+with backoff, one log line per attempt, at most ``chain.connect_timeout_s``, then it stops with
+one error) and only then serves, writes the endpoint file and announces itself; a listen address
+it cannot own stops it at once (:class:`gcx.p2p.ListenError`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import trio
 
 from gcx import __version__, wire
 from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_ADVERT_BYTES
+from gcx.backoff import Backoff
 from gcx.errors import GCXError
 from gcx.keys import ParticipantKey
 from gcx.p2p import P2PError, address_of_peer, listen_addrs, open_host, open_pubsub, serve
@@ -42,6 +48,7 @@ from .registry.uptime import UptimePolicy
 
 log = logging.getLogger("gcx.coordinator")
 PRUNE_EVERY_S = 60.0
+CHAIN_BACKOFF = Backoff(initial_s=0.5, max_s=10.0)
 
 
 def build_registry(settings: Settings, profile: ReferenceProfile) -> Registry:
@@ -93,14 +100,39 @@ def _serve_direct(host: Any, registry: Registry, timeout_s: float) -> None:
     serve(host, HEARTBEAT_PROTOCOL, on_heartbeat, max_size=1024, timeout_s=timeout_s, max_concurrent=256)
 
 
-async def _refresh_stakes(registry: Registry, settings: Settings) -> None:
-    """Keep ``registry.staked`` current: who among known providers has enough bonded stake."""
-    from gcx.chain import active_providers
+async def _connect_chain(settings: Settings) -> Any:
+    """Connect to the configured chain, retrying an unreachable RPC with backoff (one log line
+    per attempt) for at most ``chain.connect_timeout_s``; any other chain error (wrong chain id,
+    stale deployment) fails at once. Returns a :class:`gcx.chain.Chain`."""
+    from gcx.chain import ChainError, RpcUnreachable
     from gcx.chain import connect as connect_chain
 
-    chain = await trio.to_thread.run_sync(
-        connect_chain, settings.chain.rpc_url or "", settings.chain.deployment
-    )
+    url, bound = settings.chain.rpc_url or "", settings.chain.connect_timeout_s
+    deadline = trio.current_time() + bound
+    attempt = 0
+    while True:
+        try:
+            return await trio.to_thread.run_sync(connect_chain, url, settings.chain.deployment)
+        except RpcUnreachable as exc:
+            attempt += 1
+            left = deadline - trio.current_time()
+            if left <= 0:
+                raise ChainError(
+                    f"the chain RPC at {url} is still unreachable after {bound:g} s ({attempt} attempts, "
+                    f"last: {exc.reason}): start the chain (e.g. `gcx chain up`) or fix chain.rpc_url"
+                ) from exc
+            wait = min(CHAIN_BACKOFF.delay(attempt - 1), left)
+            log.warning(
+                "chain RPC %s unreachable (attempt %d, %s); retrying in %.1f s (giving up in %.0f s)",
+                url, attempt, exc.reason, wait, left,
+            )  # fmt: skip
+            await trio.sleep(wait)
+
+
+async def _refresh_stakes(registry: Registry, settings: Settings, chain: Any) -> None:
+    """Keep ``registry.staked`` current: who among known providers has enough bonded stake."""
+    from gcx.chain import active_providers
+
     while True:
         addresses = [r.address for r in registry.store.providers()]
         try:
@@ -136,6 +168,7 @@ async def run_coordinator(
     exchange = open_exchange(settings) if settings.exchange.enabled else None
     try:
         async with open_host(key.private_key, settings.network.listen) as host:
+            chain = await _connect_chain(settings) if settings.chain.rpc_url else None
             info: dict[str, Any] = {
                 "peer_id": host.get_id().to_base58(),
                 "address": key.address,
@@ -155,9 +188,9 @@ async def run_coordinator(
                 n.start_soon(_consume_adverts, pubsub, registry)
                 _serve_direct(host, registry, settings.network.request_timeout_s)
                 n.start_soon(_prune, registry)
-                if settings.chain.rpc_url:
+                if chain is not None:
                     registry.staked = set()  # nobody is listed until their stake has been read
-                    n.start_soon(_refresh_stakes, registry, settings)
+                    n.start_soon(_refresh_stakes, registry, settings, chain)
                 _write_endpoint(info)
                 log.info(
                     "coordinator %s: API %s, p2p %s", key.address, info["api"], ", ".join(info["multiaddrs"])

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,71 @@ def test_an_address_the_coordinator_cannot_listen_on_is_one_error_line(
     proc = _run(home, GCX_NETWORK__LISTEN=json.dumps([listen]))
     _one_error_line(proc, 2, f"cannot listen on {listen}", needle)
     assert not (home / "coordinator" / "endpoint.json").exists()
+
+
+def test_a_coordinator_waits_for_its_chain_and_reports_ready_only_when_connected(tmp_path: Path) -> None:
+    """The chain RPC is a closed loopback port: no ready line and no endpoint file while it is
+    unreachable, one log line per attempt; then anvil starts on that port (with the contracts
+    deployed) and the coordinator becomes ready."""
+    from eth_account import Account
+
+    from gcx.chain import DeployParams, deploy_all, run_anvil, write_deployment
+
+    port = _free_port()
+    deployment_path = tmp_path / "deployment.json"
+    # A deployment file first (from a throwaway anvil on the port), so only the RPC is missing.
+    deployer = bytes(Account.create().key)
+    with run_anvil(port=port) as node:
+        write_deployment(deploy_all(node.rpc_url, deployer, DeployParams()), deployment_path)
+    home = _home(tmp_path, "d")
+    proc = _start(
+        home,
+        GCX_CHAIN__RPC_URL=f'"http://127.0.0.1:{port}"',
+        GCX_CHAIN__DEPLOYMENT=f'"{deployment_path}"',
+    )
+    try:
+        time.sleep(8.0)
+        assert proc.poll() is None, proc.communicate()
+        assert not (home / "coordinator" / "endpoint.json").exists()
+        with run_anvil(port=port) as node:  # the same deterministic deployment, at the same addresses
+            write_deployment(deploy_all(node.rpc_url, deployer, DeployParams()), deployment_path)
+            assert proc.stdout is not None
+            ready = json.loads(proc.stdout.readline())
+            assert ready["api"].startswith("http://127.0.0.1:")
+            assert (home / "coordinator" / "endpoint.json").is_file()
+            _stop(proc)
+        _, stderr = proc.communicate(timeout=15)
+        attempts = [line for line in stderr.splitlines() if "chain RPC" in line and "retrying" in line]
+        assert attempts, stderr
+        assert "Traceback" not in stderr
+    finally:
+        _stop(proc)
+
+
+def test_a_coordinator_whose_chain_never_answers_gives_up_with_one_error_line(tmp_path: Path) -> None:
+    from gcx.chain import DeployParams, deploy_all, run_anvil, write_deployment
+
+    home = _home(tmp_path, "e")
+    deployment = tmp_path / "deployment.json"
+    with run_anvil() as node:
+        write_deployment(deploy_all(node.rpc_url, b"\x01" * 32, DeployParams()), deployment)
+    started = time.monotonic()
+    proc = _run(
+        home,
+        GCX_CHAIN__RPC_URL=f'"http://127.0.0.1:{_free_port()}"',
+        GCX_CHAIN__DEPLOYMENT=f'"{deployment}"',
+        GCX_CHAIN__CONNECT_TIMEOUT_S="3",
+    )
+    _one_error_line(proc, 2, "unreachable after 3 s", "Connection refused")
+    assert time.monotonic() - started < 45
+    assert not (home / "coordinator" / "endpoint.json").exists()
+    # A chain that answers but is not the deployment's is no reason to wait: it fails at once.
+    with run_anvil() as other:
+        proc = _run(
+            home,
+            GCX_CHAIN__RPC_URL=f'"{other.rpc_url}"',
+            GCX_CHAIN__DEPLOYMENT=f'"{deployment}"',
+            GCX_CHAIN__CONNECT_TIMEOUT_S="600",
+        )
+    _one_error_line(proc, 2, "stale deployment file")
+    assert "retrying" not in proc.stderr
