@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -142,6 +143,14 @@ async def _refresh_stakes(registry: Registry, settings: Settings, chain: Any) ->
         await trio.sleep(settings.chain.stake_refresh_s)
 
 
+async def _observe(registry: Registry, every_s: float) -> None:
+    """Record the coordinator's own liveness, so that its downtime is not counted against
+    providers' uptime (see :mod:`coordinator.registry.uptime`)."""
+    while True:
+        await trio.sleep(every_s)
+        registry.observe()
+
+
 async def _prune(registry: Registry) -> None:
     while True:
         await trio.sleep(PRUNE_EVERY_S)
@@ -185,6 +194,8 @@ async def run_coordinator(
                 app = create_app(registry, info=info, exchange=exchange)
                 port = await n.start(serve_api, app, c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
+                registry.observe()  # this process's observation session starts
+                n.start_soon(_observe, registry, max(1.0, min(5.0, c.uptime_slot_s / 2)))
                 n.start_soon(_consume_adverts, pubsub, registry)
                 _serve_direct(host, registry, settings.network.request_timeout_s)
                 n.start_soon(_prune, registry)
@@ -198,6 +209,10 @@ async def run_coordinator(
                 if ready:
                     ready(info)
     finally:
+        try:
+            registry.observe()  # the session's last moment, for uptime after a restart
+        except sqlite3.Error as exc:
+            log.warning("cannot record the end of this observation session: %s", exc)
         registry.store.close()
         if exchange is not None:
             exchange.close()
