@@ -201,3 +201,19 @@ def test_a_coordinator_killed_without_goodbye_counts_up_to_its_last_alive_mark(
     _run(second, key, report, T0 + 900, T0 + 1500)
     assert second.listing(now=T0 + 1500)[0]["uptime"] == 100.0
     second.store.close()
+
+
+def test_a_registry_from_before_sessions_keeps_the_old_rule_for_its_history(
+    tmp_path: Path, key: ParticipantKey, make_report: Callable[..., dict[str, Any]]
+) -> None:
+    import sqlite3
+
+    report, path = make_report(key), tmp_path / "registry.sqlite"
+    old = Registry(RegistryStore(path), PROFILE, uptime_policy=POLICY)
+    _run(old, key, report, T0, T0 + 300)
+    old.store.close()
+    with sqlite3.connect(path) as db:  # as a coordinator of the previous version left it
+        db.execute("DELETE FROM observer_sessions")
+    store = RegistryStore(path)
+    assert store.sessions(0) == [(T0 - 86_400.0, T0 + 295.0)]  # first_seen … last_seen, no grace
+    store.close()
