@@ -20,6 +20,7 @@ from .errors import ChainError
 
 ANVIL_ENV = "GCX_ANVIL"
 START_TIMEOUT_S = 15.0
+STATE_INTERVAL_S = 1  # run_anvil(state=...): how often the chain is saved (whole seconds)
 
 
 def contracts_dir() -> Path:
@@ -72,14 +73,21 @@ class AnvilNode:
 
 
 @contextmanager
-def run_anvil(port: int = 0, chain_id: int = 31337, log: Path | None = None) -> Iterator[AnvilNode]:
-    """Start anvil on ``127.0.0.1:port`` (0: a free port), wait until it answers, stop it on exit."""
+def run_anvil(
+    port: int = 0, chain_id: int = 31337, log: Path | None = None, state: Path | None = None
+) -> Iterator[AnvilNode]:
+    """Start anvil on ``127.0.0.1:port`` (0: a free port), wait until it answers, stop it on exit.
+
+    With ``state``, the chain is loaded from that file if it exists and saved to it every
+    ``STATE_INTERVAL_S`` and on exit (SIGTERM included), so a later run continues the chain.
+    """
     port = port or _free_port()
     out = log.open("ab") if log else subprocess.DEVNULL
+    persist = ["--state", str(state), "--state-interval", str(STATE_INTERVAL_S)] if state else []
     try:
         process = subprocess.Popen(
             [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-             "--accounts", "1", "--silent"],
+             "--accounts", "1", "--silent", *persist],
             stdout=out, stderr=out, start_new_session=True,
         )  # fmt: skip
     except OSError as exc:
