@@ -117,18 +117,15 @@ def test_an_address_the_coordinator_cannot_listen_on_is_one_error_line(
 
 def test_a_coordinator_waits_for_its_chain_and_reports_ready_only_when_connected(tmp_path: Path) -> None:
     """The chain RPC is a closed loopback port: no ready line and no endpoint file while it is
-    unreachable, one log line per attempt; then anvil starts on that port (with the contracts
-    deployed) and the coordinator becomes ready."""
-    from eth_account import Account
-
+    unreachable, one log line per attempt; then anvil starts on that port (its saved chain, with
+    the contracts) and the coordinator becomes ready."""
     from gcx.chain import DeployParams, deploy_all, run_anvil, write_deployment
 
     port = _free_port()
-    deployment_path = tmp_path / "deployment.json"
-    # A deployment file first (from a throwaway anvil on the port), so only the RPC is missing.
-    deployer = bytes(Account.create().key)
-    with run_anvil(port=port) as node:
-        write_deployment(deploy_all(node.rpc_url, deployer, DeployParams()), deployment_path)
+    deployment_path, chain_state = tmp_path / "deployment.json", tmp_path / "anvil-state.json"
+    # The chain is deployed and saved first, so that only the RPC is missing.
+    with run_anvil(port=port, state=chain_state) as node:
+        write_deployment(deploy_all(node.rpc_url, b"\x02" * 32, DeployParams()), deployment_path)
     home = _home(tmp_path, "d")
     proc = _start(
         home,
@@ -139,8 +136,7 @@ def test_a_coordinator_waits_for_its_chain_and_reports_ready_only_when_connected
         time.sleep(8.0)
         assert proc.poll() is None, proc.communicate()
         assert not (home / "coordinator" / "endpoint.json").exists()
-        with run_anvil(port=port) as node:  # the same deterministic deployment, at the same addresses
-            write_deployment(deploy_all(node.rpc_url, deployer, DeployParams()), deployment_path)
+        with run_anvil(port=port, state=chain_state):  # the saved chain: contracts already there
             assert proc.stdout is not None
             ready = json.loads(proc.stdout.readline())
             assert ready["api"].startswith("http://127.0.0.1:")
