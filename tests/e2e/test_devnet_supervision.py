@@ -105,6 +105,19 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (e.g. a devnet's chain state file)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def providers(api: str) -> dict[str, dict[str, Any]]:
     response = httpx.get(f"{api}/v1/providers", params={"include_expired": True}, timeout=5)
     response.raise_for_status()
@@ -175,6 +188,7 @@ def test_killed_processes_come_back_while_the_rest_keep_running(tmp_path: Path) 
         pids = up.pids()
     assert up.proc.returncode == 0
     assert not any(pid_alive(pid) for pid in pids.values())
+    assert processes_mentioning(str(tmp_path / "devnet")) == []
 
 
 def test_devnet_up_resumes_its_state_after_a_stop_and_after_anvil_died_and_fresh_starts_empty(
@@ -213,6 +227,8 @@ def test_devnet_up_resumes_its_state_after_a_stop_and_after_anvil_died_and_fresh
             len(errors) == 1 and "anvil, the devnet's chain" in errors[0] and "killed by SIGKILL" in errors[0]
         )
         assert not any(pid_alive(pid) for name, pid in pids.items() if name != "supervisor")
+        # the pid killed was anvil itself, not a wrapper whose anvil lives on (and keeps saving)
+        assert processes_mentioning(str(tmp_path / "devnet" / "chain")) == []
 
     with devnet_up(tmp_path, "--nodes", "1") as up:
         same_devnet(up)
@@ -222,3 +238,4 @@ def test_devnet_up_resumes_its_state_after_a_stop_and_after_anvil_died_and_fresh
         assert httpx.get(f"{up.api}/v1/exchange", timeout=5).json()["last_seq"] == 0
         assert httpx.get(f"{up.api}/v1/book/CH-A-SPOT", timeout=5).json()["asks"] == []
         assert [n["peer_id"] for n in up.ready["nodes"]] != [peer]
+    assert processes_mentioning(str(tmp_path / "devnet")) == []

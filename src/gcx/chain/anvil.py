@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +30,16 @@ def contracts_dir() -> Path:
 
 
 def anvil_binary() -> Path:
-    """``$GCX_ANVIL``, else ``contracts/node_modules/.bin/anvil``, else ``anvil`` on PATH."""
+    """``$GCX_ANVIL``, else the binary of Foundry's platform package in ``contracts/node_modules``
+    (not npm's ``.bin/anvil``, a node script that runs it as a child: its pid would not be
+    anvil's, and killing it would leave anvil running), else ``.bin/anvil``, else ``anvil`` on PATH."""
     if env := os.environ.get(ANVIL_ENV):
         return Path(env)
-    local = contracts_dir() / "node_modules" / ".bin" / "anvil"
+    modules = contracts_dir() / "node_modules"
+    native = [p for p in sorted(modules.glob("@foundry-rs/anvil-*/bin/anvil")) if os.access(p, os.X_OK)]
+    if native:
+        return native[0]
+    local = modules / ".bin" / "anvil"
     if local.exists():
         return local
     found = shutil.which("anvil")
@@ -54,6 +61,11 @@ def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:
         return int(response.json()["result"], 16)
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         raise ChainError(f"no Ethereum JSON-RPC node answers at {rpc_url}: {exc}") from None
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
 
 
 def _free_port() -> int:
@@ -107,12 +119,12 @@ def run_anvil(
                 time.sleep(0.05)
         yield AnvilNode(rpc_url, got, process)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # The whole process group (anvil runs in its own session): a wrapper's child goes too.
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
         if log and not isinstance(out, int):
             out.close()

@@ -180,3 +180,21 @@ def test_event_watcher_sees_each_new_event_once(
     (event,) = watcher.poll()
     assert event["args"]["account"] == chain.address
     assert watcher.poll() == []
+
+
+def test_run_anvil_reports_anvils_own_pid_and_leaves_no_process_behind() -> None:
+    """npm's ``.bin/anvil`` is a node script running anvil as its child: killing the pid it
+    reported would leave anvil holding the port (and saving its state)."""
+    import os
+    import signal
+    import socket
+
+    with run_anvil() as node:
+        exe = Path(os.readlink(f"/proc/{node.process.pid}/exe")).name
+        assert exe == "anvil"
+        port = int(node.rpc_url.rsplit(":", 1)[1])
+        os.kill(node.process.pid, signal.SIGKILL)
+        node.process.wait()
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))  # free: nothing of that anvil is left
