@@ -49,7 +49,7 @@ demo: $(STAMP) $(NATIVE_INFO) contracts
 	@GCX_HOME=$(DEMO_HOME) $(GCX) keys new --exist-ok
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node bench --quick --out $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node verify-report $(DEMO_HOME)/report.json
-	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet up --nodes 3 --once
+	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet up --nodes 3 --once --fresh
 
 test: $(STAMP) $(NATIVE_INFO) contracts-test
 	$(PY) -m pytest -q

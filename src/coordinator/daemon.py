@@ -9,6 +9,11 @@ that peer's key is derived from the peer ID and handed, with the bytes, to the s
 is acknowledged as a duplicate). The HTTP API (FastAPI on hypercorn's trio worker) reads the same registry.
 Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
 for local tools (``gcx devnet``) to find.
+
+Ready means ready: with a chain configured, the coordinator first waits for its RPC (retrying
+with backoff, one log line per attempt, at most ``chain.connect_timeout_s``, then it stops with
+one error) and only then serves, writes the endpoint file and announces itself; a listen address
+it cannot own stops it at once (:class:`gcx.p2p.ListenError`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +30,7 @@ import trio
 
 from gcx import __version__, wire
 from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_ADVERT_BYTES
+from gcx.backoff import Backoff
 from gcx.errors import GCXError
 from gcx.keys import ParticipantKey
 from gcx.p2p import (
@@ -68,6 +75,7 @@ _STREAM_REASONS: dict[str, HeartbeatOutcome] = {
     REJECT_BUSY: "busy",
     REJECT_PEER_BUSY: "peer_busy",
 }
+CHAIN_BACKOFF = Backoff(initial_s=0.5, max_s=10.0)
 
 
 def build_registry(settings: Settings, profile: ReferenceProfile, metrics: Metrics | None = None) -> Registry:
@@ -185,14 +193,39 @@ def _serve_direct(host: Any, registry: Registry, timeout_s: float) -> None:
     )
 
 
-async def _refresh_stakes(registry: Registry, settings: Settings) -> None:
-    """Keep ``registry.staked`` current: who among known providers has enough bonded stake."""
-    from gcx.chain import active_providers
+async def _connect_chain(settings: Settings) -> Any:
+    """Connect to the configured chain, retrying an unreachable RPC with backoff (one log line
+    per attempt) for at most ``chain.connect_timeout_s``; any other chain error (wrong chain id,
+    stale deployment) fails at once. Returns a :class:`gcx.chain.Chain`."""
+    from gcx.chain import ChainError, RpcUnreachable
     from gcx.chain import connect as connect_chain
 
-    chain = await trio.to_thread.run_sync(
-        connect_chain, settings.chain.rpc_url or "", settings.chain.deployment
-    )
+    url, bound = settings.chain.rpc_url or "", settings.chain.connect_timeout_s
+    deadline = trio.current_time() + bound
+    attempt = 0
+    while True:
+        try:
+            return await trio.to_thread.run_sync(connect_chain, url, settings.chain.deployment)
+        except RpcUnreachable as exc:
+            attempt += 1
+            left = deadline - trio.current_time()
+            if left <= 0:
+                raise ChainError(
+                    f"the chain RPC at {url} is still unreachable after {bound:g} s ({attempt} attempts, "
+                    f"last: {exc.reason}): start the chain (e.g. `gcx chain up`) or fix chain.rpc_url"
+                ) from exc
+            wait = min(CHAIN_BACKOFF.delay(attempt - 1), left)
+            log.warning(
+                "chain RPC %s unreachable (attempt %d, %s); retrying in %.1f s (giving up in %.0f s)",
+                url, attempt, exc.reason, wait, left,
+            )  # fmt: skip
+            await trio.sleep(wait)
+
+
+async def _refresh_stakes(registry: Registry, settings: Settings, chain: Any) -> None:
+    """Keep ``registry.staked`` current: who among known providers has enough bonded stake."""
+    from gcx.chain import active_providers
+
     while True:
         addresses = [r.address for r in registry.store.providers()]
         try:
@@ -200,6 +233,14 @@ async def _refresh_stakes(registry: Registry, settings: Settings) -> None:
         except GCXError as exc:  # keep the last known set; the next round retries
             log.warning("cannot read stakes from the chain: %s", exc)
         await trio.sleep(settings.chain.stake_refresh_s)
+
+
+async def _observe(registry: Registry, every_s: float) -> None:
+    """Record the coordinator's own liveness, so that its downtime is not counted against
+    providers' uptime (see :mod:`coordinator.registry.uptime`)."""
+    while True:
+        await trio.sleep(every_s)
+        registry.observe()
 
 
 async def _prune(registry: Registry) -> None:
@@ -233,6 +274,7 @@ async def run_coordinator(
         raise
     try:
         async with open_host(key.private_key, settings.network.listen) as host:
+            chain = await _connect_chain(settings) if settings.chain.rpc_url else None
             info: dict[str, Any] = {
                 "peer_id": host.get_id().to_base58(),
                 "address": key.address,
@@ -249,12 +291,14 @@ async def run_coordinator(
                 app = create_app(registry, info=info, exchange=exchange, registry_metrics=metrics)
                 port = await n.start(serve_api, app, c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
+                registry.observe()  # this process's observation session starts
+                n.start_soon(_observe, registry, max(1.0, min(5.0, c.uptime_slot_s / 2)))
                 n.start_soon(_consume_adverts, pubsub, registry)
                 _serve_direct(host, registry, settings.network.request_timeout_s)
                 n.start_soon(_prune, registry)
-                if settings.chain.rpc_url:
+                if chain is not None:
                     registry.staked = set()  # nobody is listed until their stake has been read
-                    n.start_soon(_refresh_stakes, registry, settings)
+                    n.start_soon(_refresh_stakes, registry, settings, chain)
                 _write_endpoint(info)
                 log.info(
                     "coordinator %s: API %s, p2p %s", key.address, info["api"], ", ".join(info["multiaddrs"])
@@ -262,6 +306,10 @@ async def run_coordinator(
                 if ready:
                     ready(info)
     finally:
+        try:
+            registry.observe()  # the session's last moment, for uptime after a restart
+        except sqlite3.Error as exc:
+            log.warning("cannot record the end of this observation session: %s", exc)
         registry.store.close()
         if exchange is not None:
             exchange.close()

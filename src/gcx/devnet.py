@@ -1,21 +1,37 @@
-"""A local GCX network on one machine: a coordinator and N node agents, each its own process,
-talking over loopback (DESIGN §8). Used by ``gcx devnet up``, ``make demo`` and end-to-end tests.
+"""A local GCX network on one machine: anvil, a coordinator and N node agents, each its own
+process, talking over loopback (DESIGN §8). Used by ``gcx devnet up``, ``make demo`` and
+end-to-end tests.
 
 Layout under ``$GCX_HOME/devnet``: one home folder per participant (``coordinator/``,
-``node-1/`` …) with its own key, settings and logs (``<name>/log.txt``), and ``state.json``
-(endpoints and process ids) for ``gcx devnet status``. Every child prints one JSON line on stdout
-when it is up; the supervisor waits for those, then for the registry to list every node.
+``node-1/`` …) with its own key, settings and logs (``<name>/log.txt``); ``chain/`` with the
+deployment file, anvil's saved chain (``anvil-state.json``, written every second and on exit)
+and its log; ``devnet.json`` (ports and the deployer key: what a later run needs to resume);
+``state.json`` (endpoints and process ids) for ``gcx devnet status``. Every child prints one
+JSON line on stdout when it is up; the supervisor waits for those, then for the registry to
+list every node.
+
+Theory of operation: :meth:`Devnet.start` resumes the devnet found in the folder (same keys,
+chain, registry and exchange journal) or creates one (``fresh=True`` deletes it first); then
+:meth:`Devnet.supervise`, called in a loop, restarts a child that exited, with backoff
+(:class:`gcx.backoff.RestartPolicy`), logging one line per restart, and gives up on one only
+after repeated fast crashes (a node stays down; the coordinator is fatal). Anvil's death is
+fatal for the devnet (see docs/decisions.md): the chain saved up to the last second is resumed
+by the next ``gcx devnet up``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +39,21 @@ from typing import IO, Any
 
 import httpx
 
+from .backoff import RestartPolicy
 from .errors import GCXError
 from .paths import ensure_home
 
+log = logging.getLogger("gcx.devnet")
+
 STOP_GRACE_S = 10.0
+RESTART_READY_S = 60.0
+CONFIG_FILE = "devnet.json"
+ANVIL_STATE = "anvil-state.json"
 
 
 class DevnetError(GCXError):
-    """The devnet could not start (a child failed or did not become ready in time)."""
+    """The devnet could not start or go on (a child failed, the chain died, a devnet already
+    runs in the folder, or the folder holds one that cannot be resumed)."""
 
     exit_code = 1
 
@@ -50,11 +73,23 @@ COORDINATOR_ENV = {"GCX_COORDINATOR__UPTIME_SLOT_S": "5"}
 
 @dataclass(slots=True)
 class Child:
+    """One supervised process and what it takes to start it again."""
+
     name: str
     home: Path
+    args: list[str]
+    env: dict[str, str]
     proc: subprocess.Popen[str]
     log: IO[str]
-    info: dict[str, Any] = field(default_factory=dict)
+    started: float  # time.monotonic() at start
+    info: dict[str, Any] = field(default_factory=dict)  # its ready line
+    ready: threading.Event = field(default_factory=threading.Event)
+    streak: int = 0  # fast crashes in a row (RestartPolicy)
+    restarts: int = 0
+    restart_at: float | None = None  # while it is down: when to start it again
+    exit_text: str = ""  # how it last ended
+    ran_s: float = 0.0  # how long its last run lasted
+    failed: bool = False  # given up on
 
 
 def free_port() -> int:
@@ -63,6 +98,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def devnet_dir() -> Path:
@@ -94,40 +139,83 @@ def _make_key(home: Path, name: str) -> str:
     return address
 
 
-def _start(name: str, home: Path, args: list[str], extra_env: dict[str, str]) -> Child:
+def _read_ready(child: Child) -> None:
+    """Reader thread: the child's first stdout line is its ready object; drain the rest."""
+    stdout = child.proc.stdout
+    assert stdout is not None
+    try:
+        for line in stdout:
+            if not child.ready.is_set():
+                try:
+                    info = json.loads(line)
+                except ValueError:
+                    continue
+                child.info.update(info)  # in place: a respawned Child shares this dict
+                child.ready.set()
+    except (OSError, ValueError):  # closed under us on the way out
+        pass
+    finally:
+        stdout.close()
+
+
+def _spawn(name: str, home: Path, args: list[str], env: dict[str, str]) -> Child:
     home.mkdir(parents=True, exist_ok=True)
-    log = (home / "log.txt").open("a", encoding="utf-8")
+    out = (home / "log.txt").open("a", encoding="utf-8")
     proc = subprocess.Popen(
         _gcx(*args),
-        env=_env(home, extra_env),
+        env=_env(home, env),
         stdout=subprocess.PIPE,
-        stderr=log,
+        stderr=out,
         text=True,
         start_new_session=True,
     )
-    return Child(name, home, proc, log)
+    child = Child(name, home, args, env, proc, out, time.monotonic())
+    threading.Thread(target=_read_ready, args=(child,), name=f"devnet-{name}", daemon=True).start()
+    return child
+
+
+def _log_tail(child: Child) -> str:
+    return (child.home / "log.txt").read_text(encoding="utf-8", errors="replace")[-2000:]
 
 
 def _await_ready(child: Child, deadline: float) -> dict[str, Any]:
-    """Read the child's ready line (blocking, bounded by ``deadline`` via a watchdog kill)."""
-    assert child.proc.stdout is not None
-    import threading
-
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), child.proc.kill)
-    timer.start()
-    try:
-        line = child.proc.stdout.readline()
-    finally:
-        timer.cancel()
-    if not line:
-        tail = (child.home / "log.txt").read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise DevnetError(f"{child.name} exited or timed out before it was ready; its log ends with:\n{tail}")
-    child.info = json.loads(line)
+    """Wait for the child's ready line (killing it at ``deadline``)."""
+    if not child.ready.wait(max(0.0, deadline - time.monotonic())):
+        if child.proc.poll() is None:
+            child.proc.kill()
+        child.proc.wait()
+        raise DevnetError(
+            f"{child.name} exited or timed out before it was ready; its log ends with:\n{_log_tail(child)}"
+        )
     return child.info
 
 
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+def _ours(pid: int) -> bool:
+    """``pid`` runs and is a GCX program or anvil (not a process that reused the id)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: trust the id
+    return b"gcx" in cmdline or b"anvil" in cmdline
+
+
 class Devnet:
-    """Start, watch and stop a local network. Use as a context manager."""
+    """Start, supervise and stop a local network. Use as a context manager.
+
+    ``fresh``: delete an existing devnet in ``base`` first; otherwise it is resumed (its keys,
+    chain, registry and exchange journal are kept).
+    """
 
     def __init__(
         self,
@@ -136,16 +224,22 @@ class Devnet:
         base: Path | None = None,
         node_env: dict[str, str] | None = None,
         coordinator_env: dict[str, str] | None = None,
+        fresh: bool = False,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         if not 1 <= nodes <= 64:
             raise DevnetError("--nodes must be between 1 and 64")
-        self.nodes, self.api_port = nodes, api_port
+        self.nodes, self.api_port, self.fresh = nodes, api_port, fresh
         self.base = base or devnet_dir()
         self.node_env = {**NODE_ENV, **(node_env or {})}
         self.coordinator_env = {**COORDINATOR_ENV, **(coordinator_env or {})}
+        self.policy = restart_policy or RestartPolicy()
         self.children: list[Child] = []
         self.chain: dict[str, Any] = {}
+        self.config: dict[str, Any] = {}
+        self.resumed = False
         self._anvil: Any = None
+        self._anvil_node: Any = None
         self._deployer = b""
         self.summary: dict[str, Any] = {}
 
@@ -160,18 +254,21 @@ class Devnet:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    # -- start ----------------------------------------------------------------------------------
+
     def start(self, timeout_s: float | None = None) -> dict[str, Any]:
         timeout_s = timeout_s or 60.0 + 5.0 * self.nodes
         deadline = time.monotonic() + timeout_s
-        if self.base.exists():
-            shutil.rmtree(self.base)  # a devnet is ephemeral: fresh registry, fresh nodes
+        self._refuse_if_running()
+        if self.fresh and self.base.exists():
+            shutil.rmtree(self.base)
+        self._load_or_create_config()
         self._start_chain()
         coord_home = self.base / "coordinator"
         _make_key(coord_home, "coordinator")
         # Fixed ports, so a restarted coordinator is found where the nodes expect it.
-        self.api_port = self.api_port or free_port()
-        self.coordinator_env["GCX_NETWORK__LISTEN"] = f'["/ip4/127.0.0.1/tcp/{free_port()}"]'
-        coord = _start(
+        self.coordinator_env["GCX_NETWORK__LISTEN"] = f'["/ip4/127.0.0.1/tcp/{self.config["p2p_port"]}"]'
+        coord = _spawn(
             "coordinator",
             coord_home,
             ["coordinator", "run", "--json", "--api-port", str(self.api_port)],
@@ -191,37 +288,121 @@ class Devnet:
                 "address": info["address"],
                 "multiaddrs": info["multiaddrs"],
             },
-            "nodes": [{"name": c.name, "pid": c.proc.pid, **c.info} for c in self.children[1:]],
+            "nodes": [],
             "home": str(self.base),
             "chain": self.chain,
+            "resumed": self.resumed,
         }
         self._write_state()
         return self.summary
 
-    def _write_state(self) -> None:
-        """``state.json``: endpoints and live process ids, for ``gcx devnet status``."""
-        state = {
-            **self.summary,
-            "pids": {c.name: c.proc.pid for c in self.children},
-            "supervisor": os.getpid(),
-        }
-        tmp = self.base / "state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
-        os.replace(tmp, self.base / "state.json")
+    def _refuse_if_running(self) -> None:
+        """A devnet whose supervisor (or any of whose processes) still runs is not touched."""
+        try:
+            state = json.loads((self.base / "state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        supervisor = state.get("supervisor")
+        if isinstance(supervisor, int) and supervisor != os.getpid() and _ours(supervisor):
+            raise DevnetError(
+                f"a devnet is already running in {self.base} (supervisor pid {supervisor}): "
+                "stop it (Ctrl-C, or kill that pid) first"
+            )
+        pids = dict(state.get("pids", {}))
+        if isinstance(state.get("chain", {}).get("anvil_pid"), int):
+            pids["anvil"] = state["chain"]["anvil_pid"]
+        alive = [f"{name} (pid {pid})" for name, pid in pids.items() if isinstance(pid, int) and _ours(pid)]
+        if alive:
+            raise DevnetError(
+                f"processes of the devnet in {self.base} are still running: {', '.join(alive)}; stop them first"
+            )
+
+    def _load_or_create_config(self) -> None:
+        """``devnet.json``: what a later run needs to resume (ports, the deployer key)."""
+        path = self.base / CONFIG_FILE
+        chain_dir = self.base / "chain"
+        if path.exists():
+            try:
+                self.config = json.loads(path.read_text(encoding="utf-8"))
+                self._deployer = bytes.fromhex(self.config["deployer_key"])
+            except (OSError, ValueError, KeyError) as exc:
+                raise DevnetError(f"cannot resume the devnet in {self.base}: {path} is unreadable ({exc}); "
+                                  "start a fresh one with `gcx devnet up --fresh`") from None  # fmt: skip
+            missing = [
+                p.name for p in (chain_dir / "deployment.json", chain_dir / ANVIL_STATE) if not p.exists()
+            ]
+            if missing:
+                raise DevnetError(
+                    f"cannot resume the devnet in {self.base}: its chain ({', '.join(missing)}) is missing; "
+                    "start a fresh one with `gcx devnet up --fresh`"
+                )
+            self.resumed = True
+            for key in ("api_port", "p2p_port", "anvil_port"):
+                if key == "api_port" and self.api_port:
+                    self.config[key] = self.api_port
+                elif not _port_free(int(self.config[key])):
+                    new = free_port()
+                    log.warning("%s %s is taken; using %d", key.replace("_", " "), self.config[key], new)
+                    self.config[key] = new
+        elif self.base.exists() and any(self.base.iterdir()):
+            raise DevnetError(
+                f"{self.base} holds a devnet this gcx cannot resume (it has no {CONFIG_FILE}); "
+                "start a fresh one with `gcx devnet up --fresh`"
+            )
+        else:
+            self._deployer = secrets.token_bytes(32)
+            self.config = {
+                "api_port": self.api_port or free_port(),
+                "p2p_port": free_port(),
+                "anvil_port": free_port(),
+                "deployer_key": self._deployer.hex(),
+            }
+        self.api_port = int(self.config["api_port"])
+        self.base.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.config, indent=2), encoding="utf-8")
+        tmp.chmod(0o600)  # the deployer key mints devnet tokens
+        os.replace(tmp, path)
 
     def _start_chain(self) -> None:
-        """Start anvil, deploy every contract from a fresh deployer key, and point every child at it."""
-        from eth_account import Account
-
-        from gcx.chain import DeployParams, deploy_all, run_anvil, write_deployment
+        """Start anvil (continuing the saved chain when resuming), deploy every contract on a new
+        chain, and point every child at it."""
+        from gcx.chain import (
+            Chain,
+            ChainError,
+            DeployParams,
+            deploy_all,
+            read_deployment,
+            run_anvil,
+            write_deployment,
+        )
 
         chain_dir = self.base / "chain"
         chain_dir.mkdir(parents=True, exist_ok=True)
-        self._anvil = run_anvil(log=chain_dir / "anvil.log")
-        node = self._anvil.__enter__()
-        self._deployer = bytes(Account.create().key)
-        deployment = deploy_all(node.rpc_url, self._deployer, DeployParams(unbonding_delay_s=60))
-        path = write_deployment(deployment, chain_dir / "deployment.json")
+        path = chain_dir / "deployment.json"
+        self._anvil = run_anvil(
+            port=int(self.config["anvil_port"]), log=chain_dir / "anvil.log", state=chain_dir / ANVIL_STATE
+        )
+        try:
+            node = self._anvil.__enter__()
+        except ChainError as exc:
+            self._anvil = None
+            raise DevnetError(f"cannot start the devnet's chain: {exc}") from None
+        self._anvil_node = node
+        if self.resumed:
+            deployment = read_deployment(path)
+            try:
+                Chain(deployment, rpc_url=node.rpc_url)  # the saved chain still holds the contracts
+            except ChainError as exc:
+                raise DevnetError(
+                    f"cannot resume the devnet's chain: {exc}; start a fresh one with `gcx devnet up --fresh`"
+                ) from None
+            if deployment.rpc_url != node.rpc_url:
+                write_deployment(dataclasses.replace(deployment, rpc_url=node.rpc_url), path)
+        else:
+            write_deployment(
+                deploy_all(node.rpc_url, self._deployer, DeployParams(unbonding_delay_s=60)), path
+            )
         self.chain = {
             "rpc_url": node.rpc_url,
             "chain_id": node.chain_id,
@@ -244,28 +425,7 @@ class Devnet:
         if first:
             deployment = read_deployment(Path(self.chain["deployment"]))
             faucet(self.chain["rpc_url"], deployment, self._deployer, address)
-        return _start(f"node-{i}", home, ["node", "run", "--json", "--bootstrap", bootstrap], self.node_env)
-
-    def restart(self, name: str, sig: int = signal.SIGTERM) -> Child:
-        """Stop one child with ``sig`` and start it again with the same home; wait until it is ready."""
-        index = next(i for i, c in enumerate(self.children) if c.name == name)
-        old = self.children[index]
-        old.proc.send_signal(sig)
-        old.proc.wait(timeout=STOP_GRACE_S)
-        old.log.close()
-        if name == "coordinator":
-            new = _start(
-                "coordinator",
-                old.home,
-                ["coordinator", "run", "--json", "--api-port", str(self.api_port)],
-                self.coordinator_env,
-            )
-        else:
-            new = self.start_node(int(name.removeprefix("node-")), self.children[0].info["multiaddrs"][0])
-        self.children[index] = new
-        _await_ready(new, time.monotonic() + 60)
-        self._write_state()
-        return new
+        return _spawn(f"node-{i}", home, ["node", "run", "--json", "--bootstrap", bootstrap], self.node_env)
 
     def _await_listed(self, api: str, peers: set[str], deadline: float) -> None:
         with httpx.Client(timeout=5.0) as client:
@@ -284,12 +444,104 @@ class Devnet:
                 time.sleep(0.25)
 
     def check_alive(self) -> None:
+        """While starting: a process that exits is fatal (it is misconfigured, not unlucky)."""
         dead = [f"{c.name} (exit {c.proc.returncode})" for c in self.children if c.proc.poll() is not None]
         if dead:
             raise DevnetError(f"process(es) exited: {', '.join(dead)}; logs under {self.base}")
 
+    # -- supervise ------------------------------------------------------------------------------
+
+    def supervise(self, now: float | None = None) -> None:
+        """One round of supervision: raise :class:`DevnetError` if anvil died; note each child
+        that exited and start it again once its backoff has passed (one log line per restart);
+        give up on one after repeated fast crashes (fatal for the coordinator)."""
+        now = time.monotonic() if now is None else now
+        anvil = self._anvil_node.process if self._anvil_node is not None else None
+        if anvil is not None and anvil.poll() is not None:
+            raise DevnetError(
+                f"anvil, the devnet's chain (pid {anvil.pid}), {_describe_exit(anvil.returncode)}: the devnet "
+                f"stops (its chain is saved up to the last second in {self.base / 'chain' / ANVIL_STATE}; "
+                "`gcx devnet up` resumes it)"
+            )
+        changed = False
+        for child in self.children:
+            if child.failed:
+                continue
+            if child.restart_at is None and child.proc.poll() is not None:
+                changed |= self._schedule_restart(child, now)
+            if child.restart_at is not None and now >= child.restart_at:
+                self._respawn(child)
+                changed = True
+        if changed:
+            self._write_state()
+
+    def _schedule_restart(self, child: Child, now: float) -> bool:
+        child.log.close()
+        child.ran_s = now - child.started
+        child.exit_text = _describe_exit(child.proc.returncode)
+        streak, delay = self.policy.after_exit(child.ran_s, child.streak)
+        child.streak = streak
+        if delay is None:
+            child.failed = True
+            message = (
+                f"giving up on {child.name}: it exited {streak} times in a row, each within "
+                f"{self.policy.stable_after_s:g} s of starting (last: {child.exit_text}); "
+                f"its log is {child.home / 'log.txt'}"
+            )
+            if child.name == "coordinator":
+                raise DevnetError(f"{message}; the devnet cannot go on without it")
+            log.error("%s; the rest of the devnet keeps running", message)
+            return True
+        child.restart_at = now + delay
+        return False
+
+    def _respawn(self, child: Child) -> None:
+        old_pid, delay = child.proc.pid, (child.restart_at or 0.0) - (child.started + child.ran_s)
+        new = _spawn(child.name, child.home, child.args, child.env)
+        child.proc, child.log, child.started = new.proc, new.log, new.started
+        child.info, child.ready = new.info, new.ready  # its reader thread fills these
+        child.restart_at = None
+        child.restarts += 1
+        log.warning(
+            "%s (pid %d) %s after %.1f s; restarted it as pid %d after %.1f s (restart %d)",
+            child.name, old_pid, child.exit_text, child.ran_s, child.proc.pid, delay, child.restarts,
+        )  # fmt: skip
+
+    def restart(self, name: str, sig: int = signal.SIGTERM) -> Child:
+        """Stop one child with ``sig`` and start it again with the same home; wait until it is ready."""
+        child = next(c for c in self.children if c.name == name)
+        child.proc.send_signal(sig)
+        child.proc.wait(timeout=STOP_GRACE_S)
+        child.log.close()
+        child.exit_text, child.ran_s = _describe_exit(child.proc.returncode), time.monotonic() - child.started
+        child.restart_at = time.monotonic()
+        self._respawn(child)
+        _await_ready(child, time.monotonic() + RESTART_READY_S)
+        self._write_state()
+        return child
+
+    def _write_state(self, running: bool = True) -> None:
+        """``state.json``: endpoints and live process ids, for ``gcx devnet status``."""
+        nodes = [
+            {"name": c.name, "pid": c.proc.pid, **c.info} for c in self.children if c.name != "coordinator"
+        ]
+        self.summary["nodes"] = nodes
+        state = {
+            **self.summary,
+            "pids": {c.name: c.proc.pid for c in self.children},
+            "restarts": {c.name: c.restarts for c in self.children},
+            "given_up": [c.name for c in self.children if c.failed],
+            "supervisor": os.getpid() if running else None,
+        }
+        tmp = self.base / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        os.replace(tmp, self.base / "state.json")
+
+    # -- stop -----------------------------------------------------------------------------------
+
     def stop(self) -> None:
-        """SIGTERM every child (nodes first), wait, then SIGKILL what is left."""
+        """SIGTERM every child (nodes first), wait, SIGKILL what is left; then stop anvil, which
+        saves the chain for the next run."""
         for child in reversed(self.children):
             if child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGTERM)
@@ -301,12 +553,13 @@ class Devnet:
                 child.proc.kill()
                 child.proc.wait()
             child.log.close()
-            if child.proc.stdout:
-                child.proc.stdout.close()
+        if self.summary and self.base.exists():
+            self._write_state(running=False)
         self.children.clear()
         if self._anvil is not None:
             self._anvil.__exit__(None, None, None)
             self._anvil = None
+            self._anvil_node = None
 
 
 def read_state(base: Path | None = None) -> dict[str, Any]:

@@ -122,6 +122,7 @@ class ChainSettings(_Section):
     rpc_url: str | None = None  # None: no chain (stake is neither posted nor checked)
     deployment: Path | None = None  # default: $GCX_HOME/chain/deployment.json
     stake_refresh_s: Seconds = 5.0  # how often the coordinator re-reads providers' stake
+    connect_timeout_s: Seconds = 60.0  # coordinator: wait this long at start for the RPC to answer
 
 
 class ExchangeSettings(_Section):

@@ -364,3 +364,25 @@ def test_the_card_prints_report_text_literally(report_file: Path) -> None:
     render_card(report, console)
     out = console.export_text()
     assert "Accel [gpu] [bold]X[/bold]" in out and "'gcx[gpu-cuda12]'" in out
+
+
+def test_node_run_refuses_a_listen_port_another_process_holds(node_home: Path, report_file: Path) -> None:
+    """py-libp2p's listener sets SO_REUSEPORT, so a node would share a port held the same way
+    (and take some of the other process's connections): it must refuse with one error line."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = gcx(
+            node_home,
+            "node",
+            "run",
+            "--json",
+            env={"GCX_NODE__BENCH_MODE": '"quick"', "GCX_NETWORK__LISTEN": f'["/ip4/127.0.0.1/tcp/{port}"]'},
+        )
+    assert_clean_failure(proc, 2, f"cannot listen on /ip4/127.0.0.1/tcp/{port}", "already in use")
+    assert proc.stdout == ""  # no ready line

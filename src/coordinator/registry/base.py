@@ -85,8 +85,21 @@ class ProviderStore(Protocol):
         """Record a heartbeat from a known provider; False if the peer is unknown."""
         ...
 
-    def up_slots(self, peer_id: str, start: int, end: int) -> int:
-        """How many slots in ``[start, end)`` ``peer_id`` was seen in."""
+    def seen_slots(self, peer_id: str, start: int, end: int) -> set[int]:
+        """The slots in ``[start, end)`` ``peer_id`` was seen in."""
+        ...
+
+    def mark_alive(self, started_at: float, alive_at: float) -> None:
+        """Record that the coordinator's observation session started at ``started_at`` was
+        observing at ``alive_at``."""
+        ...
+
+    def sessions(self, alive_since: float) -> list[tuple[float, float]]:
+        """``(started_at, alive_at)`` of the sessions alive at or after ``alive_since``."""
+        ...
+
+    def prune_sessions(self, alive_before: float) -> int:
+        """Forget the sessions last alive before ``alive_before``; return how many were removed."""
         ...
 
     def prune_slots(self, before_slot: int) -> int:

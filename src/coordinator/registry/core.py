@@ -30,7 +30,7 @@ from gcx.reference import ReferenceProfile
 from .adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
 from .base import Clock, HeartbeatOutcome, NullObserver, ProviderRecord, ProviderStore, RegistryObserver
 from .errors import StoredRecordError
-from .uptime import UptimePolicy, uptime_percent
+from .uptime import Session, UptimePolicy, uptime_percent
 
 
 class TokenBucket:
@@ -90,6 +90,7 @@ class Registry:
         self._last: dict[str, tuple[bytes, int]] = {}
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
         self._damaged: dict[str, str] = {}  # peer -> what is wrong with its stored record
+        self._session: float | None = None  # when this process started observing (see observe())
 
     def _now(self, now: float | None) -> float:
         if now is not None:
@@ -99,6 +100,19 @@ class Registry:
         return self.clock()
 
     # -- input ----------------------------------------------------------------------------------
+
+    def observe(self, now: float | None = None) -> None:
+        """Record that the coordinator is observing at ``now`` (its first call starts this
+        process's observation session). The coordinator calls it at start, every few seconds
+        and on the way out; a gap between sessions is not counted against any provider."""
+        now = self._now(now)
+        if self._session is None:
+            self._session = now
+        self.store.mark_alive(self._session, now)
+
+    def _observing(self, now: float) -> None:
+        if self._session is None:  # input before observe(): the session starts with it
+            self.observe(now)
 
     def ingest_advert(
         self, data: bytes, sender_peer_id: str, sender_address: str, now: float | None = None
@@ -117,6 +131,7 @@ class Registry:
         rejected as ``expired``. Duplicates pass the rate limiter like every other advert.
         """
         now = self._now(now)
+        self._observing(now)
         observer = self.observer
         observer.before_advert(sender_peer_id)
         try:
@@ -208,6 +223,7 @@ class Registry:
     def ingest_heartbeat(self, data: bytes, sender_peer_id: str, now: float | None = None) -> bool:
         """Record a heartbeat from a known provider; True if it counted."""
         now = self._now(now)
+        self._observing(now)
         observer = self.observer
         if not self._heartbeat_bucket.allow(sender_peer_id, now):
             observer.heartbeat(sender_peer_id, "rate_limited", None)
@@ -224,17 +240,35 @@ class Registry:
         return True
 
     def prune(self, now: float | None = None) -> None:
-        """Forget slots older than the uptime window."""
+        """Forget slots and observation sessions older than the uptime window."""
         now = self._now(now)
-        self.store.prune_slots(self.uptime.slot_of(now) - self.uptime.window_slots - 1)
+        before = self.uptime.slot_of(now) - self.uptime.window_slots - 1
+        self.store.prune_slots(before)
+        self.store.prune_sessions(before * self.uptime.slot_s)
 
     # -- output ---------------------------------------------------------------------------------
 
-    def view(self, record: ProviderRecord, now: float) -> dict[str, Any]:
-        """The public JSON view of one provider, with reliability measured here."""
+    def sessions(self, now: float) -> list[Session]:
+        """The coordinator's observation sessions that reach into the uptime window at ``now``;
+        this process's own one is observing at ``now``."""
+        since = (self.uptime.slot_of(now) - self.uptime.window_slots) * self.uptime.slot_s
+        out = [Session(a, b) for a, b in self.store.sessions(since) if a != self._session]
+        if self._session is not None:
+            out.append(Session(self._session, max(now, self._session)))
+        return out
+
+    def view(
+        self, record: ProviderRecord, now: float, sessions: list[Session] | None = None
+    ) -> dict[str, Any]:
+        """The public JSON view of one provider, with reliability measured here (``sessions``:
+        :meth:`sessions` at ``now``, read once per listing)."""
         start, end = self.uptime.window(record.first_slot, now)
         uptime = uptime_percent(
-            self.uptime, self.store.up_slots(record.peer_id, start, end), record.first_slot, now
+            self.uptime,
+            self.store.seen_slots(record.peer_id, start, end),
+            record.first_slot,
+            now,
+            self.sessions(now) if sessions is None else sessions,
         )
         reliability = grading.reliability_grade(self.profile, uptime)
         grade = record.grade[0] + reliability + record.grade[2]
@@ -264,7 +298,8 @@ class Registry:
         """Providers with an unexpired advert and, with a chain, enough stake (all known providers
         with ``include_expired``)."""
         now = self._now(now)
-        views = [self.view(r, now) for r in self._records()]
+        sessions = self.sessions(now)
+        views = [self.view(r, now, sessions) for r in self._records()]
         listed = [v for v in views if v["listed"]]
         self.observer.providers_listed(len(listed))
         return views if include_expired else listed

@@ -1,5 +1,6 @@
-"""The coordinator's provider registry in SQLite (WAL): providers, their latest accepted advert
-and the slots in which they were seen. Survives restarts; one connection, one thread.
+"""The coordinator's provider registry in SQLite (WAL): providers, their latest accepted advert,
+the slots in which they were seen, and the coordinator's own observation sessions (so that its
+downtime is not counted against providers). Survives restarts; one connection, one thread.
 
 Damage is refused, never taken for a fresh start (:mod:`coordinator.state_file`): a registry is
 created only where no file exists; an existing file that is empty, not SQLite, another
@@ -52,6 +53,10 @@ CREATE TABLE IF NOT EXISTS seen_slots (
     slot INTEGER NOT NULL,
     PRIMARY KEY (peer_id, slot)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS observer_sessions (
+    started_at REAL PRIMARY KEY,
+    alive_at REAL NOT NULL
+);
 """
 
 
@@ -90,6 +95,7 @@ class RegistryStore:
             self._db.close()
             raise
         self.path = path
+        self._adopt_unsessioned_history()
 
     def close(self) -> None:
         self._db.close()
@@ -185,6 +191,42 @@ class RegistryStore:
 
     def _tx(self) -> RegistryStore._Tx:
         return RegistryStore._Tx(self._db)
+
+    # -- the coordinator's own observation sessions (see registry.uptime) -----------------------
+
+    def _adopt_unsessioned_history(self) -> None:
+        """A registry written before sessions were recorded: its history counts as observed
+        without a break (what uptime assumed then), as one session."""
+        if self._db.execute("SELECT 1 FROM observer_sessions LIMIT 1").fetchone() is None:
+            first, last = self._db.execute("SELECT MIN(first_seen), MAX(last_seen) FROM providers").fetchone()
+            if first is not None:
+                self.mark_alive(float(first) - 86_400.0, float(last))  # before first_seen: no grace
+
+    def mark_alive(self, started_at: float, alive_at: float) -> None:
+        """Record that the session started at ``started_at`` was observing at ``alive_at``."""
+        self._db.execute(
+            """INSERT INTO observer_sessions VALUES (?, ?)
+               ON CONFLICT(started_at) DO UPDATE SET alive_at=MAX(alive_at, excluded.alive_at)""",
+            (started_at, alive_at),
+        )
+
+    def sessions(self, alive_since: float) -> list[tuple[float, float]]:
+        """``(started_at, alive_at)`` of the sessions alive at or after ``alive_since``."""
+        rows = self._db.execute(
+            "SELECT started_at, alive_at FROM observer_sessions WHERE alive_at>=? ORDER BY started_at",
+            (alive_since,),
+        )
+        return [(float(a), float(b)) for a, b in rows]
+
+    def prune_sessions(self, alive_before: float) -> int:
+        return self._db.execute("DELETE FROM observer_sessions WHERE alive_at<?", (alive_before,)).rowcount
+
+    def seen_slots(self, peer_id: str, start: int, end: int) -> set[int]:
+        """The provider's up slots in ``[start, end)``."""
+        rows = self._db.execute(
+            "SELECT slot FROM seen_slots WHERE peer_id=? AND slot>=? AND slot<?", (peer_id, start, end)
+        )
+        return {int(r[0]) for r in rows}
 
     def iter_peer_ids(self) -> Iterator[str]:
         for (peer_id,) in self._db.execute("SELECT peer_id FROM providers"):

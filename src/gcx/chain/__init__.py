@@ -17,7 +17,7 @@ from .anvil import AnvilNode, anvil_binary, run_anvil
 from .client import Chain, EventWatcher
 from .deploy import GUARANTOR, PROVIDER, VERIFIER, DeployParams, deploy_all, faucet
 from .deployment import Deployment, default_deployment_path, read_deployment, write_deployment
-from .errors import ChainError, TransactionFailed
+from .errors import ChainError, RpcUnreachable, TransactionFailed
 from .staking import active_providers, connect, ensure_provider_stake
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "DeployParams",
     "Deployment",
     "EventWatcher",
+    "RpcUnreachable",
     "TransactionFailed",
     "active_providers",
     "anvil_binary",

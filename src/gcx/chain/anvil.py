@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .errors import ChainError
 
 ANVIL_ENV = "GCX_ANVIL"
 START_TIMEOUT_S = 15.0
+STATE_INTERVAL_S = 1  # run_anvil(state=...): how often the chain is saved (whole seconds)
 
 
 def contracts_dir() -> Path:
@@ -28,10 +30,16 @@ def contracts_dir() -> Path:
 
 
 def anvil_binary() -> Path:
-    """``$GCX_ANVIL``, else ``contracts/node_modules/.bin/anvil``, else ``anvil`` on PATH."""
+    """``$GCX_ANVIL``, else the binary of Foundry's platform package in ``contracts/node_modules``
+    (not npm's ``.bin/anvil``, a node script that runs it as a child: its pid would not be
+    anvil's, and killing it would leave anvil running), else ``.bin/anvil``, else ``anvil`` on PATH."""
     if env := os.environ.get(ANVIL_ENV):
         return Path(env)
-    local = contracts_dir() / "node_modules" / ".bin" / "anvil"
+    modules = contracts_dir() / "node_modules"
+    native = [p for p in sorted(modules.glob("@foundry-rs/anvil-*/bin/anvil")) if os.access(p, os.X_OK)]
+    if native:
+        return native[0]
+    local = modules / ".bin" / "anvil"
     if local.exists():
         return local
     found = shutil.which("anvil")
@@ -55,6 +63,11 @@ def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:
         raise ChainError(f"no Ethereum JSON-RPC node answers at {rpc_url}: {exc}") from None
 
 
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
 def _free_port() -> int:
     import socket
 
@@ -72,14 +85,21 @@ class AnvilNode:
 
 
 @contextmanager
-def run_anvil(port: int = 0, chain_id: int = 31337, log: Path | None = None) -> Iterator[AnvilNode]:
-    """Start anvil on ``127.0.0.1:port`` (0: a free port), wait until it answers, stop it on exit."""
+def run_anvil(
+    port: int = 0, chain_id: int = 31337, log: Path | None = None, state: Path | None = None
+) -> Iterator[AnvilNode]:
+    """Start anvil on ``127.0.0.1:port`` (0: a free port), wait until it answers, stop it on exit.
+
+    With ``state``, the chain is loaded from that file if it exists and saved to it every
+    ``STATE_INTERVAL_S`` and on exit (SIGTERM included), so a later run continues the chain.
+    """
     port = port or _free_port()
     out = log.open("ab") if log else subprocess.DEVNULL
+    persist = ["--state", str(state), "--state-interval", str(STATE_INTERVAL_S)] if state else []
     try:
         process = subprocess.Popen(
             [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-             "--accounts", "1", "--silent"],
+             "--accounts", "1", "--silent", *persist],
             stdout=out, stderr=out, start_new_session=True,
         )  # fmt: skip
     except OSError as exc:
@@ -99,12 +119,12 @@ def run_anvil(port: int = 0, chain_id: int = 31337, log: Path | None = None) -> 
                 time.sleep(0.05)
         yield AnvilNode(rpc_url, got, process)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # The whole process group (anvil runs in its own session): a wrapper's child goes too.
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
         if log and not isinstance(out, int):
             out.close()

@@ -11,6 +11,7 @@ naming the contract's custom error. web3 is blocking: from trio, call through
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,11 +24,21 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from .deployment import Deployment, load_artifact
-from .errors import ChainError, TransactionFailed
+from .errors import ChainError, RpcUnreachable, TransactionFailed
 
 log = logging.getLogger("gcx.chain")
 T = TypeVar("T")
 READ_RETRIES = 3
+
+
+def _unreachable_reason(exc: BaseException) -> str:
+    """The short cause inside requests'/urllib3's nested connection errors."""
+    text = str(exc)
+    if found := re.search(r"\[Errno -?\d+\] [^'\")]+", text):
+        return found.group(0).strip()
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return "timed out"
+    return text[:200] or type(exc).__name__
 
 
 def _error_selectors(abi: list[dict[str, Any]]) -> dict[str, str]:
@@ -78,15 +89,13 @@ class Chain:
                 return call()
             except (OSError, ConnectionError) as exc:
                 if attempt == READ_RETRIES - 1:
-                    raise ChainError(f"the Ethereum RPC at {self.rpc_url} is unreachable: {exc}") from None
+                    raise RpcUnreachable(self.rpc_url, _unreachable_reason(exc)) from None
                 time.sleep(delay)
                 delay *= 2
             except Exception as exc:
                 if type(exc).__module__.startswith("requests"):
                     if attempt == READ_RETRIES - 1:
-                        raise ChainError(
-                            f"the Ethereum RPC at {self.rpc_url} is unreachable: {exc}"
-                        ) from None
+                        raise RpcUnreachable(self.rpc_url, _unreachable_reason(exc)) from None
                     time.sleep(delay)
                     delay *= 2
                     continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import time
 from contextlib import nullcontext
@@ -95,16 +96,27 @@ def up(
         bool,
         typer.Option("--once", help="Print the providers and tear down instead of running until a signal."),
     ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Delete the existing devnet (chain, keys, registry, exchange journal) and start a new one.",
+        ),
+    ] = False,
 ) -> None:
-    """Start the network, wait until the registry lists every node, then run until SIGINT/SIGTERM."""
+    """Start the network (resuming the devnet in $GCX_HOME/devnet unless --fresh), wait until the
+    registry lists every node, then supervise it until SIGINT/SIGTERM: a process that exits is
+    restarted with backoff; the chain (anvil) exiting stops the devnet."""
     import httpx
     from rich.console import Console
     from rich.markup import escape
 
     from gcx.devnet import Devnet
+    from gcx.logs import FORMAT
 
+    logging.basicConfig(format=FORMAT, level=logging.WARNING)  # the supervisor's restart lines, on stderr
     console = Console(stderr=True)
-    net = Devnet(nodes, api_port)
+    net = Devnet(nodes, api_port, fresh=fresh)
     stop = {"now": False}
 
     def _stop(signum: int, frame: object) -> None:
@@ -118,8 +130,9 @@ def up(
         if as_json:
             print(json.dumps(summary), flush=True)
         else:
+            resumed = "resumed" if summary["resumed"] else "new"
             console.print(
-                "[bold]devnet ready[/]: "
+                f"[bold]devnet ready[/] ({resumed}): "
                 + escape(f"API {summary['api']}  ({nodes} nodes, home {summary['home']})")
             )
         if once or not as_json:
@@ -128,10 +141,10 @@ def up(
         if once:
             _print_exchange_demo(exchange_demo(summary["api"]))
             return
-        console.print("running; Ctrl-C stops every process")
+        console.print("running; a process that exits is restarted; Ctrl-C stops every process")
         while not stop["now"]:
-            time.sleep(0.5)
-            net.check_alive()
+            time.sleep(0.25)
+            net.supervise()
     finally:
         net.stop()
         for s, handler in previous.items():
@@ -161,9 +174,18 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         return
     console = Console(width=160)
     console.print(escape(f"API {state['api']}: {'up' if api_ok else 'DOWN'}"))
+    restarts = state.get("restarts", {})
     console.print(
-        escape("processes: " + ", ".join(f"{n} {'up' if ok else 'DOWN'}" for n, ok in procs.items()))
+        escape(
+            "processes: "
+            + ", ".join(
+                f"{n} {'up' if ok else 'DOWN'}" + (f" (restarted {restarts[n]}×)" if restarts.get(n) else "")
+                for n, ok in procs.items()
+            )
+        )
     )
+    if state.get("given_up"):
+        console.print(escape("given up on (they kept crashing): " + ", ".join(state["given_up"])))
     console.print(_providers_table(providers))
     try:
         info = httpx.get(f"{state['api']}/v1/exchange", timeout=5).json()

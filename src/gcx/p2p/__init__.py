@@ -6,7 +6,8 @@ What it offers (DESIGN §3–4):
   :func:`keypair_from_private_key`, :func:`peer_id_of`, and :func:`address_of_peer` (the
   checksummed address recovered from a peer ID alone).
 * **Hosts** — :func:`open_host` runs a host with TCP, Noise only (plaintext/secio refused),
-  Yamux only and a fixed identity, and closes it explicitly on exit; :func:`connect` dials
+  Yamux only and a fixed identity, refuses a listen address it cannot own alone
+  (:class:`ListenError`), and closes it explicitly on exit; :func:`connect` dials
   with a deadline and raises :class:`PeerUnreachable`; :func:`listen_addrs`;
   :func:`configure_libp2p_logging` routes libp2p's logs into the application's.
 * **Gossip** — :func:`open_pubsub` runs gossipsub tuned for capacity adverts and heartbeats,
@@ -28,6 +29,7 @@ from libp2p.peer.id import ID
 
 from .errors import (
     FrameTooLarge,
+    ListenError,
     MeshTimeout,
     P2PError,
     PeerIdentityError,
@@ -72,6 +74,7 @@ __all__ = [
     "GossipConfig",
     "Handler",
     "Host",
+    "ListenError",
     "MeshTimeout",
     "OnReject",
     "P2PError",

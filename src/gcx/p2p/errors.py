@@ -21,6 +21,19 @@ class PeerIdentityError(P2PError):
     """A key or peer ID is unusable: not a valid secp256k1 key, or the peer ID embeds none."""
 
 
+class ListenError(P2PError):
+    """A host cannot listen where it was told to: the port is taken (also by a process that set
+    ``SO_REUSEPORT``), the address is not local, or no transport supports it. A configuration
+    error: the program must not run without its listener."""
+
+    exit_code = 2
+
+    def __init__(self, addr: str, reason: str) -> None:
+        super().__init__(f"cannot listen on {addr}: {reason}")
+        self.addr = addr
+        self.reason = reason
+
+
 class PeerUnreachable(P2PError):  # noqa: N818 - reads as a state, like gcx's BackendUnavailable
     """A peer could not be dialled: timeout, connection refused or failed security handshake."""
 
@@ -92,6 +105,7 @@ class MeshTimeout(P2PError):  # noqa: N818 - the name the API promises
 
 __all__ = [
     "FrameTooLarge",
+    "ListenError",
     "MeshTimeout",
     "P2PError",
     "PeerIdentityError",

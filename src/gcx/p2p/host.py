@@ -10,6 +10,10 @@ py-libp2p's defaults are changed deliberately (see NOTES, "py-libp2p"):
   ``trio.fail_after`` and translates every failure into :class:`PeerUnreachable`. A peer whose
   dial failed is put in the swarm's negative cache for 60 s; :func:`connect` clears that entry
   so a peer that comes back can be redialled at once.
+* Listeners set ``SO_REUSEPORT``, so a second process could silently share a fixed port (and
+  take some of its connections), and a listen failure is only logged: :func:`open_host` first
+  binds each address itself without ``SO_REUSEPORT`` and raises :class:`ListenError` if that
+  fails or if libp2p then starts no listener for it.
 * Leaving ``host.run()`` does not close outbound connections: :func:`open_host` closes the
   host explicitly (``await host.close()``) on the way out, also when cancelled.
 * The ``libp2p`` logger has no handler and does not propagate, so its warnings go to stderr
@@ -21,7 +25,9 @@ reuse the connection; streams on an open connection are cheap.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,7 +45,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
-from .errors import P2PError, PeerUnreachable
+from .errors import ListenError, P2PError, PeerUnreachable
 from .identity import keypair_from_private_key
 
 log = logging.getLogger(__name__)
@@ -72,23 +78,58 @@ def _parse_multiaddr(addr: str) -> Any:
         raise P2PError(f"invalid multiaddr {addr!r}: {exc}") from None
 
 
+def _probe_listen(addr: str, maddr: Any) -> None:
+    """Raise :class:`ListenError` unless ``maddr`` is ``/ip4|ip6/<ip>/tcp/<port>`` and this
+    process can bind it without ``SO_REUSEPORT`` (which libp2p's own listener sets, so that it
+    would share a port another process already listens on instead of failing)."""
+    names = [p.name for p in maddr.protocols()]
+    if len(names) != 2 or names[0] not in ("ip4", "ip6") or names[1] != "tcp":
+        raise ListenError(
+            addr, "unsupported address: GCX listens on TCP, /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>"
+        )
+    ip, port = maddr.value_for_protocol(names[0]), int(maddr.value_for_protocol("tcp"))
+    family = socket.AF_INET if names[0] == "ip4" else socket.AF_INET6
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: connections of a previous run in TIME_WAIT are no conflict, a listener is.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((ip, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ListenError(
+                    addr, f"port {port} is already in use (another process listens there)"
+                ) from None
+            raise ListenError(addr, exc.strerror or str(exc)) from None
+
+
 @asynccontextmanager
 async def open_host(private_key: bytes, listen: Sequence[str] = DEFAULT_LISTEN) -> AsyncIterator[IHost]:
     """Build a host (see :func:`build_host`), listen on ``listen``, yield it, close it on exit.
 
     ``listen`` are multiaddrs such as ``/ip4/0.0.0.0/tcp/4001`` (port 0 picks a free port; read
-    the result with :func:`listen_addrs`). Note that py-libp2p sets ``SO_REUSEPORT``: two
-    processes can silently share a fixed port. Raises :class:`P2PError` for a malformed address.
+    the result with :func:`listen_addrs`). Raises :class:`P2PError` for a malformed address and
+    :class:`ListenError` for one it cannot listen on alone: a fixed port another process holds
+    (py-libp2p would share it through ``SO_REUSEPORT``), an address that is not local, or one
+    that is not TCP.
     """
     addrs = [_parse_multiaddr(a) for a in listen]
+    for text, maddr in zip(listen, addrs, strict=True):
+        _probe_listen(text, maddr)
     host = build_host(private_key)
+    missing: list[str] = []
     try:
         async with host.run(listen_addrs=addrs):
-            try:
-                yield host
-            finally:
-                with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
-                    await host.close()
+            listening = getattr(host.get_network(), "listeners", None)  # str(maddr) -> listener
+            if listening is not None:
+                missing = [t for t, maddr in zip(listen, addrs, strict=True) if str(maddr) not in listening]
+            if not missing:
+                try:
+                    yield host
+                finally:
+                    with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
+                        await host.close()
+        if missing:  # libp2p only logs a failed listener; it must not run without one
+            raise ListenError(missing[0], "libp2p could not start a listener there")
     finally:
         with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
             await host.close()  # idempotent; covers a failure inside host.run() itself

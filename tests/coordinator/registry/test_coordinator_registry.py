@@ -360,10 +360,10 @@ def test_a_damaged_record_is_left_out_until_the_provider_advertises_again(
 
 def test_uptime_policy_core() -> None:
     p = UptimePolicy(slot_s=10, window_slots=10, min_slots=3)
-    assert uptime_percent(p, 0, first_slot=100, now=1015) is None  # one complete slot only
-    assert uptime_percent(p, 3, first_slot=100, now=1035) == 100.0
-    assert uptime_percent(p, 5, first_slot=0, now=2000) == 50.0  # window of 10 slots
-    assert uptime_percent(p, 50, first_slot=0, now=2000) == 100.0  # never above 100
+    assert uptime_percent(p, set(), first_slot=100, now=1015) is None  # one complete slot only
+    assert uptime_percent(p, {100, 101, 102}, first_slot=100, now=1035) == 100.0
+    assert uptime_percent(p, range(190, 195), first_slot=0, now=2000) == 50.0  # window of 10 slots
+    assert uptime_percent(p, range(0, 200), first_slot=0, now=2000) == 100.0  # only the window counts
 
 
 def test_the_registry_survives_a_restart(tmp_path: Path, key: ParticipantKey, report: dict[str, Any]) -> None:

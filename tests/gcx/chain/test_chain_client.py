@@ -17,6 +17,7 @@ from gcx.chain import (
     Chain,
     ChainError,
     Deployment,
+    RpcUnreachable,
     TransactionFailed,
     active_providers,
     deploy_all,
@@ -131,8 +132,8 @@ def test_stale_deployment_after_a_chain_reset(deployment: Deployment) -> None:
 
 
 def test_rpc_down_missing_and_corrupt_deployment_files(deployment: Deployment, tmp_path: Path) -> None:
-    with pytest.raises(ChainError, match=r"unreachable|no Ethereum JSON-RPC"):
-        Chain(deployment, rpc_url="http://127.0.0.1:1")
+    with pytest.raises(RpcUnreachable, match=r"unreachable: \[Errno 111\] Connection refused$"):
+        Chain(deployment, rpc_url="http://127.0.0.1:1")  # the one error worth waiting out
     with pytest.raises(ChainError, match="no deployment file"):
         read_deployment(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
@@ -179,3 +180,21 @@ def test_event_watcher_sees_each_new_event_once(
     (event,) = watcher.poll()
     assert event["args"]["account"] == chain.address
     assert watcher.poll() == []
+
+
+def test_run_anvil_reports_anvils_own_pid_and_leaves_no_process_behind() -> None:
+    """npm's ``.bin/anvil`` is a node script running anvil as its child: killing the pid it
+    reported would leave anvil holding the port (and saving its state)."""
+    import os
+    import signal
+    import socket
+
+    with run_anvil() as node:
+        exe = Path(os.readlink(f"/proc/{node.process.pid}/exe")).name
+        assert exe == "anvil"
+        port = int(node.rpc_url.rsplit(":", 1)[1])
+        os.kill(node.process.pid, signal.SIGKILL)
+        node.process.wait()
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))  # free: nothing of that anvil is left

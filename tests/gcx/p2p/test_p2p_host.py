@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -21,6 +22,7 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from p2p_helpers import new_raw_key, running_hosts
 
 from gcx.p2p import (
+    ListenError,
     P2PError,
     PeerUnreachable,
     address_of_peer,
@@ -138,6 +140,73 @@ async def test_bad_addresses_are_typed_errors() -> None:
     with pytest.raises(P2PError):
         async with open_host(new_raw_key(), ["/nonsense/1"]):
             pass
+
+
+def _held_port(reuseport: bool) -> socket.socket:
+    """A listening socket on a loopback port, like another process's libp2p listener when
+    ``reuseport`` (py-libp2p sets SO_REUSEADDR and SO_REUSEPORT)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+@pytest.mark.trio
+@pytest.mark.timeout(30)
+async def test_a_fixed_port_held_with_so_reuseport_is_refused_not_shared() -> None:
+    with _held_port(reuseport=True) as other:
+        addr = f"/ip4/127.0.0.1/tcp/{other.getsockname()[1]}"
+        with pytest.raises(ListenError, match="already in use") as caught:
+            async with open_host(new_raw_key(), [addr]):
+                pass
+    assert caught.value.addr == addr and caught.value.exit_code == 2
+
+
+@pytest.mark.trio
+@pytest.mark.timeout(30)
+async def test_unsupported_and_foreign_listen_addresses_are_listen_errors() -> None:
+    for addr, reason in [
+        ("/ip4/127.0.0.1/udp/4001/quic", "unsupported address"),
+        ("/dns4/localhost/tcp/4001", "unsupported address"),
+        ("/ip4/10.254.254.1/tcp/4001", "Cannot assign requested address"),
+    ]:
+        with pytest.raises(ListenError, match=reason):
+            async with open_host(new_raw_key(), [addr]):
+                pass
+
+
+@pytest.mark.trio
+@pytest.mark.timeout(30)
+async def test_a_listener_libp2p_fails_to_start_is_an_error_not_a_log_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the probe (a race with another process), libp2p only logs a failed listen: the host
+    must not run without it."""
+    import gcx.p2p.host as host_module
+
+    monkeypatch.setattr(host_module, "_probe_listen", lambda *_: None)
+    with _held_port(reuseport=False) as other:
+        addr = f"/ip4/127.0.0.1/tcp/{other.getsockname()[1]}"
+        with pytest.raises(ListenError, match="could not start a listener"):
+            async with open_host(new_raw_key(), [addr]):
+                pass
+
+
+@pytest.mark.trio
+@pytest.mark.timeout(30)
+async def test_a_fixed_port_can_be_listened_on_again_right_after_a_host_closes() -> None:
+    """A restarted coordinator keeps its fixed port: connections of the last run in TIME_WAIT
+    are no conflict."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    addr = f"/ip4/127.0.0.1/tcp/{port}"
+    for _ in range(2):
+        async with open_host(new_raw_key(), [addr]) as server, running_hosts(1) as (client,):
+            await connect(client, listen_addrs(server)[0], timeout_s=5)
 
 
 @pytest.mark.trio
