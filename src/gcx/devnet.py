@@ -568,6 +568,12 @@ def read_state(base: Path | None = None) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DevnetError(f"no devnet state at {path}: start one with `gcx devnet up`") from None
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        raise DevnetError(
+            f"the devnet state {path} is unreadable ({exc}): run `gcx devnet up` again"
+        ) from None
+    if not isinstance(state, dict):
+        raise DevnetError(f"the devnet state {path} is not a JSON object: run `gcx devnet up` again")
     return state
 
 

@@ -29,7 +29,7 @@ from multiaddr import Multiaddr
 
 from coordinator.daemon import run_coordinator
 from gcx import signing, wire
-from gcx.advert import ADVERT_PROTOCOL, make_advert
+from gcx.advert import ADVERT_PROTOCOL, HEARTBEAT_PROTOCOL, make_advert
 from gcx.keys import ParticipantKey, new_key
 from gcx.p2p import FrameTooLarge, connect, open_host, request
 from gcx.reference import load_profile
@@ -230,4 +230,31 @@ async def test_adverts_that_only_look_valid_are_refused_over_the_wire(
             assert answer["accepted"] is False and answer["reason"].startswith("expired: ")
         counts = await rejected(client, info["api"])
         assert (counts["schema"], counts["ttl"], counts["expired"]) == (1, 1, 1)
+        nursery.cancel_scope.cancel()
+
+
+async def heartbeats(client: httpx.AsyncClient, api: str) -> dict[str, float]:
+    text = (await client.get(f"{api}/metrics")).text
+    return {m[0]: float(m[1]) for m in re.findall(r'gcx_heartbeats_total\{outcome="(\w+)"\} (\S+)', text)}
+
+
+@pytest.mark.trio
+async def test_heartbeat_stream_refusals_are_counted(isolated_home: Path, tmp_path: Path) -> None:
+    coordinator_key, node_key = new_key("coordinator"), new_key("node")
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=5) as client:
+        info = await _start(nursery, _settings(tmp_path), coordinator_key)
+        api, target = info["api"], info["multiaddrs"][0]
+        assert (await heartbeats(client, api))["oversize"] == 0
+        async with open_host(node_key.private_key) as node:
+            coordinator = await connect(node, target, 10)
+            with pytest.raises(FrameTooLarge):
+                await request(node, coordinator, HEARTBEAT_PROTOCOL, b"\x00" * 20_000, timeout_s=10)
+            stream = await node.new_stream(coordinator, [TProtocol(HEARTBEAT_PROTOCOL)])
+            await stream.write(b"\x00\x00\x00\x64abc")  # announces 100 bytes, sends 3, ends
+            await stream.close()
+            with trio.fail_after(10):
+                while (counts := await heartbeats(client, api))["truncated"] < 1 or counts["oversize"] < 1:
+                    await trio.sleep(0.05)
+        assert counts["oversize"] == 1 and counts["truncated"] == 1 and counts["accepted"] == 0
+        assert (await rejected(client, api))["oversize"] == 0  # a heartbeat is not an advert
         nursery.cancel_scope.cancel()

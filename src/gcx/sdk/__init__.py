@@ -15,7 +15,7 @@
 * :class:`Client` — every route: public reads, signed order entry, private reads, the feed.
 * Errors — :class:`ApiError` (the exchange refused: ``status``, ``code``, ``message``),
   :class:`ApiUnreachable` (no answer), :class:`InvalidRequest` (bad arguments, nothing sent),
-  :class:`FeedClosed`; all are :class:`SdkError`, a :class:`gcx.errors.GCXError`.
+  :class:`FeedClosed`, :class:`FeedGap` (the feed lost its sequence); all are :class:`SdkError`, a :class:`gcx.errors.GCXError`.
 * :func:`resolve_api_url` — the API URL when none is given (settings, a running coordinator's
   endpoint file, ``http://127.0.0.1:8600``).
 * :mod:`gcx.sdk.messages` — the pure message builders, nonce counter and read-token cache.
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .client import Client
 from .endpoint import DEFAULT_API_URL, resolve_api_url
-from .errors import ApiError, ApiUnreachable, FeedClosed, InvalidRequest, SdkError
+from .errors import ApiError, ApiUnreachable, FeedClosed, FeedGap, InvalidRequest, SdkError
 from .messages import ORDER_TYPES, SIDES
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "ApiUnreachable",
     "Client",
     "FeedClosed",
+    "FeedGap",
     "InvalidRequest",
     "SdkError",
     "resolve_api_url",

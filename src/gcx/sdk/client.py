@@ -32,7 +32,7 @@ from gcx.feed import FeedError, FeedGapError, FeedSequence
 from gcx.orders import Domain, nonce_clock, sign_cancel, sign_order, sign_read, sign_replace
 
 from .endpoint import normalize_api_url
-from .errors import CODE_STATUS, ApiError, ApiUnreachable, FeedClosed, InvalidRequest
+from .errors import CODE_STATUS, ApiError, ApiUnreachable, FeedClosed, FeedGap, InvalidRequest
 from .messages import (
     ReadTokenCache,
     StrictCounter,
@@ -333,7 +333,7 @@ class Client:
         :class:`FeedClosed` when it closes with an error (1013: this subscriber was too slow).
         With ``check_seq``, the feed's sequence rule (:class:`gcx.feed.FeedSequence`) is
         enforced: an update before the snapshot, or one whose ``seq`` is not the previous one
-        plus one, raises :class:`~gcx.feed.FeedGapError`: resubscribe.
+        plus one, raises :class:`~gcx.sdk.errors.FeedGap` (a :class:`~gcx.feed.FeedGapError`): resubscribe.
         """
         url = self.feed_url(symbol)
         try:
@@ -399,7 +399,7 @@ def _check_seq(sequence: FeedSequence, message: dict[str, Any], url: str) -> Non
         return
     try:
         sequence.check(message)
-    except FeedGapError:
-        raise
+    except FeedGapError as exc:
+        raise FeedGap(str(exc), exc.expected, exc.got) from None
     except FeedError as exc:  # a seq that is not a non-negative integer
         raise ApiError(200, "invalid_response", f"{url}: {exc}", message) from None

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from gcx.errors import GCXError
+from gcx.feed import FeedGapError
 
-__all__ = ["CODE_STATUS", "ApiError", "ApiUnreachable", "FeedClosed", "InvalidRequest", "SdkError"]
+__all__ = ["CODE_STATUS", "ApiError", "ApiUnreachable", "FeedClosed", "FeedGap", "InvalidRequest", "SdkError"]
 
 CODE_STATUS: Final[Mapping[str, int]] = {
     **dict.fromkeys(("malformed", "invalid_request"), 400),
@@ -101,3 +102,9 @@ class FeedClosed(SdkError):  # noqa: N818 - reads as a state, like trio's Cancel
         super().__init__(f"the feed was closed by the server (code {code}{': ' + reason if reason else ''})")
         self.code = code
         self.reason = reason
+
+
+class FeedGap(SdkError, FeedGapError):  # noqa: N818 - like FeedClosed, reads as a state
+    """The feed lost its sequence (the rule of :class:`gcx.feed.FeedSequence`: a gap, a stale or a
+    duplicate message): resubscribe from a new snapshot. Both an :class:`SdkError` and a
+    :class:`gcx.feed.FeedGapError`, with its ``expected`` and ``got``."""

@@ -54,7 +54,9 @@ async def test_gossip_reaches_a_line_of_three_with_authentic_sender() -> None:
         # A never sees its own message; B sees C's too.
         (at_b2,) = await receive_n(ps_b.subscription(TOPIC), 1)
         assert at_b2.from_peer == c.get_id()
-        with trio.move_on_after(0.3):
+        # Longer than the gossip heartbeat (1 s), so an echo sent on the next heartbeat would show;
+        # the deliveries above are the positive control (they took milliseconds).
+        with trio.move_on_after(1.5):
             extra = await ps_a.subscription(TOPIC).receive()
             pytest.fail(f"unexpected extra message at A: {extra}")
 

@@ -29,7 +29,9 @@ from gcx.sdk import (
     ApiUnreachable,
     Client,
     FeedClosed,
+    FeedGap,
     InvalidRequest,
+    SdkError,
     resolve_api_url,
 )
 
@@ -417,8 +419,11 @@ def test_feed_raises_on_a_seq_gap() -> None:
     with ws_server(_sender(_snapshot(5), _trade(6), _trade(8))) as (url, _), Client(url) as client:
         feed = client.feed("CH-A-SPOT")
         assert [next(feed)["seq"], next(feed)["seq"]] == [5, 6]
-        with pytest.raises(FeedGapError, match="expected seq 7, got 8"):
+        with pytest.raises(FeedGap, match="expected seq 7, got 8") as gap:
             next(feed)
+    # one SdkError for every SDK failure, and still the feed rule's own error
+    assert isinstance(gap.value, SdkError) and isinstance(gap.value, FeedGapError)
+    assert (gap.value.expected, gap.value.got) == (7, 8)
     with ws_server(_sender(_snapshot(5), _trade(8))) as (url, _), Client(url) as client:
         assert [m["seq"] for m in client.feed("CH-A-SPOT", check_seq=False)] == [5, 8]
 
