@@ -1,0 +1,37 @@
+"""GCX tensor programs (GCX-TP, DESIGN §6): deterministic integer tensor programs for jobs.
+
+* :mod:`.tensor` — tensor types (int8/int32, rank 1-2) and limits.
+* :mod:`.ops` — the operations, their attributes and shape rules.
+* :mod:`.program` — programs, canonical encoding, digest, strict decoder.
+* :mod:`.seeded` — seeded (counter-based splitmix64) tensor values.
+* :mod:`.backends` — executors (pure Python oracle, NumPy, CuPy) behind one interface.
+* :mod:`.execute` — run a program, keeping every tensor for the commitments.
+"""
+
+from __future__ import annotations
+
+from .errors import JobFileError, ProgramError, TensorValueError
+from .execute import ExecutionResult, execute
+from .ops import Add, Argmax, MatmulNT, Op, Relu, Requant
+from .program import InputDecl, OutputDecl, Program, decode_program, make_program
+from .tensor import TensorType
+
+__all__ = [
+    "Add",
+    "Argmax",
+    "ExecutionResult",
+    "InputDecl",
+    "JobFileError",
+    "MatmulNT",
+    "Op",
+    "OutputDecl",
+    "Program",
+    "ProgramError",
+    "Relu",
+    "Requant",
+    "TensorType",
+    "TensorValueError",
+    "decode_program",
+    "execute",
+    "make_program",
+]

@@ -1,0 +1,195 @@
+"""The operations of GCX tensor programs: their attributes, encoding and shape rules.
+
+Exact semantics (overflow, rounding, ties) are in docs/gcx-tp.md, "Operations", and implemented
+identically by every backend (:mod:`gcx.tp.backends`). This module only knows an op's operands
+(tensor ids), attributes, its wire form and what type its output has, so a program is checked
+completely before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from gcx.errors import WireError
+from gcx.wire import expect_int
+
+from .errors import ProgramError
+from .tensor import MAX_TENSOR_ELEMENTS, TensorType
+
+MAX_K = 65_536  # longest matmul_nt reduction: |sum| <= 65536 * 128 * 128 = 2**30 < 2**31
+MAX_SHIFT = 62
+MAX_TENSOR_ID = 2**20  # a bound on ids in the encoding (programs are far smaller, see program.py)
+
+
+@dataclass(frozen=True, slots=True)
+class MatmulNT:
+    """``C[m,n] = A[m,k] · B[n,k]ᵀ``: int8 operands, exact int32 result."""
+
+    a: int
+    b: int
+    name: ClassVar[str] = "matmul_nt"
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """``X + Y`` on int32 with two's-complement wrap; ``Y`` is ``X``'s shape or a row vector."""
+
+    x: int
+    y: int
+    name: ClassVar[str] = "add"
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        return (self.x, self.y)
+
+
+@dataclass(frozen=True, slots=True)
+class Relu:
+    """``max(x, 0)`` elementwise on int32."""
+
+    x: int
+    name: ClassVar[str] = "relu"
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        return (self.x,)
+
+
+@dataclass(frozen=True, slots=True)
+class Requant:
+    """int32 → int8: ``clamp(((x·multiplier + 2^(shift-1)) >> shift) + zero_point, -128, 127)``."""
+
+    x: int
+    multiplier: int
+    shift: int
+    zero_point: int
+    name: ClassVar[str] = "requant"
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        return (self.x,)
+
+
+@dataclass(frozen=True, slots=True)
+class Argmax:
+    """Index of each row's maximum (ties: the lowest index): int32[m,n] → int32[m]."""
+
+    x: int
+    name: ClassVar[str] = "argmax"
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        return (self.x,)
+
+
+Op = MatmulNT | Add | Relu | Requant | Argmax
+OP_NAMES = ("matmul_nt", "add", "relu", "requant", "argmax")
+
+
+def _fail(where: str, message: str) -> ProgramError:
+    return ProgramError(f"{where}: {message}")
+
+
+def _want(where: str, t: TensorType, dtype: str, ranks: Sequence[int], role: str) -> None:
+    if t.dtype != dtype or len(t.shape) not in ranks:
+        rank_text = " or ".join(f"rank {r}" for r in ranks)
+        raise _fail(where, f"{role} must be {dtype} of {rank_text}, got {t.describe()}")
+
+
+def _out(where: str, dtype: str, shape: tuple[int, ...]) -> TensorType:
+    t = TensorType(dtype, shape)  # type: ignore[arg-type]
+    if t.elements > MAX_TENSOR_ELEMENTS:
+        raise _fail(where, f"output {t.describe()} exceeds {MAX_TENSOR_ELEMENTS} elements")
+    return t
+
+
+def infer(op: Op, types: Sequence[TensorType], where: str) -> TensorType:
+    """The type of ``op``'s output given its operands' types; :class:`ProgramError` if the
+    operands do not fit the op. ``types[i]`` is the type of tensor ``i``."""
+    if isinstance(op, MatmulNT):
+        a, b = types[op.a], types[op.b]
+        _want(where, a, "int8", (2,), "A")
+        _want(where, b, "int8", (2,), "B")
+        if a.shape[1] != b.shape[1]:
+            raise _fail(where, f"A {a.describe()} and B {b.describe()} differ in k")
+        if a.shape[1] > MAX_K:
+            raise _fail(where, f"k = {a.shape[1]} exceeds {MAX_K}")
+        return _out(where, "int32", (a.shape[0], b.shape[0]))
+    if isinstance(op, Add):
+        x, y = types[op.x], types[op.y]
+        _want(where, x, "int32", (1, 2), "X")
+        _want(where, y, "int32", (1, 2), "Y")
+        if y.shape != x.shape and not (len(x.shape) == 2 and y.shape == x.shape[1:]):
+            raise _fail(where, f"Y {y.describe()} is neither X's shape {x.describe()} nor one row of it")
+        return x
+    if isinstance(op, Relu):
+        x = types[op.x]
+        _want(where, x, "int32", (1, 2), "X")
+        return x
+    if isinstance(op, Requant):
+        x = types[op.x]
+        _want(where, x, "int32", (1, 2), "X")
+        return TensorType("int8", x.shape)
+    x = types[op.x]
+    _want(where, x, "int32", (2,), "X")
+    return TensorType("int32", (x.shape[0],))
+
+
+# -- wire form --------------------------------------------------------------------------------
+
+
+def encode_op(op: Op) -> dict[str, Any]:
+    """The op's map: ``{"op": name, "in": [ids...]}`` plus ``requant``'s attributes."""
+    out: dict[str, Any] = {"op": op.name, "in": list(op.inputs)}
+    if isinstance(op, Requant):
+        out.update(multiplier=op.multiplier, shift=op.shift, zero_point=op.zero_point)
+    return out
+
+
+def _ids(value: Any, count: int, where: str) -> list[int]:
+    if type(value) is not list or len(value) != count:
+        raise _fail(where, f"'in' must be an array of {count} tensor ids")
+    return [expect_int(v, f"{where} operand", 0, MAX_TENSOR_ID) for v in value]
+
+
+def _requant(value: dict[str, Any], ids: list[int], where: str) -> Requant:
+    return Requant(
+        ids[0],
+        multiplier=expect_int(value["multiplier"], f"{where} multiplier", -(2**31), 2**31 - 1),
+        shift=expect_int(value["shift"], f"{where} shift", 0, MAX_SHIFT),
+        zero_point=expect_int(value["zero_point"], f"{where} zero_point", -128, 127),
+    )
+
+
+_DECODERS: dict[str, tuple[frozenset[str], int, Callable[[dict[str, Any], list[int], str], Op]]] = {
+    "matmul_nt": (frozenset({"op", "in"}), 2, lambda v, i, w: MatmulNT(i[0], i[1])),
+    "add": (frozenset({"op", "in"}), 2, lambda v, i, w: Add(i[0], i[1])),
+    "relu": (frozenset({"op", "in"}), 1, lambda v, i, w: Relu(i[0])),
+    "requant": (frozenset({"op", "in", "multiplier", "shift", "zero_point"}), 1, _requant),
+    "argmax": (frozenset({"op", "in"}), 1, lambda v, i, w: Argmax(i[0])),
+}
+
+
+def decode_op(value: Any, where: str) -> Op:
+    """Decode one op map strictly (exact key set, integer ids and attributes in range)."""
+    if type(value) is not dict:
+        raise _fail(where, f"an op must be a map, got a {type(value).__name__}")
+    name = value.get("op")
+    if type(name) is not str or name not in _DECODERS:
+        raise _fail(where, f"unknown op {name!r} (known: {', '.join(OP_NAMES)})")
+    keys, arity, build = _DECODERS[name]
+    if set(value) != keys:
+        extra, missing = sorted(set(value) - keys), sorted(keys - set(value))
+        raise _fail(where, f"{name} keys: extra {extra}, missing {missing}")
+    try:
+        return build(value, _ids(value["in"], arity, where), where)
+    except ProgramError:
+        raise
+    except WireError as exc:
+        raise ProgramError(str(exc)) from None
