@@ -6,6 +6,12 @@
 * :mod:`.seeded` — seeded (counter-based splitmix64) tensor values.
 * :mod:`.backends` — executors (pure Python oracle, NumPy, CuPy) behind one interface.
 * :mod:`.execute` — run a program, keeping every tensor for the commitments.
+* :mod:`.metering` — a program's work and its Compute Hours from the reference profile.
+* :mod:`.commit` — position-binding SHA-256 Merkle roots of tensors and op results, and the
+  row, element and op proofs of the verification game.
+
+Work in progress (issue 12): no ``gcx job`` command yet, and the executor does not yet compute
+the result root.
 """
 
 from __future__ import annotations
