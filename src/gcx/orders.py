@@ -69,7 +69,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from gcx.errors import GCXError, SignatureError
-from gcx.signing import _N, recover_hash
+from gcx.signing import _N, recover_raw, signature_bytes
 
 __all__ = [
     "DOMAIN_NAME",
@@ -531,14 +531,12 @@ def canonical_signature(signature: object) -> bytes:
     secp256k1 libraries return): both mean the same recovery id. ``s`` must be low (at most
     ``n/2``, EIP-2), else :class:`HighS`; any other malformation is :class:`BadSignature`.
     """
-    if type(signature) is not str or len(signature) != 132 or not signature.startswith("0x"):
+    if type(signature) is not str:  # a str subclass is not JSON's string
         raise BadSignature("signature must be a 0x-prefixed 65-byte hex string")
     try:
-        raw = bytes.fromhex(signature[2:])
-    except ValueError:
-        raise BadSignature("signature is not hex") from None
-    if len(raw) != 65:  # fromhex skips whitespace
-        raise BadSignature("signature must be 65 bytes")
+        raw = signature_bytes(signature)
+    except SignatureError as exc:
+        raise BadSignature(str(exc)) from None
     v = raw[64]
     if v in (0, 1):
         raw = raw[:64] + bytes([v + 27])
@@ -551,10 +549,10 @@ def canonical_signature(signature: object) -> bytes:
 
 def _recover(digest: bytes, signature: object) -> bytes:
     """The 20-byte address that signed ``digest`` (:func:`canonical_signature`'s rules, then
-    :func:`gcx.signing.recover_hash`)."""
+    :func:`gcx.signing.recover_raw`)."""
     raw = canonical_signature(signature)
     try:
-        return recover_hash(digest, "0x" + raw.hex())
+        return recover_raw(digest, raw)
     except SignatureError as exc:
         raise BadSignature(str(exc)) from None
 

@@ -54,13 +54,9 @@ def _recover_raw(document: Mapping[str, Any]) -> bytes:
     return recover_hash(message, document.get(SIGNATURE_FIELD))
 
 
-def recover_hash(message_hash: bytes, signature: object) -> bytes:
-    """The 20-byte address whose key signed the 32-byte ``message_hash`` (already prefixed or
-    typed as its scheme requires: EIP-191 above, EIP-712 in the exchange's order authentication).
-
-    ``signature`` is ``0x`` + 65 bytes ``r ‖ s ‖ v`` with ``v`` 27 or 28 and a low ``s`` (EIP-2), so
-    each signature has exactly one valid form; anything else is a :class:`SignatureError`.
-    """
+def signature_bytes(signature: object) -> bytes:
+    """The 65 bytes ``r ‖ s ‖ v`` of a ``0x``-hex signature string (its shape only: no range
+    check); anything else is a :class:`SignatureError`."""
     if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
         raise SignatureError("signature must be a 0x-prefixed 65-byte hex string")
     try:
@@ -68,6 +64,23 @@ def recover_hash(message_hash: bytes, signature: object) -> bytes:
     except ValueError:
         raise SignatureError("signature is not hex") from None
     if len(raw) != 65:  # fromhex skips whitespace
+        raise SignatureError("signature must be 65 bytes")
+    return raw
+
+
+def recover_hash(message_hash: bytes, signature: object) -> bytes:
+    """The 20-byte address whose key signed the 32-byte ``message_hash`` (already prefixed or
+    typed as its scheme requires: EIP-191 above, EIP-712 in the exchange's order authentication).
+
+    ``signature`` is ``0x`` + 65 bytes ``r ‖ s ‖ v`` with ``v`` 27 or 28 and a low ``s`` (EIP-2), so
+    each signature has exactly one valid form; anything else is a :class:`SignatureError`.
+    """
+    return recover_raw(message_hash, signature_bytes(signature))
+
+
+def recover_raw(message_hash: bytes, raw: bytes) -> bytes:
+    """:func:`recover_hash` for a signature already as its 65 bytes ``r ‖ s ‖ v``."""
+    if len(raw) != 65:
         raise SignatureError("signature must be 65 bytes")
     r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
     if v not in (27, 28) or not (0 < r < _N and 0 < s <= _N // 2):
