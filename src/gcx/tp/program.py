@@ -131,8 +131,8 @@ def make_program(inputs: Sequence[InputDecl], ops: Sequence[Op], outputs: Sequen
 def _make(inputs: Sequence[InputDecl], ops: Sequence[Op], outputs: Sequence[OutputDecl]) -> Program:
     if not 1 <= len(inputs) <= MAX_INPUTS:
         raise ProgramError(f"a program has 1 to {MAX_INPUTS} inputs, got {len(inputs)}")
-    if len(ops) > MAX_OPS:
-        raise ProgramError(f"a program has at most {MAX_OPS} ops, got {len(ops)}")
+    if not 1 <= len(ops) <= MAX_OPS:
+        raise ProgramError(f"a program has 1 to {MAX_OPS} ops, got {len(ops)}")
     if not 1 <= len(outputs) <= MAX_OUTPUTS:
         raise ProgramError(f"a program has 1 to {MAX_OUTPUTS} outputs, got {len(outputs)}")
     types: list[TensorType] = []
