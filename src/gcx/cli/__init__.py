@@ -48,6 +48,7 @@ def _register_programs() -> None:
 
     from .chain import app as chain_app
     from .devnet import app as devnet_app
+    from .job import app as job_app
     from .trade import app as trade_app
 
     app.add_typer(node_app, name="node")
@@ -55,6 +56,7 @@ def _register_programs() -> None:
     app.add_typer(chain_app, name="chain")
     app.add_typer(devnet_app, name="devnet")
     app.add_typer(trade_app, name="trade")
+    app.add_typer(job_app, name="job")
 
 
 _register_programs()

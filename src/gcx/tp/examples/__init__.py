@@ -1,0 +1,1 @@
+"""Example GCX-TP jobs: a seeded GEMM for benchmarks and a quantized digits classifier."""
