@@ -44,12 +44,15 @@ gas-snapshot: contracts
 	$(FORGE) snapshot
 
 # One provider's signed capacity card, then a whole local network: a coordinator and 3 node
-# agents as separate processes on loopback, the registry's providers table, teardown.
+# agents as separate processes on loopback, the registry's providers table, teardown; then a
+# quantized digits classifier written as a GCX-TP job and run here (accuracy, result root, CH).
 demo: $(STAMP) $(NATIVE_INFO) contracts
 	@GCX_HOME=$(DEMO_HOME) $(GCX) keys new --exist-ok
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node bench --quick --out $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node verify-report $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet up --nodes 3 --once --fresh
+	@GCX_HOME=$(DEMO_HOME) $(GCX) job example digits --out $(DEMO_HOME)/digits.gcxjob
+	@GCX_HOME=$(DEMO_HOME) $(GCX) job run $(DEMO_HOME)/digits.gcxjob
 
 test: $(STAMP) $(NATIVE_INFO) contracts-test
 	$(PY) -m pytest -q
