@@ -9,9 +9,11 @@
 * :mod:`.metering` — a program's work and its Compute Hours from the reference profile.
 * :mod:`.commit` — position-binding SHA-256 Merkle roots of tensors and op results, and the
   row, element and op proofs of the verification game.
-
-Work in progress (issue 12): no ``gcx job`` command yet, and the executor does not yet compute
-the result root.
+* :mod:`.attest` — a run's commitments: inputs checked against the buyer's roots, op leaves,
+  the result root.
+* :mod:`.jobfile` — job files (a program with its input values), strict decoder.
+* :mod:`.runner` — check, execute, commit and meter a job locally (``gcx job run``).
+* :mod:`.examples` — a seeded GEMM job and a quantized digits classifier.
 """
 
 from __future__ import annotations
