@@ -96,10 +96,7 @@ def _run_json(file: Path, job: JobFile, run: JobRun) -> dict[str, Any]:
         "backend": run.backend,
         "seconds": round(run.seconds, 6),
         "commit_seconds": round(run.commit_seconds, 6),
-        "ch": _ch(run.metering.micro_ch),
-        "micro_ch": run.metering.micro_ch,
-        "gemm_ops": run.metering.gemm_ops,
-        "bytes_moved": run.metering.bytes_moved,
+        **_metering(run.metering),
         "program_digest": _hex(job.program.digest),
         "result_root": _hex(run.result_root),
         "outputs": {
