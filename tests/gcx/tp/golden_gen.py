@@ -248,6 +248,7 @@ def _cases() -> list[Case]:
                 Argmax(8),
             ),
             (("logits", 8), ("label", 9)),
+            prove_tensor=8,
             buyer_roots=True,
         ),
     ]
