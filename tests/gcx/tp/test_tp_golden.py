@@ -13,6 +13,7 @@ import copy
 import hashlib
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -295,3 +296,39 @@ def test_tp_golden_proof_check_catches_tampering(field: str) -> None:
     target["proof"] = _flip(target["proof"], -1)  # the last sibling (or, depth 0, the row)
     with pytest.raises((AssertionError, c.ProofError)):
         check_proofs(case)
+
+
+# -- the worked example of docs/gcx-tp.md is the golden file's -----------------------------------
+
+DOC = HERE.parents[2] / "docs" / "gcx-tp.md"
+
+
+def _code_block_after(text: str, marker: str) -> bytes:
+    """The bytes of the first fenced block after ``marker``: each line's hex before its comment."""
+    block = text[text.index(marker) :].split("```")[1]
+    out = ""
+    for line in block.strip("\n").splitlines():
+        out += re.split(r" {3,}", line.strip())[0].replace(" ", "")
+    return bytes.fromhex(out)
+
+
+def test_tp_golden_doc_worked_example() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("## Commitments") :]
+    case = CASES["rows_3"]
+    x = case["inputs"][0]
+    assert _code_block_after(section, "Row proof of row 2") == b(case["proofs"]["rows"][-1]["proof"])
+    assert _code_block_after(section, "Its body:") == b(case["ops"][0]["leaf_body"])
+    tags = dict(re.findall(r"^\| `(gcx\.tp1\.[a-z.]+)` +\| `([0-9a-f]{32})` \|$", section, re.M))
+    k = GOLDEN["constants"]
+    assert tags == {k["tag_ascii"][name]: tag[2:] for name, tag in k["tags"].items()}
+    leaves = [b(h) for h in x["leaves"]]
+    nodes = {
+        hashlib.sha256(c.TAG_ROW_NODE + leaves[0] + leaves[1]).hexdigest(),
+        hashlib.sha256(c.TAG_ROW_NODE + leaves[2] + c.ROW_PAD).hexdigest(),
+    }
+    file_text = GOLDEN_PATH.read_text(encoding="ascii")
+    for digest in re.findall(r"\b[0-9a-f]{64}\b", section):
+        assert digest in nodes or digest in file_text, (
+            f"docs/gcx-tp.md cites {digest}, not in the golden file"
+        )
