@@ -72,10 +72,13 @@ bench: $(STAMP) $(NATIVE_INFO)
 	$(PY) -m bench.journal --ops 300000 --json
 	$(PY) -m bench.api --orders 20000 --json
 	$(PY) -m bench.api --orders 20000 --connections 2 --window 32 --batch 16 --json
+	$(PY) -m bench.tp --json
 
-# On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak.
+# On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak;
+# GCX-TP's CuPy executor, commitment overhead and proofs.
 bench-gpu: $(STAMP)
 	$(PY) bench/gpu_vs_torch.py
+	$(PY) -m bench.tp --json --backend cupy
 
 clean:
 	rm -f $(NATIVE_DIR)/engine.*.so $(NATIVE_INFO)
