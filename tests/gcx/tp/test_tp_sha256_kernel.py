@@ -216,6 +216,78 @@ def test_tp_commitment_from_levels_checks_the_shape() -> None:
         c.commitment_from_levels(t.header, (t.levels[0], t.levels[1], t.levels[2], (b"x",)))
 
 
+# --- CupyBackend.commit's host side, with NumPy for CuPy and the gcc kernels for NVRTC's -----
+class _FakeModule:
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.lib = lib
+
+    def get_function(self, name: str) -> Any:
+        launch = getattr(self.lib, f"launch_{name}")
+
+        def kernel(grid: tuple[int], block: tuple[int], args: tuple[Any, ...]) -> None:
+            ptrs = [_ptr(a) if isinstance(a, np.ndarray) else int(a) for a in args]
+            launch(grid[0], block[0], *ptrs)
+
+        return kernel
+
+
+class _FakeCupy:
+    """The part of CuPy that CupyBackend.commit uses: host arrays, kernels that run on the host."""
+
+    uint8 = np.uint8
+    asarray = staticmethod(np.asarray)
+    ascontiguousarray = staticmethod(np.ascontiguousarray)
+    empty = staticmethod(np.empty)
+    asnumpy = staticmethod(np.asarray)
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.lib = lib
+
+    def RawModule(self, code: str) -> _FakeModule:  # noqa: N802 (CuPy's name)
+        assert code == SHA256_SOURCE
+        return _FakeModule(self.lib)
+
+
+@pytest.fixture
+def host_backend(lib: ctypes.CDLL) -> Any:
+    from gcx.tp.backends.cupy_backend import CupyBackend
+
+    backend = CupyBackend.__new__(CupyBackend)  # no GPU: skip the device checks of __init__
+    backend.cp = _FakeCupy(lib)
+    backend._fns = {}
+    backend._grid = 3  # 3 blocks of 64 threads: rows beyond 192 need the grid-stride loop
+    backend._open_sha()
+    return backend
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"), [((1,), np.int8), ((6,), np.int32), ((2, 5), np.int8), ((33, 301), np.int8),
+                         ((257, 64), np.int32), ((1025, 3), np.int8)]
+)  # fmt: skip
+def test_tp_cupy_commit_wiring_on_the_host(
+    host_backend: Any, shape: tuple[int, ...], dtype: type[np.generic]
+) -> None:
+    """CupyBackend.commit's launches (argument order, level offsets, pads by height, the copy
+    back) give commit_tensor's commitment when the kernels run as C on the host."""
+    info = np.iinfo(dtype)  # type: ignore[type-var]
+    a = np.random.default_rng(8).integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+    got, want = host_backend.commit(3, a), c.commit_tensor(3, a)
+    assert got.header == want.header
+    assert got.levels == want.levels
+    assert got.root == want.root
+    big_endian = a.astype(a.dtype.newbyteorder(">"))  # the device has one byte order
+    assert host_backend.commit(3, big_endian).levels == want.levels
+
+
+def test_tp_cupy_commit_refuses_what_is_not_a_tensor(host_backend: Any) -> None:
+    with pytest.raises(c.CommitmentError, match="int8 or int32"):
+        host_backend.commit(0, np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(c.CommitmentError, match="rank 3"):
+        host_backend.commit(0, np.zeros((2, 2, 2), dtype=np.int8))
+    with pytest.raises(c.CommitmentError, match="empty"):
+        host_backend.commit(0, np.zeros((0, 4), dtype=np.int8))
+
+
 # --- nvcc: the source compiles for the GPU ---------------------------------------------------
 def test_tp_sha256_kernel_compiles_for_sm90(tmp_path: Path) -> None:
     nvcc = shutil.which("nvcc")
