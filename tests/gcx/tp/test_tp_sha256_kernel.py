@@ -24,8 +24,15 @@ import numpy as np
 import pytest
 
 from gcx.errors import BackendUnavailable
+from gcx.tp import InputDecl, MatmulNT, OutputDecl, TensorType, execute, make_program
 from gcx.tp import commit as c
+from gcx.tp.attest import InputRootError, commit_inputs, commit_run
+from gcx.tp.backends import NumpyBackend
 from gcx.tp.backends.sha256_kernel import SHA256_SOURCE
+from gcx.tp.execute import ExecutionResult
+from gcx.tp.ops import Add, Argmax, Relu, Requant
+from gcx.tp.program import Program
+from gcx.tp.seeded import seeded_tensor
 
 SHIM = r"""
 #define __global__
@@ -286,6 +293,42 @@ def test_tp_cupy_commit_refuses_what_is_not_a_tensor(host_backend: Any) -> None:
         host_backend.commit(0, np.zeros((2, 2, 2), dtype=np.int8))
     with pytest.raises(c.CommitmentError, match="empty"):
         host_backend.commit(0, np.zeros((0, 4), dtype=np.int8))
+
+
+def _mlp_run() -> tuple[Program, dict[str, np.ndarray], ExecutionResult]:
+    x, w, b = TensorType("int8", (70, 90)), TensorType("int8", (33, 90)), TensorType("int32", (33,))
+    vals = {"x": seeded_tensor(3, 0, x), "w": seeded_tensor(3, 1, w), "bias": seeded_tensor(3, 2, b)}
+    p = make_program(
+        [InputDecl("x", x), InputDecl("w", w, c.tensor_root(1, vals["w"])), InputDecl("bias", b)],
+        [MatmulNT(0, 1), Add(3, 2), Relu(4), Requant(5, 1 << 20, 24, -3), Argmax(4)],
+        [OutputDecl("q", 6), OutputDecl("cls", 7)],
+    )
+    return p, vals, execute(p, vals, NumpyBackend())
+
+
+def test_tp_commit_run_with_a_device_committer(host_backend: Any) -> None:
+    """attest.commit_inputs / commit_run commit every tensor with the committer they are given
+    (here CupyBackend.commit on host kernels): same result root as the default's, the buyer's
+    root still checked."""
+    p, vals, run = _mlp_run()
+    calls: list[int] = []
+
+    def committer(tensor_id: int, value: np.ndarray) -> c.TensorCommitment:
+        calls.append(tensor_id)
+        got: c.TensorCommitment = host_backend.commit(tensor_id, value)
+        return got
+
+    inputs = commit_inputs(p, vals, committer)
+    assert calls == [0, 1, 2]
+    got = commit_run(p, run, inputs, committer)
+    assert calls == [0, 1, 2, 3, 4, 5, 6, 7]
+    want = commit_run(p, run, commit_inputs(p, vals))
+    assert got.root == want.root
+    assert [t.root for t in got.tensors] == [t.root for t in want.tensors]
+    assert commit_run(p, run, committer=committer).root == want.root
+    wrong = dict(vals, w=vals["w"] ^ np.int8(1))
+    with pytest.raises(InputRootError):
+        commit_inputs(p, wrong, committer)
 
 
 # --- nvcc: the source compiles for the GPU ---------------------------------------------------
