@@ -27,7 +27,6 @@ from .ops import encode_op
 from .program import Program
 from .tensor import check_value
 
-
 Committer = Callable[[int, np.ndarray], TensorCommitment]
 """What commits one tensor: ``(tensor id, value) -> TensorCommitment``, equal to
 :func:`commit_tensor`'s (the default; :meth:`CupyBackend.commit` hashes on the GPU)."""
