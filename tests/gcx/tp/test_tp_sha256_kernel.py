@@ -333,20 +333,25 @@ def test_tp_commit_run_with_a_device_committer(host_backend: Any) -> None:
 
 # --- nvcc: the source compiles for the GPU ---------------------------------------------------
 def test_tp_sha256_kernel_compiles_for_sm90(tmp_path: Path) -> None:
+    """nvcc (the NVRTC front end's sibling) accepts the source with warnings as errors; the PTX
+    has the two unmangled entry points and the aligned path's byte permute; ptxas assembles it
+    for sm_90 (H100/H200)."""
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc is not installed")
-    src, ptx = tmp_path / "sha256_kernel.cu", tmp_path / "sha256_kernel.ptx"
+    src, ptx, cubin = tmp_path / "sha256_kernel.cu", tmp_path / "k.ptx", tmp_path / "k.cubin"
     src.write_text(SHA256_SOURCE)
-    proc = subprocess.run(
-        [nvcc, "--ptx", "-arch=sm_90", "-Werror", "all-warnings", "-o", str(ptx), str(src)],
-        check=False, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    for kind, out in (("--ptx", ptx), ("-cubin", cubin)):
+        proc = subprocess.run(
+            [nvcc, kind, "-arch=sm_90", "-Werror", "all-warnings", "-o", str(out), str(src)],
+            check=False, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
     text = ptx.read_text()
     for name in ("row_leaves", "tree_level"):
         assert f".entry {name}(" in text, name  # extern "C": unmangled entry points
     assert "prmt.b32" in text  # __byte_perm of the aligned path
+    assert cubin.stat().st_size > 0
 
 
 # --- a real GPU ------------------------------------------------------------------------------
