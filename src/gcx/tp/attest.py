@@ -13,7 +13,7 @@ with :func:`commit_inputs`, so a job with a wrong input is refused before it cos
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,10 @@ from .execute import ExecutionResult
 from .ops import encode_op
 from .program import Program
 from .tensor import check_value
+
+Committer = Callable[[int, np.ndarray], TensorCommitment]
+"""What commits one tensor: ``(tensor id, value) -> TensorCommitment``, equal to
+:func:`commit_tensor`'s (the default; :meth:`CupyBackend.commit` hashes on the GPU)."""
 
 
 class InputRootError(TensorValueError):
@@ -50,8 +54,10 @@ def op_bytes(program: Program, index: int) -> bytes:
     return canonical_bytes(encode_op(program.ops[index]))
 
 
-def commit_inputs(program: Program, inputs: Mapping[str, np.ndarray]) -> tuple[TensorCommitment, ...]:
-    """Check and commit the input values (by name) in declaration order.
+def commit_inputs(
+    program: Program, inputs: Mapping[str, np.ndarray], committer: Committer = commit_tensor
+) -> tuple[TensorCommitment, ...]:
+    """Check and commit the input values (by name) in declaration order, with ``committer``.
 
     :class:`TensorValueError` when a value is missing, extra or ill-typed;
     :class:`InputRootError` when it differs from the buyer's committed root.
@@ -62,7 +68,7 @@ def commit_inputs(program: Program, inputs: Mapping[str, np.ndarray]) -> tuple[T
     out = []
     for tid, decl in enumerate(program.inputs):
         value = check_value(inputs[decl.name], decl.type, f"input {decl.name!r}")
-        c = commit_tensor(tid, value)
+        c = committer(tid, value)
         if decl.root is not None and c.root != decl.root:
             raise InputRootError(
                 f"input {decl.name!r} has root {c.root.hex()}, the program commits {decl.root.hex()}"
@@ -72,19 +78,23 @@ def commit_inputs(program: Program, inputs: Mapping[str, np.ndarray]) -> tuple[T
 
 
 def commit_run(
-    program: Program, result: ExecutionResult, inputs: Sequence[TensorCommitment] | None = None
+    program: Program,
+    result: ExecutionResult,
+    inputs: Sequence[TensorCommitment] | None = None,
+    committer: Committer = commit_tensor,
 ) -> RunCommitment:
     """The commitments of ``result`` (a run of ``program``); ``inputs`` reuses
-    :func:`commit_inputs`' work (by default the inputs are committed here, unchecked)."""
+    :func:`commit_inputs`' work (by default the inputs are committed here, unchecked);
+    ``committer`` commits each tensor."""
     n_in = len(program.inputs)
     if len(result.tensors) != n_in + len(program.ops):
         raise TensorValueError(f"a run of this program has {n_in + len(program.ops)} tensors")
     if inputs is None:
-        inputs = [commit_tensor(t, result.tensors[t]) for t in range(n_in)]
+        inputs = [committer(t, result.tensors[t]) for t in range(n_in)]
     tensors = list(inputs)
     leaves = []
     for j, op in enumerate(program.ops):
-        c = commit_tensor(n_in + j, result.tensors[n_in + j])
+        c = committer(n_in + j, result.tensors[n_in + j])
         tensors.append(c)
         leaves.append(op_leaf(j, op_bytes(program, j), op.inputs, c))
     return RunCommitment(tuple(tensors), commit_result(leaves))

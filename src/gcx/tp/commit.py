@@ -61,6 +61,7 @@ __all__ = [
     "TensorHeader",
     "commit_result",
     "commit_tensor",
+    "commitment_from_levels",
     "decode_element_proof",
     "decode_op_proof",
     "decode_proof",
@@ -71,6 +72,7 @@ __all__ = [
     "prove_row",
     "result_root_of",
     "row_leaf",
+    "row_pads",
     "tensor_root",
     "tensor_root_of",
     "tree_depth",
@@ -201,22 +203,29 @@ class TensorHeader:
         return cls._with_rows(tensor_id, array)[0]
 
     @classmethod
+    def for_shape(cls, tensor_id: int, dtype: np.dtype[np.generic], shape: tuple[int, ...]) -> TensorHeader:
+        """The header of a tensor of numpy ``dtype`` and ``shape`` (any array library's: a device
+        array is described without copying it); :class:`CommitmentError` when it cannot be one."""
+        kind, size = dtype.kind, dtype.itemsize
+        if kind == "i" and size == 1:
+            code = DType.INT8
+        elif kind == "i" and size == 4:
+            code = DType.INT32
+        else:
+            raise CommitmentError(f"dtype {dtype} is not int8 or int32")
+        if len(shape) not in (1, 2):
+            raise CommitmentError(f"rank {len(shape)} is not 1 or 2")
+        rows, cols = (1, shape[0]) if len(shape) == 1 else shape
+        return cls(tensor_id, code, len(shape), rows, cols)
+
+    @classmethod
     def _with_rows(
         cls, tensor_id: int, array: npt.NDArray[np.generic]
     ) -> tuple[TensorHeader, npt.NDArray[np.uint8]]:
         if not isinstance(array, np.ndarray):
             raise CommitmentError(f"a tensor is a numpy array, not {type(array).__name__}")
-        kind, size = array.dtype.kind, array.dtype.itemsize
-        if kind == "i" and size == 1:
-            dtype = DType.INT8
-        elif kind == "i" and size == 4:
-            dtype = DType.INT32
-        else:
-            raise CommitmentError(f"dtype {array.dtype} is not int8 or int32")
-        if array.ndim not in (1, 2):
-            raise CommitmentError(f"rank {array.ndim} is not 1 or 2")
-        rows, cols = (1, array.shape[0]) if array.ndim == 1 else array.shape
-        header = cls(tensor_id, dtype, array.ndim, rows, cols)
+        header = cls.for_shape(tensor_id, array.dtype, array.shape)
+        dtype, rows, cols = header.dtype, header.rows, header.cols
         data = np.ascontiguousarray(array, dtype=_NUMPY[dtype]).reshape(rows, cols)
         return header, data.view(np.uint8)
 
@@ -326,6 +335,32 @@ def commit_tensor(tensor_id: int, array: npt.NDArray[np.generic]) -> TensorCommi
     header, rows = TensorHeader._with_rows(tensor_id, array)
     pads = _pads(ROW_PAD, TAG_ROW_NODE, header.depth)
     return TensorCommitment(header, _levels(_row_leaves(header, rows), TAG_ROW_NODE, pads))
+
+
+def row_pads(depth: int) -> tuple[bytes, ...]:
+    """The row tree's all-padding subtree roots ``Z_0 = ROW_PAD … Z_depth`` (what a level of odd
+    length is completed with at each height; for hashing the tree elsewhere, e.g. on a GPU)."""
+    return _pads(ROW_PAD, TAG_ROW_NODE, depth)
+
+
+def commitment_from_levels(header: TensorHeader, levels: Sequence[Sequence[bytes]]) -> TensorCommitment:
+    """A :class:`TensorCommitment` from leaves and levels hashed elsewhere (a GPU kernel).
+
+    Checks the shape only, not the hashes (it has no rows): ``depth + 1`` levels, level ``h``
+    holding ``ceil(rows / 2**h)`` digests of 32 bytes, the root level one. The caller vouches
+    that the digests are the ones :func:`commit_tensor` would compute (the GPU test checks it).
+    """
+    if len(levels) != header.depth + 1:
+        raise CommitmentError(f"{len(levels)} levels, a tree of {header.rows} rows has {header.depth + 1}")
+    out = []
+    for height, level in enumerate(levels):
+        want = (header.rows + (1 << height) - 1) >> height
+        if len(level) != want:
+            raise CommitmentError(f"level {height} holds {len(level)} digests, {want} expected")
+        if any(not isinstance(d, bytes) or len(d) != HASH_SIZE for d in level):
+            raise CommitmentError(f"level {height} holds a digest that is not {HASH_SIZE} bytes")
+        out.append(tuple(level))
+    return TensorCommitment(header, tuple(out))
 
 
 def tensor_root(tensor_id: int, array: npt.NDArray[np.generic]) -> bytes:

@@ -11,6 +11,12 @@ The elementwise kernels spell out the spec's integer rules instead of relying on
 wrapping add goes through ``unsigned int``, ``requant`` computes in 64-bit ``long long`` (exact,
 see docs/gcx-tp.md) with an arithmetic shift, and ``argmax`` scans each row keeping the first
 maximum. CuPy is imported when the backend is opened, never at module import.
+
+:meth:`CupyBackend.commit` hashes a tensor's commitment on the device with the SHA-256 kernels
+of :mod:`.sha256_kernel` (one thread per row for the leaves, one per parent for each level) and
+brings back only the digests (``2·rows·32`` bytes), not the tensor. Opening the backend checks
+it against :func:`gcx.tp.commit.commit_tensor` on a small tensor that exercises every path of
+the leaf kernel: a GPU that hashes wrongly is unusable, not a source of wrong roots.
 """
 
 from __future__ import annotations
@@ -20,6 +26,18 @@ from typing import Any
 import numpy as np
 
 from gcx.errors import BackendUnavailable
+
+from ..commit import (
+    HASH_SIZE,
+    TAG_ROW_LEAF,
+    TAG_ROW_NODE,
+    TensorCommitment,
+    TensorHeader,
+    commit_tensor,
+    commitment_from_levels,
+    row_pads,
+)
+from .sha256_kernel import KERNEL_NAMES, SHA256_SOURCE
 
 # cudaDataType_t / cublasComputeType_t / cublasOperation_t values (library_types.h, cublas_api.h).
 CUDA_R_8I, CUDA_R_32I = 3, 10
@@ -64,6 +82,8 @@ extern "C" __global__ void argmax_rows(const int* x, int* out, unsigned long lon
 """
 
 _BLOCK = 256
+_SHA_BLOCK = 64  # one thread per row: small blocks spread a few thousand rows over every SM
+_MAX_DEPTH = 32  # rows <= 2**32 - 1
 
 
 def _round4(v: int) -> int:
@@ -90,8 +110,12 @@ class CupyBackend:
                 n: self._module.get_function(n) for n in ("add_wrap", "relu", "requant", "argmax_rows")
             }
             self._grid = 4 * int(cp.cuda.Device().attributes["MultiProcessorCount"])
+            self._open_sha()
             a = cp.asarray(np.arange(-8, 8, dtype=np.int8).reshape(2, 8))
             got = self.fetch(self.matmul_nt(a, a))
+            # 3 rows of 160 bytes: first, aligned interior and last blocks, an odd level
+            probe = np.arange(-240, 240, dtype=np.int32).reshape(3, 40) * 40503
+            hashed = self.commit(7, probe)
         except BackendUnavailable:
             raise
         except Exception as exc:  # CUDA runtime, NVRTC or cuBLAS missing or failing
@@ -99,6 +123,17 @@ class CupyBackend:
         host = np.arange(-8, 8, dtype=np.int64).reshape(2, 8)
         if not np.array_equal(got, host @ host.T):
             raise BackendUnavailable("the GPU's int8 GEMM smoke test computed wrong numbers")
+        if hashed.levels != commit_tensor(7, probe).levels:
+            raise BackendUnavailable("the GPU's SHA-256 commitment smoke test computed wrong digests")
+
+    def _open_sha(self) -> None:
+        """Compile the SHA-256 kernels and put the tags and padding digests on the device."""
+        cp = self.cp
+        module = cp.RawModule(code=SHA256_SOURCE)
+        self._fns.update({n: module.get_function(n) for n in KERNEL_NAMES})
+        self._leaf_tag = cp.asarray(np.frombuffer(TAG_ROW_LEAF, dtype=np.uint8))
+        self._node_tag = cp.asarray(np.frombuffer(TAG_ROW_NODE, dtype=np.uint8))
+        self._pads = cp.asarray(np.frombuffer(b"".join(row_pads(_MAX_DEPTH)), dtype=np.uint8))
 
     def _launch(self, name: str, items: int, *args: Any) -> None:
         grid = max(1, min(self._grid, (items + _BLOCK - 1) // _BLOCK))
@@ -168,3 +203,40 @@ class CupyBackend:
         out = self.cp.empty(m, dtype=self.cp.int32)
         self._launch("argmax_rows", m, x, out, np.uint64(m), np.uint64(n))
         return out
+
+    def commit(self, tensor_id: int, value: Any) -> TensorCommitment:
+        """The commitment of ``value`` (a device array, or a host array, which is copied over)
+        as tensor ``tensor_id``, hashed on the GPU; equal to :func:`commit_tensor`'s.
+        :class:`gcx.tp.commit.CommitmentError` when ``value`` cannot be a tensor."""
+        cp = self.cp
+        if isinstance(value, np.ndarray):
+            value = value.astype(value.dtype.newbyteorder("="), copy=False)  # device: little-endian
+        x = cp.ascontiguousarray(cp.asarray(value))
+        header = TensorHeader.for_shape(tensor_id, np.dtype(x.dtype), tuple(x.shape))
+        counts = [(header.rows + (1 << h) - 1) >> h for h in range(header.depth + 1)]
+        starts = [HASH_SIZE * sum(counts[:h]) for h in range(len(counts) + 1)]
+        digests = cp.empty(starts[-1], dtype=cp.uint8)  # every level, leaves first
+
+        def level(h: int) -> Any:
+            return digests[starts[h] : starts[h + 1]]
+
+        self._launch_sha(
+            "row_leaves", header.rows, x, np.uint64(header.rows), np.uint32(header.row_size),
+            np.uint32(tensor_id), np.uint32(int(header.dtype)), np.uint32(header.cols),
+            self._leaf_tag, level(0),
+        )  # fmt: skip
+        for h in range(header.depth):
+            pad = self._pads[HASH_SIZE * h : HASH_SIZE * (h + 1)]
+            self._launch_sha(
+                "tree_level", counts[h + 1], level(h), np.uint64(counts[h]), self._node_tag, pad, level(h + 1)
+            )
+        raw = cp.asnumpy(digests).tobytes()
+        levels = [
+            [raw[starts[h] + HASH_SIZE * i : starts[h] + HASH_SIZE * (i + 1)] for i in range(n)]
+            for h, n in enumerate(counts)
+        ]
+        return commitment_from_levels(header, levels)
+
+    def _launch_sha(self, name: str, items: int, *args: Any) -> None:
+        grid = max(1, min(self._grid, (items + _SHA_BLOCK - 1) // _SHA_BLOCK))
+        self._fns[name]((grid,), (_SHA_BLOCK,), args)
