@@ -476,7 +476,7 @@ class OpLeaf:
         if type(k) is not int or not 0 <= k <= U32_MAX:
             raise ProofError(f"op index {k!r} is not a u32")
         if not isinstance(self.opcode, OpCode):
-            raise _leaf_error(k, f"unknown opcode {self.opcode!r}")
+            raise _leaf_error(k, f"opcode {self.opcode!r} is not an OpCode")
         if not isinstance(self.inputs, tuple) or not isinstance(self.attrs, OpAttrs):
             raise _leaf_error(k, "inputs must be a tuple and attrs an OpAttrs")
         try:

@@ -10,8 +10,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcx.tp import Add, Argmax, MatmulNT, Op, Relu, Requant
+from gcx.tp import (
+    Add,
+    Argmax,
+    InputDecl,
+    MatmulNT,
+    Op,
+    OutputDecl,
+    Relu,
+    Requant,
+    TensorType,
+    TensorValueError,
+    make_program,
+)
 from gcx.tp import commit as c
+from gcx.tp.attest import op_leaf_of
 from gcx.tp.ops import NO_ATTRS, OpAttrs, OpCode, op_fields, op_from_fields
 
 
@@ -218,3 +231,45 @@ def test_tp_commit_op_leaf_rejects_inconsistent_fields() -> None:
         fields |= {"output": out.header, "output_root": out.root} | change
         with pytest.raises(c.ProofError):
             c.OpLeaf(**fields)  # type: ignore[arg-type]
+
+
+@given(st.integers(0, 400), st.integers(1, 255))
+def test_tp_commit_tampered_op_proof_fails(pos: int, flip: int) -> None:
+    """Any one-byte change of an op proof is refused or no longer verifies, and whatever
+    decodes re-encodes to its bytes (no field is ignored, the unused input slot included)."""
+    x = c.commit_tensor(3, np.zeros(2, dtype=np.int32))
+    leaves = [
+        c.op_leaf(0, Relu(1), x),
+        c.op_leaf(1, Requant(3, 7, 2, -1), c.commit_tensor(4, np.zeros(2, dtype=np.int8))),
+    ]
+    r = c.commit_result(DIGEST, leaves)
+    raw = bytearray(c.prove_op(r, 1).encode())
+    raw[pos % len(raw)] ^= flip
+    try:
+        proof = c.decode_op_proof(bytes(raw))
+    except c.ProofError:
+        return
+    assert proof.encode() == bytes(raw)
+    assert not c.verify_op(r.root, proof)
+
+
+def test_tp_commit_op_leaf_of_program() -> None:
+    """attest.op_leaf_of builds op k's leaf from the program and refuses another tensor's commitment."""
+    program = make_program(
+        [InputDecl("x", TensorType("int32", (2, 3)))],
+        [Relu(0), Requant(1, 5, 3, 2)],
+        [OutputDecl("y", 2)],
+    )
+    y = c.commit_tensor(2, np.zeros((2, 3), dtype=np.int8))
+    leaf = op_leaf_of(program, 1, y)
+    assert (leaf.op_index, leaf.opcode, leaf.inputs, leaf.attrs) == (
+        1,
+        OpCode.REQUANT,
+        (1,),
+        OpAttrs(5, 3, 2),
+    )
+    assert leaf.op == program.ops[1] and (leaf.output, leaf.output_root) == (y.header, y.root)
+    with pytest.raises(TensorValueError):
+        op_leaf_of(program, 0, y)  # op 0's output is tensor 1
+    with pytest.raises(TensorValueError):
+        op_leaf_of(program, 2, y)
