@@ -2,10 +2,11 @@
 
 Theory of operation (docs/gcx-tp.md, "Commitments"): the provider of a job commits each input
 (and checks it against the buyer's root in the program, when there is one), runs the program,
-then commits each op's output tensor and builds the op leaf of each op from the op's canonical
-bytes, its input tensor ids and its output's header and root. The Merkle root over the op
-leaves is the **result root**: one 32-byte value that commits every intermediate tensor, which
-the provider posts on-chain and the verification game bisects.
+then commits each op's output tensor and builds the op leaf of each op from its opcode, input
+tensor ids and attributes (:func:`gcx.tp.ops.op_fields`) and its output's header and root. The
+Merkle root over the op leaves, bound to the program's digest, is the **result root**: one
+32-byte value that names the program and commits every intermediate tensor, which the provider
+posts on-chain and the verification game bisects.
 
 Pure (numpy, hashlib through :mod:`.commit`); the inputs can be checked before any execution
 with :func:`commit_inputs`, so a job with a wrong input is refused before it costs compute.
@@ -18,12 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gcx.wire import canonical_bytes
-
-from .commit import ResultCommitment, TensorCommitment, commit_result, commit_tensor, op_leaf
+from .commit import OpLeaf, ResultCommitment, TensorCommitment, commit_result, commit_tensor, op_leaf
 from .errors import TensorValueError
 from .execute import ExecutionResult
-from .ops import encode_op
 from .program import Program
 from .tensor import check_value
 
@@ -49,9 +47,16 @@ class RunCommitment:
         return self.result.root
 
 
-def op_bytes(program: Program, index: int) -> bytes:
-    """The canonical msgpack of op ``index`` (what its op leaf commits)."""
-    return canonical_bytes(encode_op(program.ops[index]))
+def op_leaf_of(program: Program, index: int, output: TensorCommitment) -> OpLeaf:
+    """The op leaf of op ``index`` of ``program``, whose output tensor (tensor id
+    ``program.op_tensor(index)``) was committed as ``output``."""
+    if not 0 <= index < len(program.ops):
+        raise TensorValueError(f"op {index} is outside 0..{len(program.ops) - 1}")
+    if output.header.tensor_id != program.op_tensor(index):
+        raise TensorValueError(
+            f"op {index}'s output is tensor {program.op_tensor(index)}, not {output.header.tensor_id}"
+        )
+    return op_leaf(index, program.ops[index], output)
 
 
 def commit_inputs(
@@ -93,8 +98,8 @@ def commit_run(
         inputs = [committer(t, result.tensors[t]) for t in range(n_in)]
     tensors = list(inputs)
     leaves = []
-    for j, op in enumerate(program.ops):
+    for j in range(len(program.ops)):
         c = committer(n_in + j, result.tensors[n_in + j])
         tensors.append(c)
-        leaves.append(op_leaf(j, op_bytes(program, j), op.inputs, c))
-    return RunCommitment(tuple(tensors), commit_result(leaves))
+        leaves.append(op_leaf_of(program, j, c))
+    return RunCommitment(tuple(tensors), commit_result(program.digest, leaves))

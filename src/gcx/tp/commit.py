@@ -10,15 +10,18 @@ Theory of operation (the byte-exact specification is docs/gcx-tp.md, "Commitment
   ``l`` set: the running hash is the *right* child at level ``l``), so a row proves only at its
   own index. The **tensor root** ``H(TAG_TENSOR ‖ header ‖ tree root)`` binds the tensor id,
   dtype, rank and shape, so a row proof cannot be replayed in a tensor of another shape.
-* Op ``k``'s **op leaf** hashes ``TAG_OP_LEAF ‖ k ‖ op bytes ‖ input tensor ids ‖ output header
-  ‖ output tensor root``; the **result root** ``H(TAG_RESULT ‖ op count ‖ op tree root)`` is a
-  Merkle root of the same shape over the op leaves (own tags and padding constant), so every
-  intermediate tensor of a program is committed.
+* Op ``k``'s **op leaf** hashes ``TAG_OP_LEAF ‖ body``, a fixed 66-byte body: ``k ‖ opcode ‖
+  input count ‖ two input tensor id slots ‖ requant's multiplier, shift, zero point (0 for other
+  ops) ‖ output header ‖ output tensor root`` (the opcode table is :class:`gcx.tp.ops.OpCode`).
+  The **result root** ``H(TAG_RESULT ‖ program digest ‖ op count ‖ op tree root)`` names the
+  program and is a Merkle root of the same shape over the op leaves (own tags and padding
+  constant), so every intermediate tensor of a program is committed.
 * Proofs (:class:`RowProof`, :class:`ElementProof`, :class:`OpProof`) have one canonical byte
   encoding each; the decoders accept exactly the encodings :meth:`encode` produces and raise
   :class:`ProofError` for anything else. ``verify_*`` answer ``True`` / ``False``.
 
-This module is pure (hashlib, struct, numpy): no I/O, no threads, nothing of the programs above.
+This module is pure (hashlib, struct, numpy): no I/O, no threads; of the programs it knows only
+the op table (:mod:`.ops`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,12 @@ import numpy.typing as npt
 
 from gcx.errors import GCXError
 
+from .errors import ProgramError
+from .ops import Op, OpAttrs, OpCode, op_fields, op_from_fields
+
 __all__ = [
     "HASH_SIZE",
+    "OP_BODY_SIZE",
     "OP_PAD",
     "PROOF_VERSION",
     "ROW_PAD",
@@ -471,34 +478,82 @@ def verify_element(root: bytes, proof: ElementProof) -> bool:
     return verify_row(root, proof.row_proof)
 
 
+_OP_BODY: Final = struct.Struct(">IBBIIiBb")  # k, opcode, n, in_0, in_1, multiplier, shift, zero_point
+OP_BODY_SIZE: Final = _OP_BODY.size + _HEADER.size + HASH_SIZE
+"""Bytes of an op leaf body: 20 + output header (14) + output tensor root (32) = 66."""
+
+
+def _leaf_error(op_index: int, why: str) -> ProofError:
+    return ProofError(f"op leaf {op_index}: {why}")
+
+
 @dataclass(frozen=True, slots=True)
 class OpLeaf:
-    """What op ``op_index`` commits: its canonical bytes, inputs, output header and root."""
+    """What op ``op_index`` commits: its opcode, input tensor ids and attributes (requant's;
+    all zero for other ops), and its output tensor's header and root.
+
+    Checked on construction (:class:`ProofError`): a known opcode, exactly its arity of u32
+    input ids, each below the output's tensor id (an op reads earlier tensors), attributes in
+    range (multiplier i32, shift 0..62, zero point i8) and all zero unless the op is requant,
+    an output dtype the op produces (int8 for requant, int32 otherwise; matmul_nt rank 2,
+    argmax rank 1), and a 32-byte output root.
+    """
 
     op_index: int
-    op_bytes: bytes
+    opcode: OpCode
     inputs: tuple[int, ...]
+    attrs: OpAttrs
     output: TensorHeader
     output_root: bytes
 
     def __post_init__(self) -> None:
-        if not 0 <= self.op_index <= U32_MAX:
-            raise ProofError(f"op index {self.op_index} is not a u32")
-        if len(self.op_bytes) > U32_MAX or len(self.inputs) > U32_MAX:
-            raise ProofError("op bytes or inputs too long")
-        if any(not 0 <= t <= U32_MAX for t in self.inputs):
-            raise ProofError(f"input tensor ids {self.inputs} are not u32")
-        if len(self.output_root) != HASH_SIZE:
-            raise ProofError(f"an output root of {len(self.output_root)} bytes")
+        k = self.op_index
+        if type(k) is not int or not 0 <= k <= U32_MAX:
+            raise ProofError(f"op index {k!r} is not a u32")
+        if not isinstance(self.opcode, OpCode):
+            raise _leaf_error(k, f"opcode {self.opcode!r} is not an OpCode")
+        if not isinstance(self.inputs, tuple) or not isinstance(self.attrs, OpAttrs):
+            raise _leaf_error(k, "inputs must be a tuple and attrs an OpAttrs")
+        try:
+            op_from_fields(self.opcode, self.inputs, self.attrs)
+        except ProgramError as err:
+            raise _leaf_error(k, str(err)) from None
+        if not isinstance(self.output, TensorHeader):
+            raise _leaf_error(k, "the output is not a tensor header")
+        if any(t >= self.output.tensor_id for t in self.inputs):
+            raise _leaf_error(
+                k, f"inputs {self.inputs} are not before the output tensor {self.output.tensor_id}"
+            )
+        want = DType.INT8 if self.opcode is OpCode.REQUANT else DType.INT32
+        if self.output.dtype is not want:
+            raise _leaf_error(
+                k,
+                f"{self.opcode.name.lower()} outputs {want.name.lower()}, not {self.output.dtype.name.lower()}",
+            )
+        rank = {OpCode.MATMUL_NT: 2, OpCode.ARGMAX: 1}.get(self.opcode, self.output.rank)
+        if self.output.rank != rank:
+            raise _leaf_error(k, f"{self.opcode.name.lower()} outputs rank {rank}, not {self.output.rank}")
+        if not isinstance(self.output_root, bytes) or len(self.output_root) != HASH_SIZE:
+            raise _leaf_error(k, f"an output root is {HASH_SIZE} bytes")
 
     def body(self) -> bytes:
-        """``op index u32 ‖ len u32 ‖ op bytes ‖ n u32 ‖ n × input id u32 ‖ output header (14)
-        ‖ output tensor root (32)``: the leaf preimage after its tag."""
+        """The leaf preimage after its tag, 66 bytes at fixed offsets: ``k u32 ‖ opcode u8 ‖
+        n u8 ‖ in_0 u32 ‖ in_1 u32 (0 when n = 1) ‖ multiplier i32 ‖ shift u8 ‖ zero_point i8 ‖
+        output header (14) ‖ output tensor root (32)``."""
+        in0, in1 = (*self.inputs, 0)[:2]
+        a = self.attrs
         return b"".join(
             (
-                struct.pack(">II", self.op_index, len(self.op_bytes)),
-                self.op_bytes,
-                struct.pack(f">I{len(self.inputs)}I", len(self.inputs), *self.inputs),
+                _OP_BODY.pack(
+                    self.op_index,
+                    self.opcode,
+                    len(self.inputs),
+                    in0,
+                    in1,
+                    a.multiplier,
+                    a.shift,
+                    a.zero_point,
+                ),
                 self.output.encode(),
                 self.output_root,
             )
@@ -508,21 +563,34 @@ class OpLeaf:
         """``H(TAG_OP_LEAF ‖ body)``."""
         return _h(TAG_OP_LEAF, self.body())
 
+    @property
+    def op(self) -> Op:
+        """The program op this leaf describes."""
+        return op_from_fields(self.opcode, self.inputs, self.attrs)
 
-def op_leaf(op_index: int, op_bytes: bytes, inputs: Sequence[int], output: TensorCommitment) -> OpLeaf:
-    """The leaf of op ``op_index`` whose output tensor was committed as ``output``."""
-    return OpLeaf(op_index, bytes(op_bytes), tuple(inputs), output.header, output.root)
+
+def op_leaf(op_index: int, op: Op, output: TensorCommitment) -> OpLeaf:
+    """The leaf of op ``op_index`` (``op``) whose output tensor was committed as ``output``."""
+    opcode, attrs = op_fields(op)
+    return OpLeaf(op_index, opcode, tuple(op.inputs), attrs, output.header, output.root)
 
 
-def result_root_of(n_ops: int, tree_root: bytes) -> bytes:
-    """``H(TAG_RESULT ‖ n_ops u32 ‖ op tree root)``."""
-    return _h(TAG_RESULT, struct.pack(">I", n_ops), tree_root)
+def _check_program_digest(program_digest: bytes, error: type[CommitmentError]) -> None:
+    if not isinstance(program_digest, bytes) or len(program_digest) != HASH_SIZE:
+        raise error(f"a program digest is {HASH_SIZE} bytes, not {program_digest!r:.80}")
+
+
+def result_root_of(program_digest: bytes, n_ops: int, tree_root: bytes) -> bytes:
+    """``H(TAG_RESULT ‖ program digest (32) ‖ n_ops u32 ‖ op tree root)``."""
+    _check_program_digest(program_digest, CommitmentError)
+    return _h(TAG_RESULT, program_digest, struct.pack(">I", n_ops), tree_root)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ResultCommitment:
-    """A program's committed op leaves and their tree."""
+    """A program's committed op leaves and their tree, under the program's digest."""
 
+    program_digest: bytes
     leaves: tuple[OpLeaf, ...]
     levels: tuple[tuple[bytes, ...], ...]
 
@@ -533,42 +601,52 @@ class ResultCommitment:
 
     @property
     def root(self) -> bytes:
-        """The result root: ``H(TAG_RESULT ‖ op count ‖ tree root)``."""
-        return result_root_of(len(self.leaves), self.tree_root)
+        """The result root: ``H(TAG_RESULT ‖ program digest ‖ op count ‖ tree root)``."""
+        return result_root_of(self.program_digest, len(self.leaves), self.tree_root)
 
 
-def commit_result(leaves: Sequence[OpLeaf]) -> ResultCommitment:
-    """Commit a program's op leaves; leaf ``k`` must be op ``k``."""
+def commit_result(program_digest: bytes, leaves: Sequence[OpLeaf]) -> ResultCommitment:
+    """Commit the op leaves of the program whose keccak-256 digest (``Program.digest``) is
+    ``program_digest``; leaf ``k`` must be op ``k``."""
+    _check_program_digest(program_digest, CommitmentError)
     if not 1 <= len(leaves) <= U32_MAX:
         raise CommitmentError(f"a program of {len(leaves)} ops cannot be committed")
     for k, leaf in enumerate(leaves):
         if leaf.op_index != k:
             raise CommitmentError(f"leaf {k} is of op {leaf.op_index}")
     pads = _pads(OP_PAD, TAG_OP_NODE, tree_depth(len(leaves)))
-    return ResultCommitment(tuple(leaves), _levels([x.digest() for x in leaves], TAG_OP_NODE, pads))
+    levels = _levels([x.digest() for x in leaves], TAG_OP_NODE, pads)
+    return ResultCommitment(program_digest, tuple(leaves), levels)
 
 
 @dataclass(frozen=True, slots=True)
 class OpProof:
-    """Op leaf ``leaf`` (at position ``leaf.op_index``) of a program of ``n_ops`` ops."""
+    """Op leaf ``leaf`` (at position ``leaf.op_index``) of a program of ``n_ops`` ops whose
+    digest is ``program_digest``."""
 
     n_ops: int
+    program_digest: bytes
     leaf: OpLeaf
     siblings: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_ops <= U32_MAX:
             raise ProofError(f"a program of {self.n_ops} ops")
+        _check_program_digest(self.program_digest, ProofError)
+        if not isinstance(self.leaf, OpLeaf):
+            raise ProofError(f"an op proof holds an OpLeaf, not {type(self.leaf).__name__}")
         if self.leaf.op_index >= self.n_ops:
             raise ProofError(f"op {self.leaf.op_index} is outside 0..{self.n_ops - 1}")
         _check_digests(self.siblings, tree_depth(self.n_ops), "op proof")
 
     def encode(self) -> bytes:
-        """``01 03 ‖ n_ops u32 ‖ op leaf body ‖ siblings``: ``6 + body + 32·ceil(log2 n_ops)``."""
+        """``01 03 ‖ n_ops u32 ‖ program digest (32) ‖ op leaf body (66) ‖ siblings``:
+        ``104 + 32·ceil(log2 n_ops)`` bytes."""
         return b"".join(
             (
                 bytes((PROOF_VERSION, ProofKind.OP)),
                 struct.pack(">I", self.n_ops),
+                self.program_digest,
                 self.leaf.body(),
                 *self.siblings,
             )
@@ -580,13 +658,18 @@ def prove_op(result: ResultCommitment, index: int) -> OpProof:
     if not 0 <= index < len(result.leaves):
         raise CommitmentError(f"op {index} is outside 0..{len(result.leaves) - 1}")
     pads = _pads(OP_PAD, TAG_OP_NODE, tree_depth(len(result.leaves)))
-    return OpProof(len(result.leaves), result.leaves[index], _path(result.levels, pads, index))
+    siblings = _path(result.levels, pads, index)
+    return OpProof(len(result.leaves), result.program_digest, result.leaves[index], siblings)
 
 
-def verify_op(root: bytes, proof: OpProof) -> bool:
-    """Whether ``proof`` opens op ``proof.leaf.op_index`` of the program whose result root is ``root``."""
+def verify_op(root: bytes, proof: OpProof, program_digest: bytes | None = None) -> bool:
+    """Whether ``proof`` opens op ``proof.leaf.op_index`` of the program whose result root is
+    ``root``; with ``program_digest``, also that the proof is of that program (a verifier that
+    knows the job's program should pass it)."""
+    if program_digest is not None and proof.program_digest != program_digest:
+        return False
     tree_root = _climb(proof.leaf.digest(), proof.leaf.op_index, proof.siblings, TAG_OP_NODE)
-    return result_root_of(proof.n_ops, tree_root) == root
+    return result_root_of(proof.program_digest, proof.n_ops, tree_root) == root
 
 
 class _Reader:
@@ -663,21 +746,29 @@ def decode_element_proof(data: bytes) -> ElementProof:
 
 
 def decode_op_proof(data: bytes) -> OpProof:
-    """The :class:`OpProof` encoded by ``data``; :class:`ProofError` for anything else."""
+    """The :class:`OpProof` encoded by ``data``; :class:`ProofError` for anything else, an op
+    leaf that no program produces included (see :class:`OpLeaf`; an unused input slot must be 0)."""
     r = _start(data, ProofKind.OP)
     n_ops = r.u32("op count")
-    op_index = r.u32("op index")
-    op_bytes = r.take(r.u32("op length"), "op bytes")
-    n_inputs = r.u32("input count")
-    raw_inputs = r.take(4 * n_inputs, "inputs")
-    inputs = struct.unpack(f">{n_inputs}I", raw_inputs)
+    program_digest = r.take(HASH_SIZE, "program digest")
+    k, code, n, in0, in1, multiplier, shift, zero_point = _OP_BODY.unpack(r.take(_OP_BODY.size, "op leaf"))
+    try:
+        opcode = OpCode(code)
+    except ValueError:
+        raise _leaf_error(k, f"unknown opcode {code}") from None
+    if n not in (1, 2):
+        raise _leaf_error(k, f"{n} inputs")
+    if n == 1 and in1 != 0:
+        raise _leaf_error(k, f"one input, but the unused input slot holds {in1}")
+    inputs = (in0, in1)[:n]
     output = r.header()
     output_root = r.take(HASH_SIZE, "output root")
     if n_ops == 0:
         raise ProofError("a program of 0 ops")
     siblings = r.digests(tree_depth(n_ops))
     r.end()
-    return OpProof(n_ops, OpLeaf(op_index, op_bytes, inputs, output, output_root), siblings)
+    leaf = OpLeaf(k, opcode, inputs, OpAttrs(multiplier, shift, zero_point), output, output_root)
+    return OpProof(n_ops, program_digest, leaf, siblings)
 
 
 def decode_proof(data: bytes) -> RowProof | ElementProof | OpProof:

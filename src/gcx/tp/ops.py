@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from enum import IntEnum
+from typing import Any, ClassVar, Final
 
 from gcx.errors import WireError
 from gcx.wire import expect_int
@@ -90,6 +91,98 @@ class Argmax:
 
 Op = MatmulNT | Add | Relu | Requant | Argmax
 OP_NAMES = ("matmul_nt", "add", "relu", "requant", "argmax")
+
+
+# -- opcodes: the fixed binary form of an op in op leaves (docs/gcx-tp.md, "Op leaves") --------
+
+
+class OpCode(IntEnum):
+    """The one-byte opcode of each op in its op leaf."""
+
+    MATMUL_NT = 1
+    ADD = 2
+    RELU = 3
+    REQUANT = 4
+    ARGMAX = 5
+
+    @property
+    def op_type(self) -> type[Op]:
+        """The op class of this opcode."""
+        return _OPCODES[self][0]
+
+    @property
+    def arity(self) -> int:
+        """Input tensors of the op: 2 for matmul_nt and add, 1 otherwise."""
+        return _OPCODES[self][1]
+
+
+# The one table: opcode -> (op class, arity). Names are the classes' ``name``.
+_OPCODES: Final[dict[OpCode, tuple[type[Op], int]]] = {
+    OpCode.MATMUL_NT: (MatmulNT, 2),
+    OpCode.ADD: (Add, 2),
+    OpCode.RELU: (Relu, 1),
+    OpCode.REQUANT: (Requant, 1),
+    OpCode.ARGMAX: (Argmax, 1),
+}
+_CODE_OF: Final[dict[type[Op], OpCode]] = {cls: code for code, (cls, _) in _OPCODES.items()}
+assert tuple(cls.name for cls, _ in _OPCODES.values()) == OP_NAMES
+
+
+@dataclass(frozen=True, slots=True)
+class OpAttrs:
+    """An op's attributes in its op leaf: requant's multiplier (i32), shift (0..62) and zero
+    point (i8); all three are 0 for every other op."""
+
+    multiplier: int = 0
+    shift: int = 0
+    zero_point: int = 0
+
+
+NO_ATTRS: Final = OpAttrs()
+"""The attributes of every op other than requant."""
+
+
+def op_fields(op: Op) -> tuple[OpCode, OpAttrs]:
+    """The opcode and attributes of ``op`` (its inputs are ``op.inputs``)."""
+    code = _CODE_OF[type(op)]
+    if isinstance(op, Requant):
+        return code, OpAttrs(op.multiplier, op.shift, op.zero_point)
+    return code, NO_ATTRS
+
+
+def op_from_fields(code: int, inputs: Sequence[int], attrs: OpAttrs) -> Op:
+    """The op with opcode ``code``, input tensor ids ``inputs`` and attributes ``attrs``: the
+    inverse of :func:`op_fields`. :class:`ProgramError` when they do not describe an op: an
+    unknown opcode, inputs that are not the opcode's arity of non-negative integers, requant
+    attributes out of range (multiplier i32, shift 0..62, zero point i8) or any nonzero
+    attribute of another op."""
+    if type(code) not in (int, OpCode) or code not in _OPCODES:
+        raise ProgramError(f"unknown opcode {code!r} (known: 1..{len(_OPCODES)})")
+    opcode = OpCode(code)
+    cls, arity = _OPCODES[opcode]
+    ids = tuple(inputs)
+    if len(ids) != arity:
+        raise ProgramError(f"{cls.name} takes {arity} input{'s' if arity > 1 else ''}, not {len(ids)}")
+    if any(type(t) is not int or t < 0 for t in ids):
+        raise ProgramError(f"{cls.name} inputs {ids} are not tensor ids")
+    m, s, z = attrs.multiplier, attrs.shift, attrs.zero_point
+    if any(type(v) is not int for v in (m, s, z)):
+        raise ProgramError(f"{cls.name} attributes {attrs} are not integers")
+    if opcode is OpCode.REQUANT:
+        if not (-(2**31) <= m < 2**31 and 0 <= s <= MAX_SHIFT and -128 <= z <= 127):
+            raise ProgramError(
+                f"requant attributes {attrs} out of range (multiplier i32, shift 0..{MAX_SHIFT}, zero_point i8)"
+            )
+        return Requant(ids[0], m, s, z)
+    if attrs != NO_ATTRS:
+        raise ProgramError(f"{cls.name} has no attributes, got {attrs}")
+    if opcode is OpCode.MATMUL_NT:
+        return MatmulNT(ids[0], ids[1])
+    if opcode is OpCode.ADD:
+        return Add(ids[0], ids[1])
+    if opcode is OpCode.RELU:
+        return Relu(ids[0])
+    return Argmax(ids[0])
 
 
 def _fail(where: str, message: str) -> ProgramError:

@@ -40,8 +40,9 @@ from gcx.tp import (
     make_program,
 )
 from gcx.tp import commit as c
-from gcx.tp.attest import commit_inputs, commit_run, op_bytes
+from gcx.tp.attest import commit_inputs, commit_run
 from gcx.tp.backends import PythonBackend
+from gcx.tp.ops import OpCode
 from gcx.tp.program import Program
 from gcx.tp.seeded import seeded_tensor
 
@@ -308,7 +309,7 @@ def _case(case: Case) -> dict[str, Any]:
                 "op": op.name,
                 "attributes": _attributes(op),
                 "in": list(op.inputs),
-                "op_bytes": hx(op_bytes(program, j)),
+                "opcode": int(leaf.opcode),
                 "output": _tensor(n_in + j, result.tensors[n_in + j], run.tensors[n_in + j]),
                 "leaf_body": hx(leaf.body()),
                 "leaf": hx(leaf.digest()),
@@ -335,7 +336,12 @@ def _case(case: Case) -> dict[str, Any]:
         "inputs": inputs,
         "ops": ops,
         "outputs": [{"name": o.name, "tensor": o.tensor} for o in program.outputs],
-        "result": {"n_ops": len(program.ops), "tree_root": hx(run.result.tree_root), "root": hx(run.root)},
+        "result": {
+            "program_digest": hx(run.result.program_digest),
+            "n_ops": len(program.ops),
+            "tree_root": hx(run.result.tree_root),
+            "root": hx(run.root),
+        },
         "proofs": {
             "rows": row_proofs,
             "element": {
@@ -366,6 +372,9 @@ def constants() -> dict[str, Any]:
         "dtype_codes": {d.name.lower(): int(d) for d in c.DType},
         "dtype_widths": {d.name.lower(): d.width for d in c.DType},
         "proof_kinds": {k.name.lower(): int(k) for k in c.ProofKind},
+        "opcodes": {k.name.lower(): int(k) for k in OpCode},
+        "op_arity": {k.name.lower(): k.arity for k in OpCode},
+        "op_body_bytes": c.OP_BODY_SIZE,
         "header_bytes": 14,
         "hash_bytes": c.HASH_SIZE,
     }

@@ -26,7 +26,7 @@ import pytest
 from gcx.errors import BackendUnavailable
 from gcx.tp import commit as c
 from gcx.tp import decode_program, execute
-from gcx.tp.attest import InputRootError, commit_inputs, commit_run, op_bytes
+from gcx.tp.attest import InputRootError, commit_inputs, commit_run
 from gcx.tp.backends import Backend, NumpyBackend, PythonBackend, open_backend
 
 HERE = Path(__file__).parent
@@ -107,6 +107,9 @@ def test_tp_golden_constants() -> None:
     assert k["dtype_codes"] == {"int8": 1, "int32": 2}
     assert k["proof_kinds"] == {"row": 1, "element": 2, "op": 3}
     assert k["proof_version"] == c.PROOF_VERSION == 1
+    assert k["opcodes"] == {"matmul_nt": 1, "add": 2, "relu": 3, "requant": 4, "argmax": 5}
+    assert k["op_arity"] == {"matmul_nt": 2, "add": 2, "relu": 1, "requant": 1, "argmax": 1}
+    assert k["op_body_bytes"] == c.OP_BODY_SIZE == 66
 
 
 # -- (b) execution and commitments, from the file alone ----------------------------------------
@@ -152,11 +155,32 @@ def check_execution(case: dict[str, Any], backend: Backend) -> None:
         leaf = run.result.leaves[j]
         assert op["index"] == j and op["op"] == program.ops[j].name
         assert op["in"] == list(program.ops[j].inputs)
-        assert op_bytes(program, j) == b(op["op_bytes"]), f"op {j} bytes"
         assert leaf.body() == b(op["leaf_body"]), f"op {j} leaf body"
         assert leaf.digest() == b(op["leaf"]) == hashlib.sha256(c.TAG_OP_LEAF + b(op["leaf_body"])).digest()
+        check_leaf_body(op, _tensors(case)[op["output"]["tensor_id"]], GOLDEN["constants"])
     assert run.result.tree_root == b(case["result"]["tree_root"]), "op tree root"
+    assert b(case["result"]["program_digest"]) == program.digest == run.result.program_digest
     assert run.root == b(case["result"]["root"]), "result root"
+    preimage = c.TAG_RESULT + program.digest + len(program.ops).to_bytes(4, "big") + run.result.tree_root
+    assert run.root == hashlib.sha256(preimage).digest(), "result root preimage"
+
+
+def check_leaf_body(op: dict[str, Any], output: dict[str, Any], k: dict[str, Any]) -> None:
+    """Read the op-leaf body at its fixed offsets (as the Solidity one-step check does) and
+    compare every field with the file's op entry."""
+    body = b(op["leaf_body"])
+    assert len(body) == k["op_body_bytes"] == 66
+    assert int.from_bytes(body[0:4], "big") == op["index"]
+    assert body[4] == op["opcode"] == k["opcodes"][op["op"]]
+    n = body[5]
+    assert n == len(op["in"]) == k["op_arity"][op["op"]]
+    slots = [int.from_bytes(body[6:10], "big"), int.from_bytes(body[10:14], "big")]
+    assert slots == (op["in"] + [0])[:2] and (n == 2 or slots[1] == 0)
+    attrs = op["attributes"] or {"multiplier": "0", "shift": "0", "zero_point": "0"}
+    assert int.from_bytes(body[14:18], "big", signed=True) == int(attrs["multiplier"])
+    assert body[18] == int(attrs["shift"])
+    assert int.from_bytes(body[19:20], "big", signed=True) == int(attrs["zero_point"])
+    assert body[20:34] == b(output["header"]) and body[34:66] == b(output["root"])
 
 
 @pytest.mark.parametrize("backend", [PythonBackend(), NumpyBackend()], ids=["python", "numpy"])
@@ -228,14 +252,22 @@ def check_proofs(case: dict[str, Any]) -> None:
         assert isinstance(o, c.OpProof) and o.encode() == raw
         assert (o.n_ops, o.leaf.op_index) == (n_ops, entry["index"])
         assert o.leaf.body() == b(op["leaf_body"]) and o.leaf.digest() == b(op["leaf"])
-        assert len(raw) == 6 + len(o.leaf.body()) + 32 * c.tree_depth(n_ops)
+        assert o.program_digest == b(case["program"]["digest"]) == b(case["result"]["program_digest"])
+        assert raw[6:38] == o.program_digest and raw[38:104] == o.leaf.body()
+        assert len(raw) == 104 + 32 * c.tree_depth(n_ops)
         assert c.verify_op(result_root, o), f"op proof {entry['index']}"
+        assert c.verify_op(result_root, o, program_digest=o.program_digest)
+        other_program = bytes(x ^ 0xFF for x in o.program_digest)
+        assert not c.verify_op(result_root, o, program_digest=other_program)
+        renamed = c.OpProof(n_ops, other_program, o.leaf, o.siblings)
+        assert not c.verify_op(result_root, renamed), "an op proof verified under another program"
         if n_ops > 1:
             leaf = o.leaf
             other_index = (leaf.op_index + 1) % n_ops
             moved_op = c.OpProof(
                 n_ops,
-                c.OpLeaf(other_index, leaf.op_bytes, leaf.inputs, leaf.output, leaf.output_root),
+                o.program_digest,
+                c.OpLeaf(other_index, leaf.opcode, leaf.inputs, leaf.attrs, leaf.output, leaf.output_root),
                 o.siblings,
             )
             assert not c.verify_op(result_root, moved_op), "an op proof verified at another index"
@@ -267,6 +299,9 @@ TAMPERS: dict[str, Callable[[dict[str, Any]], None]] = {
     ),
     "result root": lambda case: case["result"].update(root=_flip(case["result"]["root"], 0)),
     "op leaf body": lambda case: case["ops"][0].update(leaf_body=_flip(case["ops"][0]["leaf_body"], 0)),
+    "program digest": lambda case: case["result"].update(
+        program_digest=_flip(case["result"]["program_digest"], 5)
+    ),
 }
 
 
