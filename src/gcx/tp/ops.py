@@ -135,6 +135,7 @@ def infer(op: Op, types: Sequence[TensorType], where: str) -> TensorType:
     if isinstance(op, Requant):
         x = types[op.x]
         _want(where, x, "int32", (1, 2), "X")
+        _check_requant(op, where)
         return TensorType("int8", x.shape)
     x = types[op.x]
     _want(where, x, "int32", (2,), "X")
@@ -165,6 +166,14 @@ def _requant(value: dict[str, Any], ids: list[int], where: str) -> Requant:
         shift=expect_int(value["shift"], f"{where} shift", 0, MAX_SHIFT),
         zero_point=expect_int(value["zero_point"], f"{where} zero_point", -128, 127),
     )
+
+
+def _check_requant(op: Requant, where: str) -> None:
+    """The decoder's attribute checks, for a :class:`Requant` built in code (``make_program``)."""
+    try:
+        _requant({"multiplier": op.multiplier, "shift": op.shift, "zero_point": op.zero_point}, [op.x], where)
+    except WireError as exc:
+        raise ProgramError(str(exc)) from None
 
 
 _DECODERS: dict[str, tuple[frozenset[str], int, Callable[[dict[str, Any], list[int], str], Op]]] = {

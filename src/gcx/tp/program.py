@@ -99,7 +99,7 @@ class Program:
 
 def _name(value: Any, what: str) -> str:
     name = expect_str(value, what, 1, 64)
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):  # not match(): '$' would accept a trailing newline
         raise ProgramError(f"{what} {name!r} must match {NAME_RE.pattern}")
     return name
 
