@@ -189,6 +189,8 @@ def decode_op(value: Any, where: str) -> Op:
     """Decode one op map strictly (exact key set, integer ids and attributes in range)."""
     if type(value) is not dict:
         raise _fail(where, f"an op must be a map, got a {type(value).__name__}")
+    if any(type(k) is not str for k in value):
+        raise _fail(where, "an op has a key that is not a string")
     name = value.get("op")
     if type(name) is not str or name not in _DECODERS:
         raise _fail(where, f"unknown op {name!r} (known: {', '.join(OP_NAMES)})")
