@@ -472,9 +472,16 @@ def verify_row(root: bytes, proof: RowProof) -> bool:
     return tensor_root_of(proof.header, tree_root) == root
 
 
-def verify_element(root: bytes, proof: ElementProof) -> bool:
+def verify_element(root: bytes, proof: ElementProof, at: tuple[int, int] | None = None) -> bool:
     """Whether ``proof``'s row verifies under ``root`` (its column is in range by construction);
-    the element is then ``proof.value``."""
+    the element is then ``proof.value``.
+
+    The column is not hashed (the row proof opens every element of the row), so a proof whose
+    column was changed is a true proof of another element of the same row. A verifier that
+    asked for one element passes ``at=(row, col)``: the proof must then be of that element.
+    """
+    if at is not None and (proof.row_proof.index, proof.col) != at:
+        return False
     return verify_row(root, proof.row_proof)
 
 

@@ -45,13 +45,12 @@ def _run(backend: Backend, op: Op, t: list[Any]) -> Any:
 
 def execute(program: Program, inputs: Mapping[str, np.ndarray], backend: Backend) -> ExecutionResult:
     """Run ``program`` on ``inputs`` (by input name); :class:`TensorValueError` if an input is
-    missing, extra or does not match its declaration."""
+    missing, extra or does not match its declaration (all are checked before the backend sees any)."""
     names = {d.name for d in program.inputs}
     if set(inputs) != names:
         raise TensorValueError(f"inputs must be exactly {sorted(names)}, got {sorted(inputs)}")
-    live: list[Any] = [
-        backend.load(check_value(inputs[d.name], d.type, f"input {d.name!r}")) for d in program.inputs
-    ]
+    checked = [check_value(inputs[d.name], d.type, f"input {d.name!r}") for d in program.inputs]
+    live: list[Any] = [backend.load(v) for v in checked]  # every input checked before any is loaded
     for op in program.ops:
         live.append(_run(backend, op, live))
     tensors = tuple(backend.fetch(v) for v in live)

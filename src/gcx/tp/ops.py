@@ -228,6 +228,7 @@ def infer(op: Op, types: Sequence[TensorType], where: str) -> TensorType:
     if isinstance(op, Requant):
         x = types[op.x]
         _want(where, x, "int32", (1, 2), "X")
+        _check_requant(op, where)
         return TensorType("int8", x.shape)
     x = types[op.x]
     _want(where, x, "int32", (2,), "X")
@@ -260,6 +261,14 @@ def _requant(value: dict[str, Any], ids: list[int], where: str) -> Requant:
     )
 
 
+def _check_requant(op: Requant, where: str) -> None:
+    """The decoder's attribute checks, for a :class:`Requant` built in code (``make_program``)."""
+    try:
+        _requant({"multiplier": op.multiplier, "shift": op.shift, "zero_point": op.zero_point}, [op.x], where)
+    except WireError as exc:
+        raise ProgramError(str(exc)) from None
+
+
 _DECODERS: dict[str, tuple[frozenset[str], int, Callable[[dict[str, Any], list[int], str], Op]]] = {
     "matmul_nt": (frozenset({"op", "in"}), 2, lambda v, i, w: MatmulNT(i[0], i[1])),
     "add": (frozenset({"op", "in"}), 2, lambda v, i, w: Add(i[0], i[1])),
@@ -273,6 +282,8 @@ def decode_op(value: Any, where: str) -> Op:
     """Decode one op map strictly (exact key set, integer ids and attributes in range)."""
     if type(value) is not dict:
         raise _fail(where, f"an op must be a map, got a {type(value).__name__}")
+    if any(type(k) is not str for k in value):
+        raise _fail(where, "an op has a key that is not a string")
     name = value.get("op")
     if type(name) is not str or name not in _DECODERS:
         raise _fail(where, f"unknown op {name!r} (known: {', '.join(OP_NAMES)})")

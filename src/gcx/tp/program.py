@@ -99,7 +99,7 @@ class Program:
 
 def _name(value: Any, what: str) -> str:
     name = expect_str(value, what, 1, 64)
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):  # not match(): '$' would accept a trailing newline
         raise ProgramError(f"{what} {name!r} must match {NAME_RE.pattern}")
     return name
 
@@ -173,6 +173,8 @@ def _make(inputs: Sequence[InputDecl], ops: Sequence[Op], outputs: Sequence[Outp
 def _exact_keys(value: Any, keys: frozenset[str], what: str) -> dict[str, Any]:
     if type(value) is not dict:
         raise ProgramError(f"{what} must be a map, got a {type(value).__name__}")
+    if any(type(k) is not str for k in value):  # gcx.wire.unpack never yields others; callers may
+        raise ProgramError(f"{what} has a key that is not a string")
     if set(value) != keys:
         extra, missing = sorted(set(value) - keys), sorted(keys - set(value))
         raise ProgramError(f"{what} keys: extra {extra}, missing {missing}")
