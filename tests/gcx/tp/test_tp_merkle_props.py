@@ -16,7 +16,7 @@ from gcx.tp import InputDecl, MatmulNT, OutputDecl, Relu, Requant, TensorType, e
 from gcx.tp import commit as c
 from gcx.tp.attest import commit_run
 from gcx.tp.backends import NumpyBackend
-from gcx.tp.commit import DType, ElementProof, OpLeaf, OpProof, ProofError, RowProof, TensorHeader
+from gcx.tp.commit import DType, ElementProof, OpProof, ProofError, RowProof, TensorHeader
 
 
 @st.composite
