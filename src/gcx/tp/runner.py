@@ -68,11 +68,11 @@ def run_job(job: JobFile, backend: Backend, profile: ReferenceProfile) -> JobRun
     metering = meter(job.program, profile)
     values = job.values()
     t0 = time.perf_counter()
-    inputs = commit_inputs(job.program, values)
+    inputs = commit_inputs(job.program, values, backend.commit)
     t1 = time.perf_counter()
     execution = execute(job.program, values, backend)
     t2 = time.perf_counter()
-    commitment = commit_run(job.program, execution, inputs)
+    commitment = commit_run(job.program, execution, inputs, backend.commit)
     t3 = time.perf_counter()
     return JobRun(
         backend.name, t2 - t1, (t1 - t0) + (t3 - t2), metering, execution, commitment, score(job, execution)

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..commit import TensorCommitment
+
 
 class Backend(Protocol):
     """One executor of the GCX-TP operations."""
@@ -46,4 +48,9 @@ class Backend(Protocol):
 
     def argmax(self, x: Any) -> Any:
         """int32 X[m,n] → int32[m], lowest index on ties."""
+        ...
+
+    def commit(self, tensor_id: int, value: np.ndarray) -> TensorCommitment:
+        """The commitment of a host tensor, equal to :func:`gcx.tp.commit.commit_tensor`'s
+        (the CPU backends call it; CuPy hashes on the GPU)."""
         ...
