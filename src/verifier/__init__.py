@@ -1,2 +1,10 @@
-"""The GCX verifier, run by challengers: re-executes jobs and plays the verification game
-(DESIGN §6). Empty until the jobs and the game land (issues 12–14)."""
+"""The GCX verifier, run by challengers: re-executes sampled jobs and shows where a provider's
+committed run is wrong (DESIGN §6).
+
+* :mod:`.sampling` — which jobs to re-execute: an HMAC coin per job under the verifier's secret.
+* :mod:`.compare` — the first differing op and row between a provider's committed run and the
+  verifier's own, as a :class:`~verifier.compare.Mismatch` that anyone checks from the program.
+
+The network side (following results, fetching inputs and proofs, reporting) and the on-chain
+game come with issues 13 and 14.
+"""
