@@ -73,7 +73,8 @@ class AuditFaults:
 class ServerLimits:
     """What a provider accepts: at most ``max_ops`` ops and ``max_deadline_s``; challenges issued
     within ``max_skew_s`` of its clock; results kept ``keep_s`` (at most ``max_pending`` of them,
-    whole blocks up to ``keep_bytes`` in all)."""
+    whole blocks up to ``keep_bytes`` in all). A computation still running ``give_up_s`` after
+    the challenge's deadline is stopped (between blocks): no verifier waits for it any more."""
 
     max_ops: int = 2 * 2**26 * 8192 * 4096
     max_deadline_s: float = 600.0
@@ -81,6 +82,7 @@ class ServerLimits:
     keep_s: float = 300.0
     max_pending: int = 4
     keep_bytes: int = 1 << 30
+    give_up_s: float = 60.0
 
 
 class _StoppedError(Exception):
@@ -219,8 +221,10 @@ class AuditServer:
             finally:
                 self._busy.release()
 
+        pending: _Pending | None = None
         try:
-            pending = await trio.to_thread.run_sync(work, abandon_on_cancel=True)  # type: ignore[call-arg]  # mypy and TypeVarTuple
+            with trio.move_on_after(ch.deadline_s + self.limits.give_up_s):
+                pending = await trio.to_thread.run_sync(work, abandon_on_cancel=True)  # type: ignore[call-arg]  # mypy and TypeVarTuple
         except _StoppedError:
             raise self._refuse("stopped", "the computation was stopped") from None
         finally:
@@ -229,7 +233,8 @@ class AuditServer:
                 if not state["running"]:
                     state["abandoned"] = True
                     self._busy.release()
-        assert pending is not None
+        if pending is None:
+            raise self._refuse("stopped", f"given up {self.limits.give_up_s:g} s after the deadline")
         self._expire()
         while len(self._pending) >= self.limits.max_pending:
             del self._pending[min(self._pending, key=lambda c: self._pending[c].created)]
