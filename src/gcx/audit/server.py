@@ -250,6 +250,11 @@ class AuditServer:
         for cid in [c for c, p in self._pending.items() if p.created < now - self.limits.keep_s]:
             del self._pending[cid]
 
+    def warm(self) -> None:
+        """Open the backend now (blocking: call it in a thread), so that the first challenge does
+        not pay for it (CuPy compiles its kernels and checks the device when opened)."""
+        self._open_backend()
+
     def _open_backend(self) -> Backend:
         if self._backend is None:
             assert isinstance(self._backend_spec, str)
