@@ -1,2 +1,2 @@
-"""The GCX verifier, run by challengers: re-executes jobs and plays the verification game
-(DESIGN §6). Empty until the jobs and the game land (issues 12–14)."""
+"""The GCX verifier, run by challengers: capacity audits (``gcx verifier audit``, built on
+:mod:`gcx.audit`); re-executing jobs and the verification game come with later issues (DESIGN §6)."""
