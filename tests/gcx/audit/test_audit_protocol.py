@@ -191,7 +191,7 @@ async def _replaying_provider(pkey: bytes) -> AsyncIterator[tuple[Host, dict[str
 
 
 async def test_server_refuses_replayed_foreign_and_concurrent_challenges() -> None:
-    slow = AuditFaults(slow_factor=4)
+    slow = AuditFaults(slow_factor=50)  # busy long enough (50x its compute) for a second challenge
     async with audit_pair(slow) as (verifier, vkey, provider, server):
         ppeer = provider.get_id()
         paddr = address_of_peer(ppeer)
