@@ -12,7 +12,9 @@ SIGINT:
   listings);
 * sends a heartbeat to each coordinator on ``/gcx/heartbeat/1`` every
   ``node.heartbeat_interval_s``;
-* answers ``/gcx/report/1`` (its full signed report) and ``/gcx/liveness/1`` on direct streams.
+* answers ``/gcx/report/1`` (its full signed report) and ``/gcx/liveness/1`` on direct streams;
+* answers capacity audits on ``/gcx/audit/1`` (:class:`gcx.audit.server.AuditServer`, on the
+  GCX-TP backend named by ``node.backend``, opened at the first challenge; docs/audits.md).
 
 Advert nonces come from the clock in microseconds, never below the last one used (kept in
 ``$GCX_HOME/node/state.json``), so they increase across restarts.
@@ -40,6 +42,7 @@ from gcx.advert import (
     make_heartbeat,
     report_digest,
 )
+from gcx.audit.server import AuditServer
 from gcx.errors import GCXError
 from gcx.keys import ParticipantKey
 from gcx.p2p import (
@@ -94,6 +97,7 @@ class NodeDaemon:
         self.stake: int | None = None  # bonded provider stake, when a chain is configured
         self.heartbeats_sent = 0
         self._republish = trio.Event()
+        self.audits = AuditServer(key.private_key, settings.node.backend)
 
     async def run(self, ready: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Run until cancelled (the CLI cancels on SIGTERM/SIGINT)."""
@@ -127,6 +131,7 @@ class NodeDaemon:
                 timeout_s=net.request_timeout_s,
                 max_concurrent=64,
             )
+            self.audits.register(host)
             async with (
                 open_pubsub(host, [CAPACITY_TOPIC]) as pubsub,
                 trio.open_nursery() as nursery,
@@ -135,6 +140,7 @@ class NodeDaemon:
                     nursery.start_soon(self._stay_connected, host, addr)
                 nursery.start_soon(self._advertise, host, pubsub)
                 nursery.start_soon(self._heartbeat, host)
+                nursery.start_soon(self._warm_audits)
                 log.info(
                     "node %s (%s) listening on %s", self.key.address, self.peer_id, ", ".join(self.addrs)
                 )
@@ -148,6 +154,13 @@ class NodeDaemon:
                             "ch_per_hour": self.report["ch_per_hour"],
                         }
                     )
+
+    async def _warm_audits(self) -> None:
+        """Open the audit backend in the background (a failure shows at the first challenge)."""
+        try:
+            await trio.to_thread.run_sync(self.audits.warm)
+        except GCXError as exc:
+            log.warning("capacity audits cannot run: %s", exc)
 
     def _ensure_stake(self) -> int:
         """Bond the provider minimum on first start (and top up after a slash)."""

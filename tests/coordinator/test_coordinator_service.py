@@ -15,6 +15,8 @@ import trio
 from coordinator.daemon import run_coordinator
 from gcx import wire
 from gcx.advert import ADVERT_PROTOCOL, HEARTBEAT_PROTOCOL, make_advert, make_heartbeat, report_digest
+from gcx.audit import AuditConfig, Verdict
+from gcx.audit.client import run_audit
 from gcx.keys import new_key
 from gcx.p2p import FrameTooLarge, connect, open_host, request
 from gcx.reference import load_profile
@@ -119,6 +121,16 @@ async def test_node_and_coordinator_in_one_process(
             alive = wire.unpack(await request(host, node_peer, LIVENESS_PROTOCOL, b"", timeout_s=10))
             assert alive["ok"] is True and alive["node"] == node_key.address
             assert alive["report_digest"] == report_digest(report)
+            # The node answers capacity audits on /gcx/audit/1 (a small claim: a fast test).
+            audit = await run_audit(
+                host,
+                node_peer,
+                1e8,
+                AuditConfig(target_s=0.05, allowance_s=10, rows_to_open=8, min_ratio=2),
+                private_key=stranger.private_key,
+            )
+            assert audit.verdict is Verdict.PASSED, audit.detail
+            assert daemon.audits.answered == 1 and daemon.audits.opened == 1
         metrics = (await client.get(f"{api}/metrics")).text
         assert 'gcx_adverts_rejected_total{reason="peer_mismatch"} 1.0' in metrics
         assert 'gcx_adverts_rejected_total{reason="malformed"} 1.0' in metrics

@@ -45,6 +45,7 @@ def _root(
 def _register_programs() -> None:
     from coordinator.cli import app as coordinator_app
     from node_agent.cli import app as node_app
+    from verifier.cli import app as verifier_app
 
     from .chain import app as chain_app
     from .devnet import app as devnet_app
@@ -57,6 +58,7 @@ def _register_programs() -> None:
     app.add_typer(devnet_app, name="devnet")
     app.add_typer(trade_app, name="trade")
     app.add_typer(job_app, name="job")
+    app.add_typer(verifier_app, name="verifier")
 
 
 _register_programs()
