@@ -214,18 +214,27 @@ class HeaderRequest:
 
 @dataclass(frozen=True, slots=True)
 class RowsRequest:
-    """``gcx.data.rows``: bytes of rows ``start .. start+count-1`` from byte ``offset`` of them."""
+    """``gcx.data.rows``: at most ``length`` bytes of rows ``start .. start+count-1`` from byte
+    ``offset`` of them (the server sends fewer when its cap is lower or the rows end first)."""
 
     TYPE: ClassVar[str] = "gcx.data.rows"
     root: bytes
     start: int
     count: int
     offset: int = 0
+    length: int = MAX_DATA
 
     def encode(self) -> bytes:
         """Canonical msgpack."""
         return _encode(
-            self.TYPE, {"root": self.root, "start": self.start, "count": self.count, "offset": self.offset}
+            self.TYPE,
+            {
+                "root": self.root,
+                "start": self.start,
+                "count": self.count,
+                "offset": self.offset,
+                "length": self.length,
+            },
         )
 
 
@@ -329,7 +338,11 @@ def _decode_header_request(m: dict[str, Any]) -> Request:
 
 def _decode_rows(m: dict[str, Any]) -> Request:
     return RowsRequest(
-        _root(m["root"]), _u32(m["start"], "start"), _u32(m["count"], "count", 1), _u64(m["offset"], "offset")
+        _root(m["root"]),
+        _u32(m["start"], "start"),
+        _u32(m["count"], "count", 1),
+        _u64(m["offset"], "offset"),
+        _u32(m["length"], "length", 1),
     )
 
 
@@ -360,7 +373,7 @@ def _decode_put_abort(m: dict[str, Any]) -> Request:
 
 _REQUESTS: Final[dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Request]]]] = {
     HeaderRequest.TYPE: (("root",), _decode_header_request),
-    RowsRequest.TYPE: (("root", "start", "count", "offset"), _decode_rows),
+    RowsRequest.TYPE: (("root", "start", "count", "offset", "length"), _decode_rows),
     RowProofRequest.TYPE: (("root", "index"), _decode_row_proof),
     ElementProofRequest.TYPE: (("root", "index", "col"), _decode_element_proof),
     PutBegin.TYPE: (("root", *_HEADER_KEYS), _decode_put_begin),
@@ -655,7 +668,7 @@ class DataServer:
         span = req.count * header.row_size
         if req.offset >= span:
             raise DataRangeError(f"offset {req.offset} is past the {span} bytes of those rows")
-        length = min(self.max_data, span - req.offset)
+        length = min(self.max_data, req.length, span - req.offset)
         chunk = await self._io_call(
             self.store.read, req.root, req.start * header.row_size + req.offset, length
         )
@@ -791,7 +804,7 @@ class DataClient:
     async def _fetch_piece(self, peer: ID | str, root: bytes, piece: _Piece, out: memoryview) -> None:
         got = 0
         while got < piece.length:
-            req = RowsRequest(root, piece.start, piece.count, piece.offset + got)
+            req = RowsRequest(root, piece.start, piece.count, piece.offset + got, piece.length - got)
             reply = await self._call(peer, req, RowsReply.TYPE, root)
             assert isinstance(reply, RowsReply)
             if (reply.root, reply.start, reply.count, reply.offset) != (
@@ -867,6 +880,19 @@ class DataClient:
             del array, flat, buf
             raise DataMismatch(root, row, how)
         return array, commitment
+
+    async def fetch_into(
+        self, store: TensorStore, peer: ID | str, root: bytes, *, max_bytes: int = MAX_TENSOR_BYTES
+    ) -> bytes:
+        """Fetch the tensor (verified, as :meth:`fetch_tensor`) into ``store`` unless it is already
+        there; return the root. A tensor that does not match leaves nothing in the store."""
+        if store.has(root):
+            return root
+        array, commitment = await self.fetch_committed(peer, root, max_bytes=max_bytes)
+        put = await trio.to_thread.run_sync(
+            lambda: store.put(commitment.header.tensor_id, array, commitment=commitment)
+        )
+        return put
 
     async def _first_bad_row(
         self, peer: ID | str, root: bytes, header: TensorHeader, ours: TensorCommitment, buf: bytearray
