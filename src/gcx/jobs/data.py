@@ -111,13 +111,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DATA_PROTOCOL: Final = "/gcx/data/1"
-MAX_DATA: Final = 4 * 1024 * 1024
+MAX_DATA: Final = 8 * 1024 * 1024
 """Most data bytes in one ``rows`` reply or ``put_rows`` request."""
 MAX_FRAME: Final = MAX_DATA + 4096
 """The protocol's frame limit, both directions (data plus its envelope)."""
 MAX_TENSOR_BYTES: Final = MAX_TENSOR_ELEMENTS * 4
 """The largest tensor (2**26 int32 elements: 256 MiB), the client's default download bound."""
-DEFAULT_DEPTH: Final = 4
+DEFAULT_DEPTH: Final = 2
 """Requests a client keeps in flight per transfer (the server takes 8 per peer)."""
 DEFAULT_TIMEOUT_S: Final = 30.0
 DEFAULT_PEER_QUOTA: Final = 1024**3

@@ -101,7 +101,7 @@ async def test_tensors_round_trip_in_chunks_and_wide_rows_in_parts(tmp_path: Pat
 
 @pytest.mark.trio
 async def test_multi_megabyte_tensor_with_the_default_chunks(tmp_path: Path) -> None:
-    big = tensor("int32", (2304, 1024))  # 9 MiB: three 4 MiB chunks
+    big = tensor("int32", (4352, 1024))  # 17 MiB: three 8 MiB chunks
     store = TensorStore(tmp_path / "server")
     root = store.put(7, big)
     async with connected_hosts(2) as (client_host, server_host):
@@ -109,7 +109,7 @@ async def test_multi_megabyte_tensor_with_the_default_chunks(tmp_path: Path) -> 
         local = TensorStore(tmp_path / "client")
         assert await DataClient(client_host).fetch_into(local, server_host.get_id(), root) == root
         assert np.array_equal(local.load(root), big) and local.verify(root)
-        assert srv.stats.handled == 1 + 3  # the header, then 9 MiB in 4 MiB replies
+        assert srv.stats.handled == 1 + 3  # the header, then 17 MiB in 8 MiB replies
 
 
 @pytest.mark.trio
@@ -236,7 +236,7 @@ async def test_bad_requests_are_typed_errors_and_the_server_survives(tmp_path: P
 @pytest.mark.trio
 async def test_upload_verified_deduplicated_and_visible_on_reopen(tmp_path: Path) -> None:
     store = TensorStore(tmp_path / "coordinator")
-    array = tensor("int32", (1100, 1000))  # 4.2 MB: two put_rows
+    array = tensor("int32", (2100, 1000))  # 8.4 MB: two put_rows
     async with connected_hosts(2) as (buyer, coordinator):
         srv = DataServer(store).register(coordinator)
         client = DataClient(buyer)
