@@ -1,0 +1,447 @@
+"""``/gcx/data/1`` between real py-libp2p hosts on loopback, over real files: verified tensor
+downloads, proofs, uploads under quotas, typed refusals of bad input (fuzzed decoders)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jobs_helpers import connected_hosts, tensor
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+
+from gcx.errors import GCXError, WireError
+from gcx.jobs import DataMismatch, DataNotFound, DataRangeError, QuotaExceeded, StoreFull
+from gcx.jobs.data import (
+    DATA_PROTOCOL,
+    MAX_DATA,
+    MAX_FRAME,
+    DataClient,
+    DataServer,
+    ElementProofRequest,
+    HeaderReply,
+    HeaderRequest,
+    PutAbort,
+    PutBegin,
+    PutBeginReply,
+    PutFinish,
+    PutRows,
+    RowProofRequest,
+    RowsReply,
+    RowsRequest,
+    decode_reply,
+    decode_request,
+)
+from gcx.jobs.store import TensorStore, file_size
+from gcx.p2p import FrameTooLarge, RemoteError, connect, listen_addrs, request
+from gcx.tp.commit import DType, RowProof, TensorHeader, commit_tensor, verify_element, verify_row
+from gcx.wire import canonical_bytes, unpack
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class FlippingStore(TensorStore):
+    """A store that serves one data byte flipped (its levels, hence its proofs, stay true)."""
+
+    flip_at = -1
+
+    def read(self, root: bytes, offset: int, length: int) -> bytes:
+        data = super().read(root, offset, length)
+        if offset <= self.flip_at < offset + length:
+            out = bytearray(data)
+            out[self.flip_at - offset] ^= 0x01
+            data = bytes(out)
+        return data
+
+
+class LyingProofStore(TensorStore):
+    """A store that answers every row proof with row 0's row and path under the asked index."""
+
+    def row_proof(self, root: bytes, index: int) -> RowProof:
+        true = super().row_proof(root, 0)
+        other = super().row_proof(root, 1)
+        return RowProof(true.header, index, other.row, true.siblings)
+
+
+async def _raw(client: Any, server: Any, payload: bytes) -> bytes:
+    return await request(client, server.get_id(), DATA_PROTOCOL, payload, timeout_s=10, max_size=MAX_FRAME)
+
+
+@pytest.mark.trio
+async def test_tensors_round_trip_in_chunks_and_wide_rows_in_parts(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "server")
+    cases = {
+        "int8 rank 1": tensor("int8", (1000,)),
+        "int32 rank 1 wider than a chunk": tensor("int32", (3000,)),  # 12000 bytes, chunk 4096
+        "int8 rank 2": tensor("int8", (77, 13)),
+        "int32 rank 2": tensor("int32", (300, 9)),
+        "one element": tensor("int32", (1, 1)),
+    }
+    roots = {name: store.put(i, a) for i, (name, a) in enumerate(cases.items())}
+    async with connected_hosts(2) as (client_host, server_host):
+        server = DataServer(store, max_data=1500)  # shorter replies than the client asks for
+        srv = server.register(server_host)
+        small = DataClient(client_host, chunk=4096, depth=3)
+        for name, array in cases.items():
+            got = await small.fetch_tensor(server_host.get_id(), roots[name])
+            assert got.dtype == array.dtype and got.shape == array.shape, name
+            assert np.array_equal(got, array), name
+        rows = await small.fetch_rows(server_host.get_id(), roots["int32 rank 2"], 7, 5)
+        assert rows == cases["int32 rank 2"][7:12].tobytes()
+        with pytest.raises(DataRangeError):
+            await small.fetch_rows(server_host.get_id(), roots["int32 rank 2"], 299, 2)
+        assert srv.stats.handled > 3 * len(cases)  # many chunks each
+
+
+@pytest.mark.trio
+async def test_multi_megabyte_tensor_with_the_default_chunks(tmp_path: Path) -> None:
+    big = tensor("int32", (4352, 1024))  # 17 MiB: three 8 MiB chunks
+    store = TensorStore(tmp_path / "server")
+    root = store.put(7, big)
+    async with connected_hosts(2) as (client_host, server_host):
+        srv = DataServer(store).register(server_host)
+        local = TensorStore(tmp_path / "client")
+        assert await DataClient(client_host).fetch_into(local, server_host.get_id(), root) == root
+        assert np.array_equal(local.load(root), big) and local.verify(root)
+        assert srv.stats.handled == 1 + 3  # the header, then 17 MiB in 8 MiB replies
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize(("shape", "bad_row"), [((64, 8), 0), ((64, 8), 37), ((64, 8), 63), ((50, 3), 49)])
+async def test_corrupted_bytes_raise_data_mismatch_naming_the_first_bad_row(
+    tmp_path: Path, shape: tuple[int, int], bad_row: int
+) -> None:
+    array = tensor("int32", shape)
+    store = FlippingStore(tmp_path / "server")
+    root = store.put(1, array)
+    row_size = shape[1] * 4
+    store.flip_at = bad_row * row_size + row_size - 1
+    local = TensorStore(tmp_path / "client")
+    async with connected_hosts(2) as (client_host, server_host):
+        DataServer(store).register(server_host)
+        client = DataClient(client_host, chunk=row_size * 5)
+        with pytest.raises(DataMismatch) as info:
+            await client.fetch_tensor(server_host.get_id(), root)
+        assert info.value.row == bad_row and info.value.root == root and not info.value.remote
+        with pytest.raises(DataMismatch):
+            await client.fetch_into(local, server_host.get_id(), root)
+        assert local.roots() == [] and list((tmp_path / "client" / "tmp").iterdir()) == []
+
+
+@pytest.mark.trio
+async def test_a_peer_that_cannot_prove_its_rows_still_gets_a_mismatch(tmp_path: Path) -> None:
+    array = tensor("int8", (16, 4))
+    store = LyingProofStore(tmp_path / "server")
+    root = store.put(1, array)
+    async with connected_hosts(2) as (client_host, server_host):
+        DataServer(store).register(server_host)
+        client = DataClient(client_host)
+        with pytest.raises(DataMismatch) as info:
+            await client.fetch_row_proof(server_host.get_id(), root, 5)  # row 1's bytes as row 5
+        assert info.value.row == 5
+
+
+@pytest.mark.trio
+async def test_proofs_over_the_wire_verify_against_the_root(tmp_path: Path) -> None:
+    array = tensor("int32", (45, 6))
+    store = TensorStore(tmp_path / "server")
+    root = store.put(3, array)
+    async with connected_hosts(2) as (client_host, server_host):
+        DataServer(store).register(server_host)
+        client = DataClient(client_host)
+        for i in (0, 22, 44):
+            proof = await client.fetch_row_proof(server_host.get_id(), root, i)
+            assert proof.index == i and verify_row(root, proof) and proof.row == array[i].tobytes()
+            element = await client.fetch_element_proof(server_host.get_id(), root, i, 5)
+            assert verify_element(root, element) and element.value == int(array[i, 5])
+            assert not verify_row(commit_tensor(4, array).root, proof)  # bound to its tensor
+        with pytest.raises(DataRangeError) as range_info:
+            await client.fetch_row_proof(server_host.get_id(), root, 45)
+        assert range_info.value.remote
+        with pytest.raises(DataRangeError):
+            await client.fetch_element_proof(server_host.get_id(), root, 0, 6)
+
+
+@pytest.mark.trio
+async def test_unknown_root_is_data_not_found(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "server")
+    missing = bytes(range(32))
+    async with connected_hosts(2) as (client_host, server_host):
+        DataServer(store).register(server_host)
+        client = DataClient(client_host)
+        with pytest.raises(DataNotFound) as info:
+            await client.fetch_tensor(server_host.get_id(), missing)
+        assert info.value.remote and info.value.root == missing
+        with pytest.raises(DataNotFound):
+            await client.fetch_row_proof(server_host.get_id(), missing, 0)
+        with pytest.raises(RemoteError) as raw:  # the code on the wire
+            await _raw(client_host, server_host, RowsRequest(missing, 0, 1).encode())
+        assert raw.value.code == "DataNotFound"
+
+
+@pytest.mark.trio
+async def test_bad_requests_are_typed_errors_and_the_server_survives(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "server")
+    array = tensor("int8", (8, 8))
+    root = store.put(0, array)
+    good = HeaderRequest(root).encode()
+    valid = {"type": "gcx.data.rows", "v": 1, "root": root, "start": 0, "count": 1, "offset": 0, "length": 8}
+    cases = {
+        b"\xc1": "DecodeError",  # not msgpack
+        canonical_bytes([1, 2]): "SchemaError",
+        canonical_bytes({"type": "gcx.capacity", "v": 1}): "SchemaError",
+        canonical_bytes({**valid, "extra": 1}): "SchemaError",
+        canonical_bytes({**valid, "count": True}): "SchemaError",  # a bool is not an integer
+        canonical_bytes({**valid, "v": 2}): "SchemaError",
+        canonical_bytes({**valid, "root": root[:31]}): "SchemaError",
+        canonical_bytes({**valid, "count": 0}): "SchemaError",
+        good + b"\x00": "DecodeError",  # trailing bytes
+        RowsRequest(root, 4, 5).encode(): "DataRangeError",
+        RowsRequest(root, 0, 1, 8).encode(): "DataRangeError",  # offset past the rows
+        PutFinish(bytes(16)).encode(): "UploadError",
+    }
+    async with connected_hosts(2) as (client_host, server_host):
+        srv = DataServer(store).register(server_host)
+        for payload, code in cases.items():
+            with pytest.raises(RemoteError) as info:
+                await _raw(client_host, server_host, payload)
+            assert info.value.code == code, payload[:40]
+        with pytest.raises(FrameTooLarge) as too_large:  # refused from the length alone
+            await request(
+                client_host,
+                server_host.get_id(),
+                DATA_PROTOCOL,
+                b"\x00" * (MAX_FRAME + 1),
+                timeout_s=10,
+                max_size=2 * MAX_FRAME,
+            )
+        assert too_large.value.remote
+        stream = await client_host.new_stream(server_host.get_id(), [TProtocol(DATA_PROTOCOL)])
+        await stream.write((1000).to_bytes(4, "big") + b"\x80" * 10)  # truncated, then closed
+        await stream.close()
+        with trio.fail_after(5):
+            while srv.stats.truncated == 0:
+                await trio.sleep(0.05)
+        reply = decode_reply(await _raw(client_host, server_host, good), HeaderReply.TYPE)
+        assert isinstance(reply, HeaderReply) and reply.authentic
+        assert srv.stats.rejected_too_large == 1
+
+
+@pytest.mark.trio
+async def test_upload_verified_deduplicated_and_visible_on_reopen(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "coordinator")
+    array = tensor("int32", (2100, 1000))  # 8.4 MB: two put_rows
+    async with connected_hosts(2) as (buyer, coordinator):
+        srv = DataServer(store).register(coordinator)
+        client = DataClient(buyer)
+        root = await client.upload(coordinator.get_id(), 5, array)
+        assert root == commit_tensor(5, array).root and store.has(root)
+        assert store.info(root).owner == str(buyer.get_id())
+        handled = srv.stats.handled
+        assert await client.upload(coordinator.get_id(), 5, array) == root
+        assert srv.stats.handled == handled + 1  # already there: put_begin only
+        assert np.array_equal(await client.fetch_tensor(coordinator.get_id(), root), array)
+    assert TensorStore(tmp_path / "coordinator").roots() == [root]
+
+
+@pytest.mark.trio
+async def test_upload_with_a_wrong_declared_root_is_refused(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "coordinator")
+    array = tensor("int8", (20, 20))
+    header = TensorHeader.of(1, array)
+    declared = commit_tensor(1, array[::-1].copy()).root
+    async with connected_hosts(2) as (buyer, coordinator):
+        DataServer(store).register(coordinator)
+        begun = decode_reply(
+            await _raw(buyer, coordinator, PutBegin(declared, header).encode()), PutBeginReply.TYPE
+        )
+        assert isinstance(begun, PutBeginReply) and begun.upload is not None
+        await _raw(buyer, coordinator, PutRows(begun.upload, 0, array.tobytes()).encode())
+        with pytest.raises(RemoteError) as info:
+            await _raw(buyer, coordinator, PutFinish(begun.upload).encode())
+        assert info.value.code == "DataMismatch"
+        assert store.roots() == [] and store.uploads() == [] and store.used_bytes == 0
+        with pytest.raises(RemoteError) as gone:  # the upload is gone
+            await _raw(buyer, coordinator, PutRows(begun.upload, 0, b"x").encode())
+        assert gone.value.code == "UploadError"
+
+
+@pytest.mark.trio
+async def test_quotas_per_peer_and_in_all_and_uploads_are_private(tmp_path: Path) -> None:
+    array = tensor("int8", (64, 64))
+    header = TensorHeader.of(0, array)
+    size = file_size(header)
+    store = TensorStore(tmp_path / "coordinator", max_bytes=3 * size)
+    async with connected_hosts(3) as (buyer, coordinator, other):
+        await connect(other, listen_addrs(coordinator)[0], timeout_s=5)
+        server = DataServer(store, peer_quota=2 * size, max_uploads_per_peer=2)
+        server.register(coordinator)
+        client = DataClient(buyer)
+        await client.upload(coordinator.get_id(), 0, array)
+        await client.upload(coordinator.get_id(), 1, array)
+        with pytest.raises(QuotaExceeded) as info:
+            await client.upload(coordinator.get_id(), 2, array)
+        assert info.value.remote and len(store.roots()) == 2
+        # another peer has its own quota, but the store's cap binds them all
+        rival = DataClient(other)
+        await rival.upload(coordinator.get_id(), 3, array)
+        with pytest.raises(StoreFull):
+            await rival.upload(coordinator.get_id(), 4, array)
+        # open uploads are limited per peer and cannot be touched by another peer
+        store.delete(store.roots()[0])
+        begin = PutBegin(commit_tensor(9, array).root, TensorHeader.of(9, array)).encode()
+        begun = decode_reply(await _raw(other, coordinator, begin), PutBeginReply.TYPE)
+        assert isinstance(begun, PutBeginReply) and begun.upload is not None
+        for req in (PutRows(begun.upload, 0, b"x"), PutFinish(begun.upload), PutAbort(begun.upload)):
+            with pytest.raises(RemoteError) as denied:
+                await _raw(buyer, coordinator, req.encode())
+            assert denied.value.code == "UploadError"
+        await _raw(other, coordinator, PutAbort(begun.upload).encode())
+        assert store.uploads() == []
+
+
+@pytest.mark.trio
+async def test_abandoned_uploads_expire_and_leave_nothing(tmp_path: Path) -> None:
+    now = [0.0]
+    store = TensorStore(tmp_path / "coordinator")
+    array = tensor("int32", (32, 32))
+    header = TensorHeader.of(0, array)
+    async with connected_hosts(2) as (buyer, coordinator):
+        server = DataServer(store, upload_idle_s=60, clock=lambda: now[0])
+        server.register(coordinator)
+        begun = decode_reply(
+            await _raw(buyer, coordinator, PutBegin(commit_tensor(0, array).root, header).encode()),
+            PutBeginReply.TYPE,
+        )
+        assert isinstance(begun, PutBeginReply) and begun.upload is not None
+        await _raw(buyer, coordinator, PutRows(begun.upload, 0, array.tobytes()[:1000]).encode())
+        assert store.used_bytes == file_size(header)  # reserved
+        now[0] = 61.0
+        assert server.expire_uploads() == 1
+        assert store.used_bytes == 0 and store.roots() == []
+        assert list((tmp_path / "coordinator" / "tmp").iterdir()) == []
+        with pytest.raises(RemoteError) as gone:
+            await _raw(buyer, coordinator, PutFinish(begun.upload).encode())
+        assert gone.value.code == "UploadError"
+
+
+# ------------------------------------------------------------------ fuzzed decoders
+
+ROOTS = st.binary(min_size=32, max_size=32)
+U32 = st.integers(0, 2**32 - 1)
+HEADERS = st.builds(
+    lambda t, d, r, rows, cols: TensorHeader(t, d, r, 1 if r == 1 else rows, cols),
+    U32,
+    st.sampled_from([DType.INT8, DType.INT32]),
+    st.sampled_from([1, 2]),
+    st.integers(1, 4096),
+    st.integers(1, 4096),
+)
+REQUESTS = st.one_of(
+    st.builds(HeaderRequest, ROOTS),
+    st.builds(
+        RowsRequest,
+        ROOTS,
+        U32,
+        st.integers(1, 2**32 - 1),
+        st.integers(0, 2**64 - 1),
+        st.integers(1, 2**32 - 1),
+    ),
+    st.builds(RowProofRequest, ROOTS, U32),
+    st.builds(ElementProofRequest, ROOTS, U32, U32),
+    st.builds(PutBegin, ROOTS, HEADERS),
+    st.builds(
+        PutRows,
+        st.binary(min_size=16, max_size=16),
+        st.integers(0, 2**64 - 1),
+        st.binary(min_size=1, max_size=64),
+    ),
+    st.builds(PutFinish, st.binary(min_size=16, max_size=16)),
+    st.builds(PutAbort, st.binary(min_size=16, max_size=16)),
+)
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.binary(max_size=40),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(REQUESTS)
+def test_requests_round_trip(req: Any) -> None:
+    assert decode_request(req.encode()) == req
+
+
+@settings(max_examples=300, deadline=None)
+@given(REQUESTS, st.data())
+def test_mutated_requests_decode_or_raise_a_wire_error(req: Any, data: st.DataObject) -> None:
+    m = unpack(req.encode())
+    key = data.draw(st.sampled_from(sorted(m)))
+    action = data.draw(st.sampled_from(["replace", "drop", "add"]))
+    if action == "replace":
+        m[key] = data.draw(VALUES)
+    elif action == "drop":
+        del m[key]
+    else:
+        m[data.draw(st.text(min_size=1, max_size=6))] = data.draw(VALUES)
+    try:
+        decoded = decode_request(canonical_bytes(m))
+    except WireError:
+        return
+    assert decode_request(decoded.encode()) == decoded  # whatever is accepted is a valid request
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_crash_the_decoders(data: bytes) -> None:
+    for decode in (
+        decode_request,
+        lambda d: decode_reply(d, RowsReply.TYPE),
+        lambda d: decode_reply(d, HeaderReply.TYPE),
+    ):
+        with contextlib.suppress(WireError):
+            decode(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(REQUESTS, st.binary(max_size=64))
+def test_the_server_handler_answers_or_raises_a_typed_error(
+    tmp_path_factory: Any, req: Any, junk: bytes
+) -> None:
+    store = TensorStore(tmp_path_factory.mktemp("fuzz"), max_bytes=1 << 20)
+    root = store.put(0, tensor("int8", (4, 4)))
+    server = DataServer(store, peer_quota=1 << 16)
+    peer = ID(b"\x00\x25" + bytes(37))
+    targeted = {**unpack(req.encode())}
+    if "root" in targeted:
+        targeted["root"] = root  # hit the stored tensor: ranges, proofs, existing uploads
+
+    async def run() -> None:
+        for payload in (req.encode(), canonical_bytes(targeted), junk):
+            try:
+                body = await server.handle(peer, payload)
+            except GCXError:
+                continue
+            assert isinstance(body, bytes) and unpack(body)["type"].startswith("gcx.data.")
+
+    trio.run(run)
+    server.close()
+    assert store.uploads() == []
+
+
+def test_frame_limit_fits_the_largest_reply() -> None:
+    reply = RowsReply(bytes(32), 2**32 - 1, 2**32 - 1, 2**64 - 1, b"\x00" * MAX_DATA).encode()
+    envelope = canonical_bytes({"ok": True, "body": reply})
+    assert len(envelope) <= MAX_FRAME
+    put = PutRows(bytes(16), 2**64 - 1, b"\x00" * MAX_DATA).encode()
+    assert len(put) <= MAX_FRAME
