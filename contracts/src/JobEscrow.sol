@@ -143,8 +143,6 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     event JobRefunded(bytes32 indexed jobId, address indexed buyer, uint256 amount);
     /// @notice The provider's stake was slashed (by `amount`, as reported by the registry) after losing a challenge.
     event ProviderSlashed(bytes32 indexed jobId, address indexed provider, uint256 amount, address challenger);
-    /// @notice Slashing the provider failed (e.g. stake already unbonded); the refund went through regardless.
-    event SlashFailed(bytes32 indexed jobId, address indexed provider, bytes reason);
     /// @notice Accrued fees were sent out.
     event FeesDistributed(address indexed feeRecipient, uint256 fees, address indexed burnSink, uint256 burn);
     /// @notice Fee parameters changed.
@@ -363,18 +361,15 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         }
         _refundBuyer(jobId, j);
 
-        // Interaction after all effects and the refund: slash the provider. A failing slash (e.g. the stake is
-        // already gone) must not trap the buyer's refund, so it is reported, not propagated.
+        // Interaction after all effects and the refund: slash the provider. A failing slash reverts the whole
+        // resolve (the job stays Challenged, its payment escrowed) so a cheater never keeps its stake silently.
         IStakingRegistry registry = stakingRegistry;
         uint256 amt = slashAmount;
         if (address(registry) != address(0) && amt != 0) {
             address provider = j.provider;
             address challenger = challengerOf[jobId];
-            try registry.slash(provider, providerRole, amt, challenger, j.buyer) returns (uint256 slashed) {
-                emit ProviderSlashed(jobId, provider, slashed, challenger);
-            } catch (bytes memory reason) {
-                emit SlashFailed(jobId, provider, reason);
-            }
+            uint256 slashed = registry.slash(provider, providerRole, amt, challenger, j.buyer);
+            emit ProviderSlashed(jobId, provider, slashed, challenger);
         }
     }
 
