@@ -19,8 +19,8 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 ///
 /// | from      | call                        | who                   | when                          | to        |
 /// |-----------|-----------------------------|-----------------------|-------------------------------|-----------|
-/// | None      | open                        | buyer (anyone)        | -                             | Open      |
-/// | Open      | submitResult                | the job's provider    | now <= submitDeadline         | Submitted |
+/// | None      | open                        | buyer (anyone)        | provider active in registry   | Open      |
+/// | Open      | submitResult                | the job's provider    | now <= submitDeadline, active | Submitted |
 /// | Open      | refund                      | anyone (pays buyer)   | now >  submitDeadline         | Refunded  |
 /// | Submitted | markChallenged              | CHALLENGER_GAME_ROLE  | now <  challengeDeadline      | Challenged|
 /// | Submitted | finalize                    | anyone                | now >= challengeDeadline      | Finalized |
@@ -184,6 +184,8 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     error ChallengeWindowOpen(uint256 deadline);
     /// @notice The staking registry has no code.
     error NotAContract(address account);
+    /// @notice The provider is not active in the staking registry (or no registry is set).
+    error ProviderNotActive(address provider);
 
     // ---------------------------------------------------------------- construction / admin
 
@@ -279,6 +281,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         }
         Job storage j = _jobs[jobId];
         if (j.state != State.None) revert JobExists(jobId);
+        _requireActive(provider);
 
         uint16 fee = feeBps;
         j.buyer = msg.sender;
@@ -305,6 +308,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         if (resultRoot == bytes32(0)) revert ZeroResultRoot();
         uint256 submitDeadline = j.deadline;
         if (block.timestamp > submitDeadline) revert SubmitDeadlinePassed(submitDeadline);
+        _requireActive(msg.sender);
 
         uint256 challengeDeadline = block.timestamp + j.challengeWindow;
         j.state = State.Submitted;
@@ -384,6 +388,15 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         emit FeesDistributed(recipient, fees, sink, burn);
         if (fees != 0) token.safeTransfer(recipient, fees);
         if (burn != 0) token.safeTransfer(sink, burn);
+    }
+
+    /// @dev Only providers active in the staking registry (bonded stake ≥ the role's minimum; unbonding stake
+    ///      does not count) may take a job or be paid for one; without a registry nobody may.
+    function _requireActive(address provider) private view {
+        IStakingRegistry registry = stakingRegistry;
+        if (address(registry) == address(0) || !registry.isActive(provider, providerRole)) {
+            revert ProviderNotActive(provider);
+        }
     }
 
     function _payProvider(bytes32 jobId, Job storage j) private {
