@@ -26,6 +26,7 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 /// | Submitted | finalize                    | anyone                | now >= challengeDeadline      | Finalized |
 /// | Challenged| resolve(providerWon = true) | CHALLENGER_GAME_ROLE  | any time                      | Finalized |
 /// | Challenged| resolve(providerWon = false)| CHALLENGER_GAME_ROLE  | any time                      | Refunded  |
+/// | Challenged| timeoutDispute (no slash)   | anyone                | now >= disputeDeadlineOf      | Refunded  |
 ///
 /// Finalized and Refunded are terminal; a job id is never reused. Job ids are global: derive them off-chain
 /// from data that includes the buyer (e.g. keccak256(buyer, nonce, spec hash)) so nobody can squat one.
@@ -115,6 +116,14 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     /// @notice Stake slashed from a provider that loses a challenge.
     uint256 public slashAmount;
 
+    /// @notice Longest a Challenged job waits for the game's `resolve` before anyone may {timeoutDispute} it
+    ///         (fixed per job when it is challenged).
+    uint32 public maxDisputeDuration = 3 days;
+    /// @notice Upper bound for `maxDisputeDuration`.
+    uint256 public constant MAX_DISPUTE_DURATION = 30 days;
+    /// @notice When each challenged job's dispute times out (challengedAt + maxDisputeDuration at that time).
+    mapping(bytes32 jobId => uint256) public disputeDeadlineOf;
+
     mapping(bytes32 jobId => Job) private _jobs;
     /// @notice The challenger of each challenged job (reward recipient of the slash).
     mapping(bytes32 jobId => address) public challengerOf;
@@ -149,6 +158,10 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     event FeeParamsSet(uint256 feeBps, uint256 feeBurnBps, address feeRecipient, address burnSink);
     /// @notice Slashing parameters changed.
     event SlashParamsSet(address stakingRegistry, uint8 providerRole, uint256 slashAmount);
+    /// @notice The game did not resolve job `jobId` in time; the buyer was refunded, nobody slashed.
+    event DisputeTimedOut(bytes32 indexed jobId);
+    /// @notice The dispute timeout changed (applies to jobs challenged afterwards).
+    event MaxDisputeDurationSet(uint256 maxDisputeDuration);
     /// @notice The minimum challenge window changed.
     event MinChallengeWindowSet(uint256 minChallengeWindow);
 
@@ -182,6 +195,10 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     error ChallengeWindowClosed(uint256 deadline);
     /// @notice The challenge window is still open.
     error ChallengeWindowOpen(uint256 deadline);
+    /// @notice The dispute duration is zero or above MAX_DISPUTE_DURATION.
+    error BadDisputeDuration(uint256 duration);
+    /// @notice The dispute has not timed out yet.
+    error DisputeNotTimedOut(uint256 deadline);
     /// @notice The staking registry has no code.
     error NotAContract(address account);
     /// @notice The provider is not active in the staking registry (or no registry is set).
@@ -239,6 +256,13 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     /// @notice Set the shortest challenge window a job may ask for (only admin).
     function setMinChallengeWindow(uint32 window) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _setMinChallengeWindow(window);
+    }
+
+    /// @notice Set how long a challenged job may wait for the game (only admin; applies to later challenges).
+    function setMaxDisputeDuration(uint32 duration) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (duration == 0 || duration > MAX_DISPUTE_DURATION) revert BadDisputeDuration(duration);
+        maxDisputeDuration = duration;
+        emit MaxDisputeDurationSet(duration);
     }
 
     function _setFeeParams(uint16 feeBps_, uint16 feeBurnBps_, address feeRecipient_, address burnSink_) private {
@@ -350,6 +374,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         if (block.timestamp >= deadline) revert ChallengeWindowClosed(deadline);
         j.state = State.Challenged;
         challengerOf[jobId] = challenger;
+        disputeDeadlineOf[jobId] = block.timestamp + maxDisputeDuration;
         emit JobChallenged(jobId, challenger);
     }
 
@@ -375,6 +400,21 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
             uint256 slashed = registry.slash(provider, providerRole, amt, challenger, j.buyer);
             emit ProviderSlashed(jobId, provider, slashed, challenger);
         }
+    }
+
+    /// @notice Escrow-side backstop for a game that never decides: once `disputeDeadlineOf[jobId]` has passed,
+    ///         anyone can end the dispute. The buyer is refunded in full and nobody is slashed: no fault was
+    ///         proven, so the money goes back to whoever paid it (a stalling provider is not paid, a stalling
+    ///         game cannot send the funds anywhere new). The game may still `resolve` until someone calls this.
+    /// @param jobId The job (state Challenged).
+    function timeoutDispute(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Challenged) revert WrongState(jobId, s);
+        uint256 deadline = disputeDeadlineOf[jobId];
+        if (block.timestamp < deadline) revert DisputeNotTimedOut(deadline);
+        emit DisputeTimedOut(jobId);
+        _refundBuyer(jobId, j);
     }
 
     /// @notice Send the accrued fees to the fee recipient and the burn sink (anyone).

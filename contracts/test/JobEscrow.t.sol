@@ -487,6 +487,53 @@ contract JobEscrowTest is Test {
         assertEq(uint8(escrow.stateOf(JOB)), uint8(JobEscrow.State.Refunded));
     }
 
+    /// Attack 5: a game that never resolves kept a challenged job's payment frozen forever. Now anyone can end
+    /// the dispute after challengedAt + maxDisputeDuration: the buyer is refunded, nobody slashed or paid.
+    function test_attack5_stalledDisputeTimesOutToBuyerRefund() public {
+        _challenged();
+        uint256 deadline = block.timestamp + escrow.maxDisputeDuration();
+        assertEq(escrow.disputeDeadlineOf(JOB), deadline);
+        vm.warp(deadline - 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.DisputeNotTimedOut.selector, deadline));
+        vm.prank(provider);
+        escrow.timeoutDispute(JOB);
+        vm.warp(deadline);
+        uint256 before = usd.balanceOf(buyer);
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.DisputeTimedOut(JOB);
+        vm.prank(stranger);
+        escrow.timeoutDispute(JOB);
+        assertEq(usd.balanceOf(buyer) - before, AMOUNT);
+        assertEq(usd.balanceOf(provider), 0);
+        assertEq(registry.calls(), 0);
+        assertEq(uint8(escrow.stateOf(JOB)), uint8(JobEscrow.State.Refunded));
+        vm.expectRevert(_wrongState(JobEscrow.State.Refunded));
+        vm.prank(game);
+        escrow.resolve(JOB, true);
+    }
+
+    function test_timeoutDispute_revertsUnlessChallenged() public {
+        _submitted();
+        vm.warp(block.timestamp + 365 days);
+        vm.expectRevert(_wrongState(JobEscrow.State.Submitted));
+        escrow.timeoutDispute(JOB);
+    }
+
+    function test_setMaxDisputeDuration() public {
+        vm.prank(admin);
+        escrow.setMaxDisputeDuration(1 days);
+        assertEq(escrow.maxDisputeDuration(), 1 days);
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadDisputeDuration.selector, 0));
+        escrow.setMaxDisputeDuration(0);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadDisputeDuration.selector, 30 days + 1));
+        escrow.setMaxDisputeDuration(30 days + 1);
+        vm.stopPrank();
+        vm.expectRevert(_unauth(stranger, bytes32(0)));
+        vm.prank(stranger);
+        escrow.setMaxDisputeDuration(1 days);
+    }
+
     function test_resolve_noRegistryNoSlash() public {
         _challenged();
         vm.prank(admin);
@@ -703,6 +750,14 @@ contract JobEscrowInvariantTest is Test {
         assertEq(
             usd.balanceOf(address(escrow)),
             handler.ghostLive() + escrow.pendingFees() + escrow.pendingBurn()
+        );
+    }
+
+    /// Escrow balance == sum of the payments of the jobs still open on chain (Open/Submitted/Challenged) + fees.
+    function invariant_balanceEqualsOpenJobPaymentsOnChain() public view {
+        assertEq(
+            usd.balanceOf(address(escrow)),
+            handler.liveOnChain() + escrow.pendingFees() + escrow.pendingBurn()
         );
     }
 

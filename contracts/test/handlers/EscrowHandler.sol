@@ -127,6 +127,23 @@ contract EscrowHandler is Test {
         }
     }
 
+    function timeoutDispute(uint256 seed) external recordsStates {
+        (bytes32 id, JobEscrow.Job memory j) = _job(seed);
+        if (j.state != JobEscrow.State.Challenged || block.timestamp < escrow.disputeDeadlineOf(id)) return;
+        escrow.timeoutDispute(id);
+        ghostLive -= j.amount;
+        ghostRefunded += j.amount;
+    }
+
+    /// Sum of the amounts of the jobs in Open, Submitted or Challenged, read from the escrow itself.
+    function liveOnChain() external view returns (uint256 sum) {
+        for (uint256 i; i < ids.length; ++i) {
+            JobEscrow.Job memory j = escrow.getJob(ids[i]);
+            if (j.state == JobEscrow.State.Open || j.state == JobEscrow.State.Submitted
+                || j.state == JobEscrow.State.Challenged) sum += j.amount;
+        }
+    }
+
     function distributeFees() external recordsStates {
         escrow.distributeFees();
     }
