@@ -28,8 +28,9 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 /// | Challenged| resolve(providerWon = false)| CHALLENGER_GAME_ROLE  | any time                      | Refunded  |
 /// | Challenged| timeoutDispute (no slash)   | anyone                | now >= disputeDeadlineOf      | Refunded  |
 ///
-/// Finalized and Refunded are terminal; a job id is never reused. Job ids are global: derive them off-chain
-/// from data that includes the buyer (e.g. keccak256(buyer, nonce, spec hash)) so nobody can squat one.
+/// Finalized and Refunded are terminal; a job id is never reused. A job id is bound to its buyer: its top 20 bytes
+/// must be the buyer's address (`jobIdFor(buyer, nonce)`), so each buyer owns 2^96 ids and nobody can occupy
+/// (front-run) another buyer's id.
 ///
 /// Fees. The fee rate (`feeBps`) is fixed per job when it is opened. On payout `fee = amount * feeBps / 10_000`
 /// (rounded down); `feeBurnBps` of the fee (current value at payout) goes to the burn sink, the rest to the fee
@@ -201,6 +202,8 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     error DisputeNotTimedOut(uint256 deadline);
     /// @notice The staking registry has no code.
     error NotAContract(address account);
+    /// @notice The job id's top 20 bytes are not the caller's address (see {jobIdFor}).
+    error JobIdNotBuyers(bytes32 jobId, address caller);
     /// @notice The provider is not active in the staking registry (or no registry is set).
     error ProviderNotActive(address provider);
 
@@ -284,7 +287,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- lifecycle
 
     /// @notice Open job `jobId`: escrow `amount` of the stablecoin from the caller (the buyer; approve first).
-    /// @param jobId Fresh job id (see the contract notice on choosing ids).
+    /// @param jobId Fresh job id whose top 20 bytes are the caller's address ({jobIdFor}).
     /// @param provider The provider that will run the job.
     /// @param amount Payment in the stablecoin's smallest unit (0 < amount < 2^96).
     /// @param challengeWindow Seconds a result can be challenged after submission.
@@ -294,6 +297,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         external
         nonReentrant
     {
+        if (address(uint160(uint256(jobId) >> 96)) != msg.sender) revert JobIdNotBuyers(jobId, msg.sender);
         if (provider == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
         if (amount > type(uint96).max) revert AmountTooLarge(amount);
@@ -468,6 +472,12 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @notice The job id a buyer uses for its `nonce`-th job: the buyer's address in the top 20 bytes, the
+    ///         nonce in the low 12 bytes.
+    function jobIdFor(address buyer, uint96 nonce) public pure returns (bytes32) {
+        return bytes32((uint256(uint160(buyer)) << 96) | nonce);
+    }
 
     /// @notice The full record of job `jobId`.
     function getJob(bytes32 jobId) external view returns (Job memory) {

@@ -28,7 +28,7 @@ contract JobEscrowTest is Test {
     address internal sink = makeAddr("burnSink");
     address internal stranger = makeAddr("stranger");
 
-    bytes32 internal constant JOB = keccak256("job-1");
+    bytes32 internal JOB;
     bytes32 internal constant ROOT = keccak256("result");
     uint16 internal constant FEE_BPS = 250; // 2.5 %
     uint16 internal constant BURN_BPS = 2_000; // 20 % of the fee
@@ -49,6 +49,7 @@ contract JobEscrowTest is Test {
         usd.mint(buyer, 1_000_000e6);
         vm.prank(buyer);
         usd.approve(address(escrow), type(uint256).max);
+        JOB = escrow.jobIdFor(buyer, 1);
     }
 
     // ------------------------------------------------------------ helpers
@@ -75,7 +76,7 @@ contract JobEscrowTest is Test {
         escrow.markChallenged(JOB, challenger);
     }
 
-    function _wrongState(JobEscrow.State s) internal pure returns (bytes memory) {
+    function _wrongState(JobEscrow.State s) internal view returns (bytes memory) {
         return abi.encodeWithSelector(JobEscrow.WrongState.selector, JOB, s);
     }
 
@@ -212,6 +213,22 @@ contract JobEscrowTest is Test {
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.JobExists.selector, JOB));
         escrow.open(JOB, provider, AMOUNT, WINDOW, by);
         vm.stopPrank();
+    }
+
+    /// Attack 4: a front-runner copied a buyer's job id from the mempool and opened a 1-unit job with it,
+    /// blocking the buyer. The id is bound to the buyer now: the copy reverts and the buyer's open goes through.
+    function test_attack4_frontRunnerCannotOccupyBuyersJobId() public {
+        usd.mint(stranger, 10e6);
+        vm.startPrank(stranger);
+        usd.approve(address(escrow), type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.JobIdNotBuyers.selector, JOB, stranger));
+        escrow.open(JOB, provider, 1, WINDOW, uint40(block.timestamp + 1 days));
+        vm.stopPrank();
+        _open();
+        assertEq(escrow.getJob(JOB).buyer, buyer);
+        assertEq(escrow.getJob(JOB).amount, AMOUNT);
+        // the front-runner's own ids cannot collide with the buyer's
+        assertTrue(escrow.jobIdFor(stranger, 1) != JOB);
     }
 
     function test_open_idNeverReused() public {
@@ -619,7 +636,7 @@ contract JobEscrowTest is Test {
         vm.warp(block.timestamp + WINDOW);
         escrow.finalize(JOB);
 
-        bytes32 id = keccak256("job-gas");
+        bytes32 id = escrow.jobIdFor(buyer, 2);
         uint40 by = uint40(block.timestamp + 1 days);
         vm.cool(address(escrow));
         vm.cool(address(usd));
@@ -812,10 +829,11 @@ contract JobEscrowStakingIntegrationTest is GCXFixtures {
     address internal buyer = makeAddr("buyer");
     address internal provider = makeAddr("provider");
     address internal challenger = makeAddr("challenger");
-    bytes32 internal constant JOB = keccak256("job");
+    bytes32 internal JOB;
 
     function setUp() public {
         _deployGCX();
+        JOB = bytes32(uint256(uint160(buyer)) << 96);
         escrow = new JobEscrow(IERC20(address(musd)), admin, makeAddr("treasury"), makeAddr("sink"), 100, 0, 60);
         vm.startPrank(admin);
         escrow.grantRole(escrow.CHALLENGER_GAME_ROLE(), game);

@@ -70,7 +70,7 @@ contract EscrowHandler is Test {
         recordsStates
     {
         address buyer = buyers[b % buyers.length];
-        bytes32 id = keccak256(abi.encode(buyer, nonce++));
+        bytes32 id = escrow.jobIdFor(buyer, uint96(nonce++));
         amount = bound(amount, 1, 1e15);
         window = bound(window, 60, 3 days);
         submitIn = bound(submitIn, 0, 3 days);
