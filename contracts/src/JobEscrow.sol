@@ -19,16 +19,18 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 ///
 /// | from      | call                        | who                   | when                          | to        |
 /// |-----------|-----------------------------|-----------------------|-------------------------------|-----------|
-/// | None      | open                        | buyer (anyone)        | -                             | Open      |
-/// | Open      | submitResult                | the job's provider    | now <= submitDeadline         | Submitted |
+/// | None      | open                        | buyer (anyone)        | provider active in registry   | Open      |
+/// | Open      | submitResult                | the job's provider    | now <= submitDeadline, active | Submitted |
 /// | Open      | refund                      | anyone (pays buyer)   | now >  submitDeadline         | Refunded  |
 /// | Submitted | markChallenged              | CHALLENGER_GAME_ROLE  | now <  challengeDeadline      | Challenged|
 /// | Submitted | finalize                    | anyone                | now >= challengeDeadline      | Finalized |
 /// | Challenged| resolve(providerWon = true) | CHALLENGER_GAME_ROLE  | any time                      | Finalized |
 /// | Challenged| resolve(providerWon = false)| CHALLENGER_GAME_ROLE  | any time                      | Refunded  |
+/// | Challenged| timeoutDispute (no slash)   | anyone                | now >= disputeDeadlineOf      | Refunded  |
 ///
-/// Finalized and Refunded are terminal; a job id is never reused. Job ids are global: derive them off-chain
-/// from data that includes the buyer (e.g. keccak256(buyer, nonce, spec hash)) so nobody can squat one.
+/// Finalized and Refunded are terminal; a job id is never reused. A job id is bound to its buyer: its top 20 bytes
+/// must be the buyer's address (`jobIdFor(buyer, nonce)`), so each buyer owns 2^96 ids and nobody can occupy
+/// (front-run) another buyer's id.
 ///
 /// Fees. The fee rate (`feeBps`) is fixed per job when it is opened. On payout `fee = amount * feeBps / 10_000`
 /// (rounded down); `feeBurnBps` of the fee (current value at payout) goes to the burn sink, the rest to the fee
@@ -115,6 +117,14 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     /// @notice Stake slashed from a provider that loses a challenge.
     uint256 public slashAmount;
 
+    /// @notice Longest a Challenged job waits for the game's `resolve` before anyone may {timeoutDispute} it
+    ///         (fixed per job when it is challenged).
+    uint32 public maxDisputeDuration = 3 days;
+    /// @notice Upper bound for `maxDisputeDuration`.
+    uint256 public constant MAX_DISPUTE_DURATION = 30 days;
+    /// @notice When each challenged job's dispute times out (challengedAt + maxDisputeDuration at that time).
+    mapping(bytes32 jobId => uint256) public disputeDeadlineOf;
+
     mapping(bytes32 jobId => Job) private _jobs;
     /// @notice The challenger of each challenged job (reward recipient of the slash).
     mapping(bytes32 jobId => address) public challengerOf;
@@ -143,14 +153,16 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     event JobRefunded(bytes32 indexed jobId, address indexed buyer, uint256 amount);
     /// @notice The provider's stake was slashed (by `amount`, as reported by the registry) after losing a challenge.
     event ProviderSlashed(bytes32 indexed jobId, address indexed provider, uint256 amount, address challenger);
-    /// @notice Slashing the provider failed (e.g. stake already unbonded); the refund went through regardless.
-    event SlashFailed(bytes32 indexed jobId, address indexed provider, bytes reason);
     /// @notice Accrued fees were sent out.
     event FeesDistributed(address indexed feeRecipient, uint256 fees, address indexed burnSink, uint256 burn);
     /// @notice Fee parameters changed.
     event FeeParamsSet(uint256 feeBps, uint256 feeBurnBps, address feeRecipient, address burnSink);
     /// @notice Slashing parameters changed.
     event SlashParamsSet(address stakingRegistry, uint8 providerRole, uint256 slashAmount);
+    /// @notice The game did not resolve job `jobId` in time; the buyer was refunded, nobody slashed.
+    event DisputeTimedOut(bytes32 indexed jobId);
+    /// @notice The dispute timeout changed (applies to jobs challenged afterwards).
+    event MaxDisputeDurationSet(uint256 maxDisputeDuration);
     /// @notice The minimum challenge window changed.
     event MinChallengeWindowSet(uint256 minChallengeWindow);
 
@@ -184,8 +196,16 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     error ChallengeWindowClosed(uint256 deadline);
     /// @notice The challenge window is still open.
     error ChallengeWindowOpen(uint256 deadline);
+    /// @notice The dispute duration is zero or above MAX_DISPUTE_DURATION.
+    error BadDisputeDuration(uint256 duration);
+    /// @notice The dispute has not timed out yet.
+    error DisputeNotTimedOut(uint256 deadline);
     /// @notice The staking registry has no code.
     error NotAContract(address account);
+    /// @notice The job id's top 20 bytes are not the caller's address (see {jobIdFor}).
+    error JobIdNotBuyers(bytes32 jobId, address caller);
+    /// @notice The provider is not active in the staking registry (or no registry is set).
+    error ProviderNotActive(address provider);
 
     // ---------------------------------------------------------------- construction / admin
 
@@ -241,6 +261,13 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         _setMinChallengeWindow(window);
     }
 
+    /// @notice Set how long a challenged job may wait for the game (only admin; applies to later challenges).
+    function setMaxDisputeDuration(uint32 duration) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (duration == 0 || duration > MAX_DISPUTE_DURATION) revert BadDisputeDuration(duration);
+        maxDisputeDuration = duration;
+        emit MaxDisputeDurationSet(duration);
+    }
+
     function _setFeeParams(uint16 feeBps_, uint16 feeBurnBps_, address feeRecipient_, address burnSink_) private {
         if (feeRecipient_ == address(0) || burnSink_ == address(0)) revert ZeroAddress();
         if (feeBps_ > MAX_FEE_BPS || feeBurnBps_ > BPS) revert BadFeeParams();
@@ -260,7 +287,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- lifecycle
 
     /// @notice Open job `jobId`: escrow `amount` of the stablecoin from the caller (the buyer; approve first).
-    /// @param jobId Fresh job id (see the contract notice on choosing ids).
+    /// @param jobId Fresh job id whose top 20 bytes are the caller's address ({jobIdFor}).
     /// @param provider The provider that will run the job.
     /// @param amount Payment in the stablecoin's smallest unit (0 < amount < 2^96).
     /// @param challengeWindow Seconds a result can be challenged after submission.
@@ -270,6 +297,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         external
         nonReentrant
     {
+        if (address(uint160(uint256(jobId) >> 96)) != msg.sender) revert JobIdNotBuyers(jobId, msg.sender);
         if (provider == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
         if (amount > type(uint96).max) revert AmountTooLarge(amount);
@@ -281,6 +309,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         }
         Job storage j = _jobs[jobId];
         if (j.state != State.None) revert JobExists(jobId);
+        _requireActive(provider);
 
         uint16 fee = feeBps;
         j.buyer = msg.sender;
@@ -307,6 +336,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         if (resultRoot == bytes32(0)) revert ZeroResultRoot();
         uint256 submitDeadline = j.deadline;
         if (block.timestamp > submitDeadline) revert SubmitDeadlinePassed(submitDeadline);
+        _requireActive(msg.sender);
 
         uint256 challengeDeadline = block.timestamp + j.challengeWindow;
         j.state = State.Submitted;
@@ -348,6 +378,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         if (block.timestamp >= deadline) revert ChallengeWindowClosed(deadline);
         j.state = State.Challenged;
         challengerOf[jobId] = challenger;
+        disputeDeadlineOf[jobId] = block.timestamp + maxDisputeDuration;
         emit JobChallenged(jobId, challenger);
     }
 
@@ -363,19 +394,31 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         }
         _refundBuyer(jobId, j);
 
-        // Interaction after all effects and the refund: slash the provider. A failing slash (e.g. the stake is
-        // already gone) must not trap the buyer's refund, so it is reported, not propagated.
+        // Interaction after all effects and the refund: slash the provider. A failing slash reverts the whole
+        // resolve (the job stays Challenged, its payment escrowed) so a cheater never keeps its stake silently.
         IStakingRegistry registry = stakingRegistry;
         uint256 amt = slashAmount;
         if (address(registry) != address(0) && amt != 0) {
             address provider = j.provider;
             address challenger = challengerOf[jobId];
-            try registry.slash(provider, providerRole, amt, challenger, j.buyer) returns (uint256 slashed) {
-                emit ProviderSlashed(jobId, provider, slashed, challenger);
-            } catch (bytes memory reason) {
-                emit SlashFailed(jobId, provider, reason);
-            }
+            uint256 slashed = registry.slash(provider, providerRole, amt, challenger, j.buyer);
+            emit ProviderSlashed(jobId, provider, slashed, challenger);
         }
+    }
+
+    /// @notice Escrow-side backstop for a game that never decides: once `disputeDeadlineOf[jobId]` has passed,
+    ///         anyone can end the dispute. The buyer is refunded in full and nobody is slashed: no fault was
+    ///         proven, so the money goes back to whoever paid it (a stalling provider is not paid, a stalling
+    ///         game cannot send the funds anywhere new). The game may still `resolve` until someone calls this.
+    /// @param jobId The job (state Challenged).
+    function timeoutDispute(bytes32 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Challenged) revert WrongState(jobId, s);
+        uint256 deadline = disputeDeadlineOf[jobId];
+        if (block.timestamp < deadline) revert DisputeNotTimedOut(deadline);
+        emit DisputeTimedOut(jobId);
+        _refundBuyer(jobId, j);
     }
 
     /// @notice Send the accrued fees to the fee recipient and the burn sink (anyone).
@@ -389,6 +432,15 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         emit FeesDistributed(recipient, fees, sink, burn);
         if (fees != 0) token.safeTransfer(recipient, fees);
         if (burn != 0) token.safeTransfer(sink, burn);
+    }
+
+    /// @dev Only providers active in the staking registry (bonded stake ≥ the role's minimum; unbonding stake
+    ///      does not count) may take a job or be paid for one; without a registry nobody may.
+    function _requireActive(address provider) private view {
+        IStakingRegistry registry = stakingRegistry;
+        if (address(registry) == address(0) || !registry.isActive(provider, providerRole)) {
+            revert ProviderNotActive(provider);
+        }
     }
 
     function _payProvider(bytes32 jobId, Job storage j) private {
@@ -420,6 +472,12 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @notice The job id a buyer uses for its `nonce`-th job: the buyer's address in the top 20 bytes, the
+    ///         nonce in the low 12 bytes.
+    function jobIdFor(address buyer, uint96 nonce) public pure returns (bytes32) {
+        return bytes32((uint256(uint160(buyer)) << 96) | nonce);
+    }
 
     /// @notice The full record of job `jobId`.
     function getJob(bytes32 jobId) external view returns (Job memory) {

@@ -33,10 +33,14 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
         uint128 bonded;
         uint128 unbonding;
         uint64 releaseAt;
+        uint128 locked; // part of `bonded` backing open commitments (jobs); never unbonded, withdrawn or slashed by {slash}
     }
 
     /// @notice Role allowed to call {slash}; granted to authorized slasher contracts only.
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+    /// @notice Role allowed to lock, unlock and slash locked stake ({lock}, {unlock}, {slashLocked}) and to raise
+    ///         the unbonding-delay floor; granted to the escrow.
+    bytes32 public constant LOCKER_ROLE = keccak256("LOCKER_ROLE");
     /// @notice Basis-point denominator.
     uint16 public constant BPS = 10_000;
     /// @notice Upper bound for `unbondingDelay`.
@@ -47,6 +51,8 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
 
     /// @notice Seconds between {requestUnbond} and the earliest {withdraw}.
     uint64 public unbondingDelay;
+    /// @notice Floor for `unbondingDelay`, raised by lockers (never lowered).
+    uint64 public minUnbondingDelay;
     /// @notice Slash split in basis points: burned / to `rewardTo` / to `compensateTo` (sum = 10 000).
     uint16 public slashBurnBps;
     uint16 public slashRewardBps;
@@ -72,6 +78,10 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
     error UnbondingNotElapsed(uint64 releaseAt);
     /// @notice The unbonding delay is above `MAX_UNBONDING_DELAY`.
     error UnbondingDelayTooLong(uint64 delay, uint64 max);
+    /// @notice The unbonding delay would be below the floor `min`.
+    error UnbondingDelayTooShort(uint64 delay, uint64 min);
+    /// @notice More would be unlocked than is locked.
+    error InsufficientLockedStake(uint256 locked, uint256 requested);
     /// @notice The slash split does not sum to 10 000 basis points.
     error InvalidSlashSplit(uint16 burnBps, uint16 rewardBps, uint16 compensationBps);
 
@@ -94,6 +104,12 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
         uint256 rewarded,
         uint256 compensated
     );
+    /// @notice `amount` of `account`'s bonded stake for `role` was locked; `locked` is now locked in total.
+    event StakeLocked(address indexed account, Role indexed role, uint256 amount, uint256 locked);
+    /// @notice `amount` of `account`'s locked stake for `role` was released; `locked` stays locked.
+    event StakeUnlocked(address indexed account, Role indexed role, uint256 amount, uint256 locked);
+    /// @notice The unbonding-delay floor was raised.
+    event MinUnbondingDelayRaised(uint64 oldMin, uint64 newMin);
     /// @notice The minimum bonded stake for `role` changed.
     event MinStakeUpdated(Role indexed role, uint256 oldMin, uint256 newMin);
     /// @notice The unbonding delay changed (requests already made keep their release time).
@@ -142,7 +158,8 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         StakeInfo storage s = _stakes[msg.sender][role];
         uint256 bonded = s.bonded;
-        if (amount > bonded) revert InsufficientBondedStake(bonded, amount);
+        uint256 free = bonded - s.locked;
+        if (amount > free) revert InsufficientBondedStake(free, amount);
         uint64 releaseAt = uint64(block.timestamp) + unbondingDelay;
         uint256 unbonding = uint256(s.unbonding) + amount; // bonded + unbonding ≤ type(uint128).max
         s.bonded = uint128(bonded - amount);
@@ -187,7 +204,10 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         slashed = _deduct(_stakes[account][role], amount);
         totalStaked -= slashed;
+        _payOut(account, role, slashed, rewardTo, compensateTo);
+    }
 
+    function _payOut(address account, Role role, uint256 slashed, address rewardTo, address compensateTo) private {
         uint256 rewarded = rewardTo == address(0) ? 0 : (slashed * slashRewardBps) / BPS;
         uint256 compensated = compensateTo == address(0) ? 0 : (slashed * slashCompensationBps) / BPS;
         uint256 burned = slashed - rewarded - compensated; // the burn share plus rounding dust
@@ -198,17 +218,81 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
         if (compensated != 0) token.safeTransfer(compensateTo, compensated);
     }
 
+    // ------------------------------------------------------------------ locks
+
+    /// @notice Lock `amount` of `account`'s unlocked bonded stake for `role` (only `LOCKER_ROLE`): it can no longer
+    ///         be unbonded (hence withdrawn) or taken by {slash}, only released by {unlock} or slashed by
+    ///         {slashLocked}. The sum of locks never exceeds the bonded stake.
+    function lock(address account, Role role, uint256 amount) external onlyRole(LOCKER_ROLE) {
+        if (amount == 0) revert ZeroAmount();
+        StakeInfo storage s = _stakes[account][role];
+        uint256 locked = s.locked;
+        uint256 free = uint256(s.bonded) - locked;
+        if (amount > free) revert InsufficientBondedStake(free, amount);
+        locked += amount;
+        s.locked = uint128(locked);
+        emit StakeLocked(account, role, amount, locked);
+    }
+
+    /// @notice Release `amount` of `account`'s locked stake for `role` back to plain bonded stake (only
+    ///         `LOCKER_ROLE`).
+    function unlock(address account, Role role, uint256 amount) external onlyRole(LOCKER_ROLE) {
+        StakeInfo storage s = _stakes[account][role];
+        uint256 locked = s.locked;
+        if (amount > locked) revert InsufficientLockedStake(locked, amount);
+        locked -= amount;
+        s.locked = uint128(locked);
+        emit StakeUnlocked(account, role, amount, locked);
+    }
+
+    /// @notice Slash exactly `amount` of `account`'s locked stake for `role` (only `LOCKER_ROLE`), split like
+    ///         {slash}. Reverts if less is locked.
+    /// @return slashed `amount`.
+    function slashLocked(address account, Role role, uint256 amount, address rewardTo, address compensateTo)
+        external
+        onlyRole(LOCKER_ROLE)
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        if (amount == 0) revert ZeroAmount();
+        StakeInfo storage s = _stakes[account][role];
+        uint256 locked = s.locked;
+        if (amount > locked) revert InsufficientLockedStake(locked, amount);
+        s.locked = uint128(locked - amount);
+        s.bonded -= uint128(amount);
+        totalStaked -= amount;
+        slashed = amount;
+        _payOut(account, role, slashed, rewardTo, compensateTo);
+    }
+
+    /// @notice Raise the unbonding-delay floor to `newMin` (only `LOCKER_ROLE`; a lower value is a no-op). The
+    ///         current delay must already be at least `newMin`: a locker whose challenge window plus dispute
+    ///         would outlast the delay is refused.
+    function raiseMinUnbondingDelay(uint64 newMin) external onlyRole(LOCKER_ROLE) {
+        if (unbondingDelay < newMin) revert UnbondingDelayTooShort(unbondingDelay, newMin);
+        uint64 old = minUnbondingDelay;
+        if (newMin <= old) return;
+        minUnbondingDelay = newMin;
+        emit MinUnbondingDelayRaised(old, newMin);
+    }
+
+    /// @notice The locked part of `account`'s bonded stake for `role`.
+    function lockedOf(address account, Role role) external view returns (uint256) {
+        return _stakes[account][role].locked;
+    }
+
     /// @dev Remove up to `amount` from `s`, bonded first, then unbonding; returns the amount removed.
     function _deduct(StakeInfo storage s, uint256 amount) private returns (uint256 removed) {
-        uint256 bonded = s.bonded;
+        uint256 locked = s.locked;
+        uint256 bonded = s.bonded - locked; // locked stake is only slashed through {slashLocked}
         if (amount <= bonded) {
-            s.bonded = uint128(bonded - amount);
+            s.bonded = uint128(bonded - amount + locked);
             return amount;
         }
         uint256 unbonding = s.unbonding;
         uint256 rest = amount - bonded;
         uint256 fromUnbonding = rest < unbonding ? rest : unbonding;
-        if (bonded != 0) s.bonded = 0;
+        if (bonded != 0) s.bonded = uint128(locked);
         if (fromUnbonding != 0) {
             unchecked {
                 unbonding -= fromUnbonding;
@@ -234,6 +318,7 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
     /// @param newDelay Seconds (≤ `MAX_UNBONDING_DELAY`).
     function setUnbondingDelay(uint64 newDelay) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (newDelay > MAX_UNBONDING_DELAY) revert UnbondingDelayTooLong(newDelay, MAX_UNBONDING_DELAY);
+        if (newDelay < minUnbondingDelay) revert UnbondingDelayTooShort(newDelay, minUnbondingDelay);
         uint64 old = unbondingDelay;
         unbondingDelay = newDelay;
         emit UnbondingDelayUpdated(old, newDelay);

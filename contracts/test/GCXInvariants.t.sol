@@ -46,6 +46,9 @@ contract StakingInvariantTest is GCXFixtures {
     function setUp() public {
         _deployGCX();
         handler = new StakingHandler(gcx, registry, minter, slasher);
+        bytes32 lockerRole = registry.LOCKER_ROLE();
+        vm.prank(admin);
+        registry.grantRole(lockerRole, address(handler));
         targetContract(address(handler));
     }
 
@@ -70,6 +73,8 @@ contract StakingInvariantTest is GCXFixtures {
                 // per (account, role): bonded + unbonding = staked - withdrawn - slashed
                 assertEq(b + u, handler.ghostStake(a, r), "bonded + unbonding != ghost");
                 if (u == 0) assertEq(rel, 0, "releaseAt without unbonding stake");
+                // locks never exceed the bonded stake
+                assertLe(registry.lockedOf(a, StakingRegistry.Role(r)), b, "locked > bonded");
                 sum += b + u;
             }
         }

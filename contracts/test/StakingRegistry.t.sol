@@ -661,6 +661,85 @@ contract StakingRegistryTest is GCXFixtures {
         vm.prank(caller);
         registry.slash(alice, PROVIDER, 1 ether, caller, caller);
     }
+
+    // ------------------------------------------------------------------ locks (attack 2, registry side)
+
+    /// Attack 2: a provider with stake backing a job unbonds and withdraws it before the challenge ends, so the
+    /// slash takes nothing. Locked stake can neither be unbonded nor taken by a plain slash; slashLocked takes it.
+    function test_attack2_lockedStakeCannotBeUnbondedOrWithdrawn() public {
+        address locker = makeAddr("locker");
+        bytes32 lockerRole = registry.LOCKER_ROLE();
+        vm.prank(admin);
+        registry.grantRole(lockerRole, locker);
+        _stakeAs(alice, StakingRegistry.Role.Provider, 1_000 ether);
+        vm.prank(locker);
+        registry.lock(alice, StakingRegistry.Role.Provider, 600 ether);
+        // no more locks than the stake covers
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.InsufficientBondedStake.selector, 400 ether, 401 ether));
+        vm.prank(locker);
+        registry.lock(alice, StakingRegistry.Role.Provider, 401 ether);
+        // the attacker tries to unbond everything: only the unlocked 400 can leave
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.InsufficientBondedStake.selector, 400 ether, 1_000 ether));
+        vm.prank(alice);
+        registry.requestUnbond(StakingRegistry.Role.Provider, 1_000 ether);
+        vm.prank(alice);
+        registry.requestUnbond(StakingRegistry.Role.Provider, 400 ether);
+        skip(UNBONDING_DELAY);
+        vm.prank(alice);
+        assertEq(registry.withdraw(StakingRegistry.Role.Provider), 400 ether);
+        // a plain slash cannot take the locked stake either
+        vm.prank(slasher);
+        assertEq(registry.slash(alice, StakingRegistry.Role.Provider, 1_000 ether, challenger, buyer), 0);
+        // the lost challenge slashes the whole lock
+        vm.prank(locker);
+        assertEq(registry.slashLocked(alice, StakingRegistry.Role.Provider, 600 ether, challenger, buyer), 600 ether);
+        (uint256 b,,) = _stake(alice, StakingRegistry.Role.Provider);
+        assertEq(b, 0);
+        assertEq(registry.lockedOf(alice, StakingRegistry.Role.Provider), 0);
+        assertGt(gcx.balanceOf(challenger), 0);
+    }
+
+    function test_unlock_releasesAndRevertsAboveLocked() public {
+        address locker = makeAddr("locker");
+        bytes32 lockerRole = registry.LOCKER_ROLE();
+        vm.prank(admin);
+        registry.grantRole(lockerRole, locker);
+        _stakeAs(alice, StakingRegistry.Role.Provider, 100 ether);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, lockerRole));
+        vm.prank(alice);
+        registry.unlock(alice, StakingRegistry.Role.Provider, 1);
+        vm.startPrank(locker);
+        registry.lock(alice, StakingRegistry.Role.Provider, 60 ether);
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.InsufficientLockedStake.selector, 60 ether, 61 ether));
+        registry.unlock(alice, StakingRegistry.Role.Provider, 61 ether);
+        registry.unlock(alice, StakingRegistry.Role.Provider, 60 ether);
+        vm.stopPrank();
+        vm.prank(alice);
+        registry.requestUnbond(StakingRegistry.Role.Provider, 100 ether);
+    }
+
+    /// Attack 2: `setUnbondingDelay(0)` was accepted. Once a locker registers its challenge window plus dispute
+    /// as the floor, no shorter delay can be set, and a locker needing more than the delay is refused.
+    function test_attack2_unbondingDelayFloor() public {
+        address locker = makeAddr("locker");
+        bytes32 lockerRole = registry.LOCKER_ROLE();
+        vm.prank(admin);
+        registry.grantRole(lockerRole, locker);
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, UNBONDING_DELAY, 30 days));
+        vm.prank(locker);
+        registry.raiseMinUnbondingDelay(30 days);
+        vm.prank(locker);
+        registry.raiseMinUnbondingDelay(5 days);
+        assertEq(registry.minUnbondingDelay(), 5 days);
+        vm.prank(locker);
+        registry.raiseMinUnbondingDelay(1 days); // lowering is a no-op
+        assertEq(registry.minUnbondingDelay(), 5 days);
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, 0, 5 days));
+        registry.setUnbondingDelay(0);
+        registry.setUnbondingDelay(5 days);
+        vm.stopPrank();
+    }
 }
 
 /// @notice Gas figures for the issue-4 targets. Preparation happens in `setUp` (its own transaction), so the

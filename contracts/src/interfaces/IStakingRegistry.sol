@@ -19,4 +19,7 @@ interface IStakingRegistry {
     function slash(address account, uint8 role, uint256 amount, address rewardTo, address compensateTo)
         external
         returns (uint256 slashed);
+
+    /// @notice Whether `account` is active in `role` (bonded stake, not unbonding, at least the role's minimum).
+    function isActive(address account, uint8 role) external view returns (bool);
 }

@@ -70,7 +70,7 @@ contract EscrowHandler is Test {
         recordsStates
     {
         address buyer = buyers[b % buyers.length];
-        bytes32 id = keccak256(abi.encode(buyer, nonce++));
+        bytes32 id = escrow.jobIdFor(buyer, uint96(nonce++));
         amount = bound(amount, 1, 1e15);
         window = bound(window, 60, 3 days);
         submitIn = bound(submitIn, 0, 3 days);
@@ -124,6 +124,23 @@ contract EscrowHandler is Test {
         } else {
             ghostLive -= j.amount;
             ghostRefunded += j.amount;
+        }
+    }
+
+    function timeoutDispute(uint256 seed) external recordsStates {
+        (bytes32 id, JobEscrow.Job memory j) = _job(seed);
+        if (j.state != JobEscrow.State.Challenged || block.timestamp < escrow.disputeDeadlineOf(id)) return;
+        escrow.timeoutDispute(id);
+        ghostLive -= j.amount;
+        ghostRefunded += j.amount;
+    }
+
+    /// Sum of the amounts of the jobs in Open, Submitted or Challenged, read from the escrow itself.
+    function liveOnChain() external view returns (uint256 sum) {
+        for (uint256 i; i < ids.length; ++i) {
+            JobEscrow.Job memory j = escrow.getJob(ids[i]);
+            if (j.state == JobEscrow.State.Open || j.state == JobEscrow.State.Submitted
+                || j.state == JobEscrow.State.Challenged) sum += j.amount;
         }
     }
 

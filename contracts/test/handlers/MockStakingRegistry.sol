@@ -17,6 +17,16 @@ contract MockStakingRegistry is IStakingRegistry {
     address public reenterTarget;
     bytes public reenterData;
 
+    mapping(address => bool) public inactive;
+
+    function setInactive(address account, bool i) external {
+        inactive[account] = i;
+    }
+
+    function isActive(address account, uint8) external view returns (bool) {
+        return !inactive[account];
+    }
+
     function setFail(bool f) external {
         fail = f;
     }

@@ -102,7 +102,7 @@ contract StakingHandler is Test {
         address compensateTo = burnAll ? address(0) : makeAddr("buyer");
         vm.prank(slasher);
         uint256 slashed = registry.slash(a, role, amount, rewardTo, compensateTo);
-        uint256 had = ghostStake[a][uint8(role)];
+        uint256 had = ghostStake[a][uint8(role)] - registry.lockedOf(a, role); // locked stake is out of reach
         assertEq(slashed, amount < had ? amount : had);
         ghostStake[a][uint8(role)] -= slashed;
         ghostStaked -= slashed;
@@ -121,6 +121,38 @@ contract StakingHandler is Test {
         try registry.slash(_actor(actorSeed), _role(roleSeed), amount, sender, sender) {
             ++ghostUnauthorizedSlashSucceeded;
         } catch {}
+    }
+
+    /// The locker (the handler itself, granted LOCKER_ROLE by the test) locks part of an actor's free stake.
+    function lock(uint256 actorSeed, uint256 roleSeed, uint256 amount) external {
+        address a = _actor(actorSeed);
+        StakingRegistry.Role role = _role(roleSeed);
+        (uint256 bonded,,) = registry.stakeOf(a, role);
+        uint256 free = bonded - registry.lockedOf(a, role);
+        if (free == 0) return;
+        registry.lock(a, role, bound(amount, 1, free));
+    }
+
+    function unlock(uint256 actorSeed, uint256 roleSeed, uint256 amount) external {
+        address a = _actor(actorSeed);
+        StakingRegistry.Role role = _role(roleSeed);
+        uint256 locked = registry.lockedOf(a, role);
+        if (locked == 0) return;
+        registry.unlock(a, role, bound(amount, 1, locked));
+    }
+
+    function slashLocked(uint256 actorSeed, uint256 roleSeed, uint256 amount) external {
+        address a = _actor(actorSeed);
+        StakingRegistry.Role role = _role(roleSeed);
+        uint256 locked = registry.lockedOf(a, role);
+        if (locked == 0) return;
+        amount = bound(amount, 1, locked);
+        uint256 supply = gcx.totalSupply();
+        registry.slashLocked(a, role, amount, makeAddr("challenger"), makeAddr("buyer"));
+        ghostStake[a][uint8(role)] -= amount;
+        ghostStaked -= amount;
+        ghostSlashed += amount;
+        ghostBurnedBySlash += supply - gcx.totalSupply();
     }
 
     function donate(uint256 amount) external {

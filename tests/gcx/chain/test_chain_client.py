@@ -148,8 +148,9 @@ def test_a_job_payment_is_escrowed_finalized_and_its_fee_reaches_the_insurance_f
     buyer, provider = funded(anvil, deployment, deployer), funded(anvil, deployment, deployer)
     assert buyer.address is not None and provider.address is not None
     escrow, fund = deployment.address("JobEscrow"), deployment.address("InsuranceFund")
+    ensure_provider_stake(provider)  # only providers active in the StakingRegistry may take jobs
     amount, window = 1_000 * 10**6, 600
-    job = b"\x01" * 32
+    job = bytes.fromhex(buyer.address[2:]) + (1).to_bytes(12, "big")  # ids start with the buyer's address
     now = buyer.w3.eth.get_block("latest")["timestamp"]
     buyer.transact("MockUSD", "approve", escrow, amount)
     buyer.transact("JobEscrow", "open", job, provider.address, amount, window, now + 3600)
@@ -166,6 +167,21 @@ def test_a_job_payment_is_escrowed_finalized_and_its_fee_reaches_the_insurance_f
     provider.transact("JobEscrow", "distributeFees")
     burned = fee * 2_000 // 10_000
     assert provider.call("MockUSD", "balanceOf", fund) - fund_before == fee - burned
+
+
+def test_an_unstaked_provider_cannot_take_a_job(
+    anvil: AnvilNode, deployment: Deployment, deployer: bytes
+) -> None:
+    buyer, provider = funded(anvil, deployment, deployer), funded(anvil, deployment, deployer)
+    assert provider.address is not None
+    now = buyer.w3.eth.get_block("latest")["timestamp"]
+    buyer.transact("MockUSD", "approve", deployment.address("JobEscrow"), 10**6)
+    assert buyer.address is not None
+    job = bytes.fromhex(buyer.address[2:]) + (3).to_bytes(12, "big")
+    with pytest.raises(TransactionFailed, match="JobIdNotBuyers"):  # an id that is not the buyer's
+        buyer.transact("JobEscrow", "open", b"\x03" * 32, provider.address, 10**6, 600, now + 3600)
+    with pytest.raises(TransactionFailed, match="ProviderNotActive"):
+        buyer.transact("JobEscrow", "open", job, provider.address, 10**6, 600, now + 3600)
 
 
 def test_event_watcher_sees_each_new_event_once(
