@@ -55,6 +55,20 @@ class NodeSettings(_Section):
     advert_interval_s: Seconds = 30.0
     advert_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 120
     heartbeat_interval_s: Seconds = 5.0
+    # Jobs (`/gcx/job/1`, docs/jobs.md):
+    max_jobs: Annotated[int, Field(ge=1, le=256)] = 4  # jobs accepted and not yet submitted, at most
+    job_store: Path | None = None  # default: $GCX_HOME/node/data (inputs, outputs, proofs)
+    job_store_max_bytes: Annotated[int, Field(ge=1 << 20)] = 8 << 30
+    job_retention_s: Annotated[int, Field(ge=0)] = 3600  # keep a job's tensors this long after it ends
+
+
+class FaultSettings(_Section):
+    """Deliberate misbehaviour of a node, for tests and demos only (docs/jobs.md, "Faults")."""
+
+    wrong_result_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # share of jobs with a corrupted op
+    wrong_op: Annotated[int, Field(ge=0)] | None = None  # corrupt this op's output in every job
+    slow_factor: Annotated[float, Field(ge=1.0, le=1000.0)] = 1.0  # stretch each job's run time
+    withhold_data: bool = False  # refuse to serve own results' rows and proofs on /gcx/data/1
 
 
 def _parse_multiaddr(addr: str) -> Any:
@@ -107,6 +121,45 @@ class CoordinatorSettings(_Section):
     adverts_per_peer_per_s: Annotated[float, Field(gt=0, le=1000)] = 2.0
 
 
+class JobsSettings(_Section):
+    """The coordinator's job book (docs/jobs.md)."""
+
+    enabled: bool = True  # take jobs (needs a chain: payment is escrowed in JobEscrow)
+    database: Path | None = None  # default: $GCX_HOME/coordinator/jobs.sqlite
+    store: Path | None = None  # default: $GCX_HOME/coordinator/data (buyers' inputs, on /gcx/data/1)
+    store_max_bytes: Annotated[int, Field(ge=1 << 20)] = 8 << 30
+    max_job_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 64 << 20  # a submitted job file, at most
+    challenge_window_s: Annotated[int, Field(ge=1, le=30 * 86_400)] = 600
+    min_submit_s: Annotated[int, Field(ge=1, le=86_400)] = 120  # submit deadline: at least this far out
+    submit_slack: Annotated[float, Field(ge=1.0, le=1000.0)] = 10.0  # × the job's reference run time
+    quote_ttl_s: Annotated[int, Field(ge=1, le=86_400)] = 300
+    provider_timeout_s: Seconds = 30.0  # no heartbeat this long: a provider's open jobs are re-offered
+    follow_s: Seconds = 2.0  # how often the chain's JobEscrow events are read
+
+
+class AuditSettings(_Section):
+    """Capacity audits the coordinator runs on listed providers (docs/audits.md)."""
+
+    enabled: bool = True
+    target_s: Annotated[float, Field(gt=0, le=600)] = 5.0  # each challenge takes about this long
+    interval_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 900.0  # mean time between a provider's audits
+    first_within_s: Annotated[float, Field(gt=0, le=86_400)] = 10.0  # a new provider's first audit
+    failures_to_flag: Annotated[int, Field(ge=1, le=100)] = 3  # consecutive failures: slashable
+
+
+class VerifierSettings(_Section):
+    """`gcx verifier run` (docs/jobs.md, "Verifiers")."""
+
+    key: Annotated[str, Field(min_length=1, max_length=64)] = "verifier"
+    coordinator_api: str | None = None  # default: network.coordinator_api
+    sample_ppm: Annotated[int, Field(ge=0, le=1_000_000)] = 100_000  # re-execute this share of jobs
+    secret: Path | None = None  # sampling secret; default: $GCX_HOME/verifier/sampling.key (made once)
+    state: Path | None = None  # default: $GCX_HOME/verifier/state.sqlite
+    backend: Literal["auto", "cupy", "numpy"] = "auto"
+    poll_s: Seconds = 2.0  # how often the coordinator's job feed is read
+    max_job_elements: Annotated[int, Field(ge=1)] = 1 << 28  # skip re-executing larger jobs
+
+
 class BenchSettings(_Section):
     repeats: Annotated[int, Field(ge=3, le=1000)] = 10
     quick_repeats: Annotated[int, Field(ge=3, le=1000)] = 5
@@ -151,6 +204,10 @@ class Settings(_Section):
     coordinator: CoordinatorSettings = CoordinatorSettings()
     chain: ChainSettings = ChainSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    jobs: JobsSettings = JobsSettings()
+    audit: AuditSettings = AuditSettings()
+    verifier: VerifierSettings = VerifierSettings()
+    fault: FaultSettings = FaultSettings()
 
 
 def _annotation_at(path: list[str]) -> Any:

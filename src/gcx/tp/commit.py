@@ -758,6 +758,15 @@ def decode_op_proof(data: bytes) -> OpProof:
     r = _start(data, ProofKind.OP)
     n_ops = r.u32("op count")
     program_digest = r.take(HASH_SIZE, "program digest")
+    leaf = _read_op_leaf(r)
+    if n_ops == 0:
+        raise ProofError("a program of 0 ops")
+    siblings = r.digests(tree_depth(n_ops))
+    r.end()
+    return OpProof(n_ops, program_digest, leaf, siblings)
+
+
+def _read_op_leaf(r: _Reader) -> OpLeaf:
     k, code, n, in0, in1, multiplier, shift, zero_point = _OP_BODY.unpack(r.take(_OP_BODY.size, "op leaf"))
     try:
         opcode = OpCode(code)
@@ -770,12 +779,18 @@ def decode_op_proof(data: bytes) -> OpProof:
     inputs = (in0, in1)[:n]
     output = r.header()
     output_root = r.take(HASH_SIZE, "output root")
-    if n_ops == 0:
-        raise ProofError("a program of 0 ops")
-    siblings = r.digests(tree_depth(n_ops))
+    return OpLeaf(k, opcode, inputs, OpAttrs(multiplier, shift, zero_point), output, output_root)
+
+
+def decode_op_leaf(body: bytes) -> OpLeaf:
+    """The :class:`OpLeaf` whose :meth:`OpLeaf.body` is ``body`` (66 bytes); :class:`ProofError`
+    for anything else, as :func:`decode_op_proof` checks a leaf."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise ProofError(f"an op leaf is bytes, not {type(body).__name__}")
+    r = _Reader(bytes(body))
+    leaf = _read_op_leaf(r)
     r.end()
-    leaf = OpLeaf(k, opcode, inputs, OpAttrs(multiplier, shift, zero_point), output, output_root)
-    return OpProof(n_ops, program_digest, leaf, siblings)
+    return leaf
 
 
 def decode_proof(data: bytes) -> RowProof | ElementProof | OpProof:
