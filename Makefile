@@ -74,6 +74,7 @@ bench: $(STAMP) $(NATIVE_INFO)
 	$(PY) -m bench.api --orders 20000 --connections 2 --window 32 --batch 16 --json
 	$(PY) -m bench.tp --json
 	$(PY) -m bench.data --json
+	$(PY) -m bench.audit --json
 
 # On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak;
 # GCX-TP's CuPy executor, commitment overhead and proofs.

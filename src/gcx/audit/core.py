@@ -52,7 +52,7 @@ from gcx.tp.commit import (
     row_leaf,
     verify_row,
 )
-from gcx.tp.seeded import GOLDEN, MASK64, tensor_key
+from gcx.tp.seeded import MASK64, fill_seeded, tensor_key
 from gcx.tp.tensor import MAX_TENSOR_ELEMENTS
 
 PROTOCOL: Final = "/gcx/audit/1"
@@ -199,19 +199,29 @@ class ChallengeShape:
         return divmod(row, self.m)
 
 
+#: What a generated seeded element and a hashed 4-byte word cost a CPU verifier, in int8
+#: multiply-accumulates (the cost model's unit). Measured with NumPy (``python -m bench.audit``):
+#: a MAC of a large int8 GEMM takes ~0.03 ns, generating a seeded element ~7 ns (~240 MACs),
+#: hashing a word with SHA-256 ~2 ns (~60 MACs). Counting them as 1 (as a first model did)
+#: let small claims get challenges only ~5x cheaper to check than to recompute, not 20x.
+GEN_COST = 256
+HASH_COST = 64
+
+
 def verifier_cost(shape: ChallengeShape, rows_opened: int) -> int:
-    """Element operations the verifier spends: generating ``B`` (``n·k``), per opened row one row
-    of ``A`` (``k``), its ``n·k`` MACs, and hashing the row (``n`` words) and its path (16 words
+    """What checking the audit costs the verifier, in MACs (:data:`GEN_COST`,
+    :data:`HASH_COST`): generating ``B`` (``n·k`` elements), per opened row one row of ``A``
+    (``k`` elements), its ``n·k`` MACs, and hashing the row (``n`` words) and its path (16 words
     per level, plus the leaf prefix and the tensor root)."""
     depth = (shape.m - 1).bit_length()
-    per_row = shape.k + shape.n * shape.k + shape.n + 16 * (depth + 2)
-    return shape.n * shape.k + rows_opened * per_row
+    per_row = GEN_COST * shape.k + shape.n * shape.k + HASH_COST * (shape.n + 16 * (depth + 2))
+    return GEN_COST * shape.n * shape.k + rows_opened * per_row
 
 
 def recompute_cost(shape: ChallengeShape) -> int:
-    """Element operations of recomputing the GEMM instead: ``M·n·k`` MACs plus the ``(M + n)·k``
+    """What recomputing the GEMM instead costs, in MACs: ``M·n·k`` MACs plus the ``(M + n)·k``
     generated inputs (the commitment hashing, which recomputing would need too, is not counted)."""
-    return shape.macs + (shape.rows + shape.n) * shape.k
+    return shape.macs + GEN_COST * (shape.rows + shape.n) * shape.k
 
 
 def cost_ratio(shape: ChallengeShape, rows_opened: int) -> float:
@@ -258,8 +268,8 @@ def size_challenge(
 def _min_rows(d: int, r: int, min_ratio: float) -> int:
     """The least ``M`` with ``cost_ratio ≥ min_ratio`` for ``n = k = d`` (over-estimating the
     path depth as 26 levels, so it holds for any block size)."""
-    v = d * d + r * (d + d * d + d + 16 * 28)
-    return max(r, math.ceil((min_ratio * v - d * d) / (d * d + d)))
+    v = GEN_COST * d * d + r * (GEN_COST * d + d * d + HASH_COST * (d + 16 * 28))
+    return max(r, math.ceil((min_ratio * v - GEN_COST * d * d) / (d * d + GEN_COST * d)))
 
 
 # --------------------------------------------------------------------------- seeded inputs
@@ -271,17 +281,8 @@ def seeded_rows(xp: Any, seed: int, tensor_id: int, cols: int, row_start: int, r
     CuPy to generate on the device): element ``i`` is ``(mix(key + (i+1)·G) >> 56) - 128``."""
     if not 0 <= seed <= MASK64:
         raise AuditError("a seed is a 64-bit unsigned integer")
-    key = xp.uint64(tensor_key(seed, tensor_id))
-    start = row_start * cols
     out = xp.empty(rows * cols, dtype=xp.int8)
-    chunk = 1 << 22
-    for lo in range(0, rows * cols, chunk):
-        hi = min(rows * cols, lo + chunk)
-        z = key + xp.arange(start + lo + 1, start + hi + 1, dtype=xp.uint64) * xp.uint64(GOLDEN)
-        z = (z ^ (z >> xp.uint64(30))) * xp.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> xp.uint64(27))) * xp.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> xp.uint64(31))
-        out[lo:hi] = ((z >> xp.uint64(56)).astype(xp.int16) - 128).astype(xp.int8)
+    fill_seeded(xp, tensor_key(seed, tensor_id), row_start * cols, out)
     return out.reshape(rows, cols)
 
 

@@ -15,6 +15,8 @@ whole tensor in a few vectorized passes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .tensor import TensorType
@@ -46,29 +48,51 @@ def element(seed: int, tensor_id: int, index: int, dtype: str) -> int:
     return v - 2**32 if v >= 2**31 else v
 
 
-def _mix_array(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
-    out: np.ndarray = z ^ (z >> np.uint64(31))
+_CHUNK = 1 << 20  # elements per vectorized pass (bounds the two uint64 scratch arrays to 16 MiB)
+
+
+def fill_seeded(xp: Any, key: int, first: int, out: Any) -> Any:
+    """Fill the flat int8 or int32 array ``out`` (NumPy or CuPy, module ``xp``) with elements
+    ``first .. first + out.size - 1`` of the seeded tensor whose generator key is ``key``
+    (:func:`tensor_key`); return ``out``.
+
+    In place, in chunks: two uint64 scratch arrays and no other temporaries (about 6 ns an
+    element with NumPy on one core, several times faster than evaluating the formula as written).
+    """
+    n = int(out.size)
+    if n == 0:
+        return out
+    k, g = xp.uint64(key), xp.uint64(GOLDEN)
+    m1, m2 = xp.uint64(_M1), xp.uint64(_M2)
+    s30, s27, s31 = xp.uint64(30), xp.uint64(27), xp.uint64(31)
+    int8 = out.dtype == xp.int8
+    top = xp.uint64(56 if int8 else 32)
+    flat = out.view(xp.uint8 if int8 else xp.uint32)
+    z_buf = xp.empty(min(n, _CHUNK), dtype=xp.uint64)
+    t_buf = xp.empty_like(z_buf)
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        z, t = z_buf[: hi - lo], t_buf[: hi - lo]
+        z[...] = xp.arange(first + lo + 1, first + hi + 1, dtype=xp.uint64)
+        xp.multiply(z, g, out=z)
+        xp.add(z, k, out=z)
+        for shift, mult in ((s30, m1), (s27, m2)):
+            xp.right_shift(z, shift, out=t)
+            xp.bitwise_xor(z, t, out=z)
+            xp.multiply(z, mult, out=z)
+        xp.right_shift(z, s31, out=t)
+        xp.bitwise_xor(z, t, out=z)
+        xp.right_shift(z, top, out=z)
+        flat[lo:hi] = z  # the low 8 (int8) or 32 (int32) bits: r >> 56, r >> 32
+    if int8:
+        xp.bitwise_xor(flat, xp.uint8(0x80), out=flat)  # (r >> 56) - 128 == (r >> 56) ^ 0x80 as int8
     return out
-
-
-_CHUNK = 1 << 22  # elements per vectorized pass (bounds the uint64 scratch to 32 MiB)
 
 
 def seeded_tensor(seed: int, tensor_id: int, t: TensorType) -> np.ndarray:
     """The whole seeded tensor of type ``t`` as a C-contiguous array."""
     if not 0 <= seed <= MASK64:
         raise ValueError("a seed is a 64-bit unsigned integer")
-    key = np.uint64(tensor_key(seed, tensor_id))
-    n = t.elements
-    out = np.empty(n, dtype=t.dtype)
-    for start in range(0, n, _CHUNK):
-        stop = min(n, start + _CHUNK)
-        counter = np.arange(start + 1, stop + 1, dtype=np.uint64)
-        r = _mix_array(key + counter * np.uint64(GOLDEN))
-        if t.dtype == "int8":
-            out[start:stop] = (r >> np.uint64(56)).astype(np.int16) - 128
-        else:
-            out[start:stop] = (r >> np.uint64(32)).astype(np.uint32).view(np.int32)
+    out = np.empty(t.elements, dtype=t.dtype)
+    fill_seeded(np, tensor_key(seed, tensor_id), 0, out)
     return out.reshape(t.shape)

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from gcx import wire
 from gcx.audit.core import (
+    GEN_COST,
+    HASH_COST,
     MAX_BLOCKS,
     AnswerRejected,
     AuditConfig,
@@ -147,15 +149,16 @@ def test_sizing_stays_within_limits_and_keeps_the_verifier_cheaper(
 def test_cost_model_counts_generation_macs_and_hashing() -> None:
     s = ChallengeShape(m=1000, blocks=2, n=64, k=32)
     depth = 10  # ceil(log2(1000))
-    assert verifier_cost(s, 5) == 64 * 32 + 5 * (32 + 64 * 32 + 64 + 16 * (depth + 2))
-    assert recompute_cost(s) == 2000 * 64 * 32 + (2000 + 64) * 32
+    g, h = GEN_COST, HASH_COST
+    assert verifier_cost(s, 5) == g * 64 * 32 + 5 * (g * 32 + 64 * 32 + h * (64 + 16 * (depth + 2)))
+    assert recompute_cost(s) == 2000 * 64 * 32 + g * (2000 + 64) * 32
 
 
 def test_figures_at_default_settings() -> None:
     cfg = AuditConfig()
     gpu = size_challenge(175e12, cfg.target_s)  # the reference GPU's gemm_int8
     cpu = size_challenge(1e11, cfg.target_s)
-    assert cost_ratio(gpu, 66) > 5e4 and cost_ratio(cpu, 66) > 20
+    assert cost_ratio(gpu, 66) > 2e4 and cost_ratio(cpu, 66) > 20
     assert abs(gpu.ops / 175e12 - 5) < 0.05 and abs(cpu.ops / 1e11 - 5) < 0.05
 
 

@@ -117,7 +117,8 @@ async def test_a_rate_claimed_far_above_the_real_one_is_late() -> None:
 
 async def test_no_answer_within_deadline_and_grace_is_late() -> None:
     config = AuditConfig(target_s=0.05, allowance_s=0.1, grace_s=0.2)
-    async with audit_pair(AuditFaults(slow_factor=1000)) as (verifier, vkey, provider, server):
+    limits = ServerLimits(give_up_s=2.0)  # the server abandons the slow thread 2 s after the deadline
+    async with audit_pair(AuditFaults(slow_factor=1000), limits) as (verifier, vkey, provider, server):
         record = await run_audit(
             verifier, provider.get_id(), numpy_ops_per_s() / 20, config, private_key=vkey
         )
