@@ -23,6 +23,11 @@ It measures, printing one JSON object (``"bench": "gcx.tp/1"``, with the machine
   :func:`memory_child`): the peak bytes the job holds, its inputs included, against twice the
   tensors' own bytes (A 16 MiB + B 16 MiB + C 64 MiB).
 
+* ``largest`` — the largest job the NumPy backend runs within 8 GiB: GCX-TP's own limits bind
+  first (a tensor holds at most 2**26 elements, so the largest ``matmul_nt`` result is 8192²
+  int32), so this is the 8192³ job, measured like ``memory`` (peak bytes, and ``seconds`` of
+  its first execute + commit), with ``fits_8gib``. Not with ``--quick``.
+
 ``--quick`` does all of it at 1024³ only (the targets are for 4096³: ``met`` is then ``null``).
 """
 
@@ -60,6 +65,7 @@ SIZES = {"numpy": (1024, 4096), "cupy": (4096, 8192)}
 COMMIT_TARGET_PCT = {"numpy": 15.0, "cupy": 5.0}
 MEMORY_TARGET_RATIO = 2.0
 MIB = 1 << 20
+LARGEST_SIZE = 8192  # C = 8192² int32 = 2**26 elements, GCX-TP's largest tensor
 
 # A fresh process whose freed large arrays go back to the OS and whose new ones are fresh
 # mappings, so its resident set counts every array the job allocates (glibc otherwise raises
@@ -224,19 +230,27 @@ def memory_child(size: int, backend_name: str) -> dict[str, Any]:
 
     gc.collect()
     rss_delta: int | None = None
+    t0 = time.perf_counter()
     try:
         Path("/proc/self/clear_refs").write_text("5")
         base = _status_kib("VmRSS")
+        t0 = time.perf_counter()
         job()
         rss_delta = (_status_kib("VmHWM") - base) * 1024
     except (OSError, KeyError):
-        pass
+        job()
+    seconds = time.perf_counter() - t0
     gc.collect()
     tracemalloc.start()
     job()
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"input_bytes": input_bytes, "rss_peak_delta_bytes": rss_delta, "traced_peak_bytes": traced}
+    return {
+        "input_bytes": input_bytes,
+        "rss_peak_delta_bytes": rss_delta,
+        "traced_peak_bytes": traced,
+        "seconds": round(seconds, 3),
+    }
 
 
 def measure_memory(size: int, backend_name: str, quick: bool) -> dict[str, Any]:
@@ -333,6 +347,10 @@ def run(backend_name: str, quick: bool) -> dict[str, Any]:
         del result, committed
         gc.collect()
         memory = measure_memory(size, main.name, quick)
+    largest = None
+    if not quick and main is not None and main.name == "numpy":
+        largest = measure_memory(LARGEST_SIZE, "numpy", quick)
+        largest["fits_8gib"] = largest["peak_bytes"] <= 8 << 30
     return {
         "bench": BENCH,
         "machine": machine(cupy),
@@ -343,6 +361,7 @@ def run(backend_name: str, quick: bool) -> dict[str, Any]:
         "commitment": commitment,
         "proof": proof,
         "memory": memory,
+        "largest": largest,
         "skipped": skipped,
         "wall_seconds": round(time.perf_counter() - started, 3),
     }
