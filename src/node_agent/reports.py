@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gcx.errors import GCXError
+from gcx.files import write_atomic
 from gcx.keys import ParticipantKey
 from gcx.paths import ensure_home
 from gcx.reference import ReferenceProfile
@@ -36,13 +36,7 @@ def latest_report_path() -> Path:
 
 def save_report(path: Path, report: dict[str, Any]) -> None:
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
 
 
 def reusable(

@@ -9,13 +9,13 @@ right after deployment (so a reset chain or a wrong file is detected before any 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from eth_hash.auto import keccak
 
+from gcx.files import write_atomic
 from gcx.paths import gcx_home
 
 from .anvil import contracts_dir
@@ -76,10 +76,7 @@ def default_deployment_path() -> Path:
 
 def write_deployment(deployment: Deployment, path: Path | None = None) -> Path:
     path = path or default_deployment_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(deployment), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(asdict(deployment), indent=2) + "\n").encode("utf-8"))
     return path
 
 
