@@ -283,3 +283,10 @@ def test_status_without_a_state_file_is_one_error_line(isolated_home: Path) -> N
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("error: no verifier state")
+
+
+def test_run_without_a_coordinator_api_is_one_error_line(isolated_home: Path, key: ParticipantKey) -> None:
+    proc = _gcx(isolated_home, "verifier", "run", env={})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: no coordinator API to follow")
