@@ -1,17 +1,27 @@
-"""``gcx verifier …``: the verifier's commands (capacity audits; job sampling comes later)."""
+"""``gcx verifier …``: the verifier's commands (capacity audits; following, re-executing and
+reporting jobs: ``run`` and ``status``)."""
 
 from __future__ import annotations
 
 import json
 import math
 import secrets
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from gcx.errors import ConfigError
 
-app = typer.Typer(help="Verifier: audit providers' claimed capacity.", no_args_is_help=True)
+app = typer.Typer(
+    help="Verifier: audit providers' claimed capacity, re-execute sampled jobs and report mismatches.",
+    no_args_is_help=True,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Settings file (default: $GCX_CONFIG or $GCX_HOME/config.toml)."),
+]
 
 
 @app.command("audit")
@@ -76,3 +86,68 @@ def audit_cmd(
         )
     if not summary["passed"]:
         raise typer.Exit(1)
+
+
+@app.command("run")
+def run_cmd(
+    config: ConfigOpt = None,
+    ready_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line once the verifier is up.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR or CRITICAL.")] = "INFO",
+) -> None:
+    """Follow the coordinator's job feed until SIGTERM or SIGINT: re-execute a secret-sampled
+    share of submitted jobs, compare result roots, locate the first wrong op and row of a wrong
+    result with the provider's proofs and report it (docs/jobs-verifier.md)."""
+    import trio
+
+    from gcx.cli.common import prompt_passphrase, ready_announcer
+    from gcx.keys import load_key
+    from gcx.logs import setup_logging
+    from gcx.settings import load_settings
+    from gcx.signals import run_until_signalled
+
+    from .run import Verifier, config_from_settings
+
+    setup_logging(log_level)
+    settings = load_settings(config)
+    resolved = config_from_settings(settings)
+    key = load_key(settings.verifier.key, prompt_passphrase)
+    ready = ready_announcer(ready_json, lambda i: f"verifier ready: {i['verifier']} following {i['api']}")
+    verifier = Verifier(resolved, key)
+    trio.run(run_until_signalled, lambda: verifier.run(ready))
+
+
+@app.command("status")
+def status_cmd(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as one JSON object.")] = False,
+) -> None:
+    """Counts from the verifier's state file: jobs seen, sampled, verified, mismatches (with the
+    provider and op), withheld, failed, skipped."""
+    from gcx.paths import gcx_home
+    from gcx.settings import load_settings
+
+    from .state import VerifierState
+
+    settings = load_settings(config)
+    path = settings.verifier.state or gcx_home() / "verifier" / "state.sqlite"
+    if not path.exists():
+        raise ConfigError(f"no verifier state at {path}: run `gcx verifier run` first")
+    with VerifierState(path) as state:
+        summary: dict[str, Any] = {"state": str(path), **state.summary()}
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(
+        f"{summary['seen']} jobs seen (feed cursor {summary['cursor']}), {summary['sampled']} sampled: "
+        f"{summary['verified']} verified, {len(summary['mismatches'])} mismatches, "
+        f"{summary['withheld']} withheld, {summary['failed']} failed, {summary['pending']} pending; "
+        f"{summary['skipped']} skipped"
+    )
+    for m in summary["mismatches"]:
+        row = "" if m["row"] is None else f" row {m['row']}"
+        report = m["report"] + (f" ({m['report_detail']})" if m["report_detail"] else "")
+        typer.echo(
+            f"  mismatch: job {m['job_id']} provider {m['provider']} op {m['op']}{row}; report {report}"
+        )

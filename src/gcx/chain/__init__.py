@@ -6,7 +6,7 @@ file, typed calls and transactions, staking.
 * :class:`Deployment`, :func:`read_deployment`, :func:`write_deployment` — the deployment file;
 * :class:`Chain` — calls, transactions (reverts named by their custom error), events;
   :class:`EventWatcher` follows an event block by block;
-* :func:`ensure_provider_stake`, :func:`active_providers` — staking as the programs use it.
+* :func:`ensure_provider_stake`, :func:`ensure_verifier_stake`, :func:`active_providers` — staking as the programs use it.
 
 web3.py is blocking: from trio, call through ``trio.to_thread.run_sync``.
 """
@@ -18,7 +18,7 @@ from .client import Chain, EventWatcher
 from .deploy import GUARANTOR, PROVIDER, VERIFIER, DeployParams, deploy_all, faucet
 from .deployment import Deployment, default_deployment_path, read_deployment, write_deployment
 from .errors import ChainError, RpcUnreachable, TransactionFailed
-from .staking import active_providers, connect, ensure_provider_stake
+from .staking import active_providers, connect, ensure_provider_stake, ensure_verifier_stake
 
 __all__ = [
     "GUARANTOR",
@@ -38,6 +38,7 @@ __all__ = [
     "default_deployment_path",
     "deploy_all",
     "ensure_provider_stake",
+    "ensure_verifier_stake",
     "faucet",
     "read_deployment",
     "run_anvil",

@@ -1,5 +1,5 @@
-"""Staking as the programs use it: a node keeps its provider stake at the minimum; the coordinator
-asks who is staked."""
+"""Staking as the programs use it: a node keeps its provider stake at the minimum, a verifier its
+verifier stake; the coordinator asks who is staked."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from gcx.keys import ParticipantKey
 
 from .client import Chain
-from .deploy import PROVIDER
+from .deploy import PROVIDER, VERIFIER
 from .deployment import read_deployment
 from .errors import ChainError
 
@@ -23,22 +23,33 @@ def connect(rpc_url: str, deployment: Path | None, key: ParticipantKey | None = 
 
 def ensure_provider_stake(chain: Chain) -> int:
     """Bond whatever is missing to reach the provider minimum; return the bonded stake."""
+    return _ensure_stake(chain, PROVIDER, "provider")
+
+
+def ensure_verifier_stake(chain: Chain) -> int:
+    """Bond whatever is missing to reach the verifier minimum (role ``VERIFIER`` = 2, the minimum
+    read from the StakingRegistry); return the bonded stake. Idempotent: a verifier whose stake
+    already covers the minimum bonds nothing."""
+    return _ensure_stake(chain, VERIFIER, "verifier")
+
+
+def _ensure_stake(chain: Chain, role: int, what: str) -> int:
     assert chain.address is not None
-    minimum = int(chain.call("StakingRegistry", "minStake", PROVIDER))
-    bonded = int(chain.call("StakingRegistry", "stakeOf", chain.address, PROVIDER)[0])
+    minimum = int(chain.call("StakingRegistry", "minStake", role))
+    bonded = int(chain.call("StakingRegistry", "stakeOf", chain.address, role)[0])
     if bonded >= minimum and bonded > 0:
-        log.info("provider stake %d already covers the minimum %d", bonded, minimum)
+        log.info("%s stake %d already covers the minimum %d", what, bonded, minimum)
         return bonded
     shortfall = max(minimum - bonded, 1)
     balance = int(chain.call("GCXToken", "balanceOf", chain.address))
     if balance < shortfall:
         raise ChainError(
-            f"{chain.address} holds {balance} GCX (wei) but must bond {shortfall} more to reach the provider "
+            f"{chain.address} holds {balance} GCX (wei) but must bond {shortfall} more to reach the {what} "
             f"minimum of {minimum}: fund it with GCX first"
         )
     chain.transact("GCXToken", "approve", chain.deployment.address("StakingRegistry"), shortfall)
-    chain.transact("StakingRegistry", "stake", PROVIDER, shortfall)
-    log.info("bonded %d GCX (wei) as provider stake", shortfall)
+    chain.transact("StakingRegistry", "stake", role, shortfall)
+    log.info("bonded %d GCX (wei) as %s stake", shortfall, what)
     return bonded + shortfall
 
 
