@@ -148,7 +148,7 @@ class AuditSettings(_Section):
 
 
 class VerifierSettings(_Section):
-    """`gcx verifier run` (docs/jobs.md, "Verifiers")."""
+    """`gcx verifier run` (docs/jobs-verifier.md)."""
 
     key: Annotated[str, Field(min_length=1, max_length=64)] = "verifier"
     coordinator_api: str | None = None  # default: network.coordinator_api
