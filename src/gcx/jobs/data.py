@@ -53,16 +53,19 @@ from gcx.tp.commit import (
     CommitmentError,
     DType,
     ElementProof,
+    OpProof,
     ProofError,
     RowProof,
     TensorCommitment,
     TensorHeader,
     commit_tensor,
     decode_element_proof,
+    decode_op_proof,
     decode_row_proof,
     row_pads,
     tensor_root_of,
     verify_element,
+    verify_op,
     verify_row,
 )
 from gcx.tp.tensor import MAX_TENSOR_ELEMENTS
@@ -91,6 +94,7 @@ __all__ = [
     "ElementProofRequest",
     "HeaderReply",
     "HeaderRequest",
+    "OpProofRequest",
     "ProofReply",
     "PutAbort",
     "PutAbortReply",
@@ -266,6 +270,19 @@ class ElementProofRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class OpProofRequest:
+    """``gcx.data.op_proof``: op ``index``'s leaf in the result ``result_root`` with its path."""
+
+    TYPE: ClassVar[str] = "gcx.data.op_proof"
+    result_root: bytes
+    index: int
+
+    def encode(self) -> bytes:
+        """Canonical msgpack."""
+        return _encode(self.TYPE, {"result_root": self.result_root, "index": self.index})
+
+
+@dataclass(frozen=True, slots=True)
 class PutBegin:
     """``gcx.data.put_begin``: upload the tensor of ``header`` whose root is ``root``."""
 
@@ -321,6 +338,7 @@ Request = (
     | RowsRequest
     | RowProofRequest
     | ElementProofRequest
+    | OpProofRequest
     | PutBegin
     | PutRows
     | PutFinish
@@ -354,6 +372,10 @@ def _decode_element_proof(m: dict[str, Any]) -> Request:
     return ElementProofRequest(_root(m["root"]), _u32(m["index"], "index"), _u32(m["col"], "col"))
 
 
+def _decode_op_proof(m: dict[str, Any]) -> Request:
+    return OpProofRequest(_root(m["result_root"], "result_root"), _u32(m["index"], "index"))
+
+
 def _decode_put_begin(m: dict[str, Any]) -> Request:
     return PutBegin(_root(m["root"]), _header(m))
 
@@ -376,6 +398,7 @@ _REQUESTS: Final[dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Req
     RowsRequest.TYPE: (("root", "start", "count", "offset", "length"), _decode_rows),
     RowProofRequest.TYPE: (("root", "index"), _decode_row_proof),
     ElementProofRequest.TYPE: (("root", "index", "col"), _decode_element_proof),
+    OpProofRequest.TYPE: (("result_root", "index"), _decode_op_proof),
     PutBegin.TYPE: (("root", *_HEADER_KEYS), _decode_put_begin),
     PutRows.TYPE: (("upload", "offset", "data"), _decode_put_rows),
     PutFinish.TYPE: (("upload",), _decode_put_finish),
@@ -589,6 +612,10 @@ class DataServer:
     ``max_uploads_per_peer`` uploads in progress (:class:`QuotaExceeded`); the store's own cap
     applies to all together (:class:`StoreFull`). Only the peer that began an upload can write,
     finish or abort it; one idle for ``upload_idle_s`` is discarded.
+
+    ``withhold`` (a fault, the node's ``fault.withhold_data``): when it returns true for the root
+    of a read (a tensor root, or a result root for ``op_proof``), that read is refused with
+    :class:`DataNotFound` as if the data were not held.
     """
 
     store: TensorStore
@@ -598,6 +625,7 @@ class DataServer:
     max_data: int = MAX_DATA
     clock: Callable[[], float] = time.monotonic
     io_threads: int = 4
+    withhold: Callable[[bytes], bool] | None = None
     _uploads: dict[bytes, _Pending] = field(default_factory=dict, init=False)
     _io: trio.CapacityLimiter = field(init=False)
 
@@ -631,6 +659,12 @@ class DataServer:
     async def handle(self, peer: ID, data: bytes) -> bytes:
         """Answer one request (the :func:`gcx.p2p.reqresp.serve` handler)."""
         req = decode_request(data)
+        if isinstance(req, OpProofRequest):
+            self._check_withheld(req.result_root, "result")
+            oproof = await self._io_call(self.store.op_proof, req.result_root, req.index)
+            return ProofReply(req.result_root, oproof.encode()).encode()
+        if isinstance(req, HeaderRequest | RowsRequest | RowProofRequest | ElementProofRequest):
+            self._check_withheld(req.root)
         if isinstance(req, HeaderRequest):
             header = self.store.header(req.root)
             tree_root = await self._io_call(self.store.tree_root, req.root)
@@ -658,6 +692,10 @@ class DataServer:
         root = await self._io_call(pending.upload.finish, pending.root)
         log.info("upload from %s stored as %s", peer, root.hex())
         return PutFinishReply(root).encode()
+
+    def _check_withheld(self, root: bytes, what: str = "tensor") -> None:
+        if self.withhold is not None and self.withhold(root):
+            raise DataNotFound(root, f"no {what} with root {root.hex()}")
 
     async def _rows(self, req: RowsRequest) -> bytes:
         header = self.store.header(req.root)
@@ -941,6 +979,19 @@ class DataClient:
         ok = reply.root == root and proof.row_proof.index == index and proof.col == col
         if not ok or not verify_element(root, proof):
             raise DataMismatch(root, index, f"the peer's proof of element [{index}, {col}] does not verify")
+        return proof
+
+    async def fetch_op_proof(self, peer: ID | str, result_root: bytes, index: int) -> OpProof:
+        """Op ``index``'s leaf in the result ``result_root`` with its path, verified against the
+        result root (:class:`DataMismatch` if it does not verify or is of another op)."""
+        reply = await self._call(peer, OpProofRequest(result_root, index), ProofReply.TYPE, result_root)
+        assert isinstance(reply, ProofReply)
+        try:
+            proof = decode_op_proof(reply.proof)
+        except ProofError as exc:
+            raise ProtocolError(f"malformed op proof: {exc}") from None
+        if reply.root != result_root or proof.leaf.op_index != index or not verify_op(result_root, proof):
+            raise DataMismatch(result_root, None, f"the peer's proof of op {index} does not verify")
         return proof
 
     async def upload(

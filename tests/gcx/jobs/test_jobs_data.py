@@ -12,7 +12,7 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jobs_helpers import connected_hosts, tensor
+from jobs_helpers import DIGEST, connected_hosts, relu_leaves, tensor
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
@@ -27,6 +27,7 @@ from gcx.jobs.data import (
     ElementProofRequest,
     HeaderReply,
     HeaderRequest,
+    OpProofRequest,
     PutAbort,
     PutBegin,
     PutBeginReply,
@@ -40,7 +41,17 @@ from gcx.jobs.data import (
 )
 from gcx.jobs.store import TensorStore, file_size
 from gcx.p2p import FrameTooLarge, RemoteError, connect, listen_addrs, request
-from gcx.tp.commit import DType, RowProof, TensorHeader, commit_tensor, verify_element, verify_row
+from gcx.tp.commit import (
+    DType,
+    OpProof,
+    RowProof,
+    TensorHeader,
+    commit_result,
+    commit_tensor,
+    verify_element,
+    verify_op,
+    verify_row,
+)
 from gcx.wire import canonical_bytes, unpack
 
 pytestmark = pytest.mark.timeout(60)
@@ -67,6 +78,19 @@ class LyingProofStore(TensorStore):
         true = super().row_proof(root, 0)
         other = super().row_proof(root, 1)
         return RowProof(true.header, index, other.row, true.siblings)
+
+
+class LyingOpStore(TensorStore):
+    """A store that answers op proofs with the proof of the next op (``mode`` "op") or of the
+    same op in another stored result (``mode`` "root")."""
+
+    mode = "op"
+    other = b""
+
+    def op_proof(self, result_root: bytes, k: int) -> OpProof:
+        if self.mode == "op":
+            return super().op_proof(result_root, k + 1)
+        return super().op_proof(self.other, k)
 
 
 async def _raw(client: Any, server: Any, payload: bytes) -> bytes:
@@ -166,6 +190,80 @@ async def test_proofs_over_the_wire_verify_against_the_root(tmp_path: Path) -> N
         assert range_info.value.remote
         with pytest.raises(DataRangeError):
             await client.fetch_element_proof(server_host.get_id(), root, 0, 6)
+
+
+@pytest.mark.trio
+async def test_op_proofs_over_the_wire_verify_against_the_result_root(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "provider")
+    leaves = relu_leaves(6)
+    root = store.put_result(DIGEST, leaves)
+    async with connected_hosts(2) as (verifier, provider):
+        DataServer(store).register(provider)
+        client = DataClient(verifier)
+        for k in range(6):
+            proof = await client.fetch_op_proof(provider.get_id(), root, k)
+            assert proof.leaf == leaves[k] and verify_op(root, proof, DIGEST)
+        with pytest.raises(DataRangeError) as out:
+            await client.fetch_op_proof(provider.get_id(), root, 6)
+        assert out.value.remote
+        with pytest.raises(DataNotFound) as missing:
+            await client.fetch_op_proof(provider.get_id(), bytes(32), 0)
+        assert missing.value.remote and missing.value.root == bytes(32)
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("mode", ["op", "root"])
+async def test_a_provider_lying_about_an_op_is_a_data_mismatch(tmp_path: Path, mode: str) -> None:
+    store = LyingOpStore(tmp_path / "provider")
+    leaves = relu_leaves(4)
+    root = store.put_result(DIGEST, leaves)
+    store.other = store.put_result(DIGEST, relu_leaves(4, seed=2))
+    store.mode = mode
+    lie = store.op_proof(root, 1)  # a true proof, of something else
+    assert verify_op(root if mode == "op" else store.other, lie) and (lie.leaf.op_index == 1) == (
+        mode == "root"
+    )
+    async with connected_hosts(2) as (verifier, provider):
+        DataServer(store).register(provider)
+        with pytest.raises(DataMismatch) as info:
+            await DataClient(verifier).fetch_op_proof(provider.get_id(), root, 1)
+        assert info.value.root == root and not info.value.remote
+
+
+@pytest.mark.trio
+async def test_withhold_refuses_exactly_the_named_roots(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "provider")
+    array = tensor("int32", (20, 3))
+    hidden, shown = store.put(1, array), store.put(2, array)
+    hidden_result = store.put_result(DIGEST, relu_leaves(3))
+    shown_result = store.put_result(bytes(32), relu_leaves(3))
+    withheld = {hidden, hidden_result}
+    async with connected_hosts(2) as (client_host, provider):
+        DataServer(store, withhold=lambda root: root in withheld).register(provider)
+        client = DataClient(client_host)
+        peer = provider.get_id()
+        for fetch in (
+            client.fetch_header(peer, hidden),
+            client.fetch_tensor(peer, hidden),
+            client.fetch_row_proof(peer, hidden, 0),
+            client.fetch_element_proof(peer, hidden, 0, 0),
+            client.fetch_op_proof(peer, hidden_result, 0),
+        ):
+            with pytest.raises(DataNotFound) as info:
+                await fetch
+            assert info.value.remote
+        for payload in (RowsRequest(hidden, 0, 1).encode(), OpProofRequest(hidden_result, 1).encode()):
+            with pytest.raises(RemoteError) as raw:
+                await _raw(client_host, provider, payload)
+            assert raw.value.code == "DataNotFound"
+        assert np.array_equal(await client.fetch_tensor(peer, shown), array)
+        assert (await client.fetch_row_proof(peer, shown, 19)).row == array[19].tobytes()
+        proof = await client.fetch_op_proof(peer, shown_result, 2)
+        assert verify_op(shown_result, proof) and proof.program_digest == bytes(32)
+        withheld.clear()  # asked per request: a fault can be switched off
+        assert np.array_equal(await client.fetch_tensor(peer, hidden), array)
+        assert (await client.fetch_op_proof(peer, hidden_result, 0)).leaf == relu_leaves(3)[0]
+    assert commit_result(DIGEST, relu_leaves(3)).root == hidden_result
 
 
 @pytest.mark.trio
@@ -355,6 +453,7 @@ REQUESTS = st.one_of(
     ),
     st.builds(RowProofRequest, ROOTS, U32),
     st.builds(ElementProofRequest, ROOTS, U32, U32),
+    st.builds(OpProofRequest, ROOTS, U32),
     st.builds(PutBegin, ROOTS, HEADERS),
     st.builds(
         PutRows,
@@ -420,11 +519,14 @@ def test_the_server_handler_answers_or_raises_a_typed_error(
 ) -> None:
     store = TensorStore(tmp_path_factory.mktemp("fuzz"), max_bytes=1 << 20)
     root = store.put(0, tensor("int8", (4, 4)))
+    result = store.put_result(DIGEST, relu_leaves(2))
     server = DataServer(store, peer_quota=1 << 16)
     peer = ID(b"\x00\x25" + bytes(37))
     targeted = {**unpack(req.encode())}
     if "root" in targeted:
         targeted["root"] = root  # hit the stored tensor: ranges, proofs, existing uploads
+    if "result_root" in targeted:
+        targeted["result_root"] = result  # hit the stored result: op ranges
 
     async def run() -> None:
         for payload in (req.encode(), canonical_bytes(targeted), junk):
