@@ -28,11 +28,15 @@ from gcx.jobs.data import (
     HeaderReply,
     HeaderRequest,
     OpProofRequest,
+    ProofReply,
     PutAbort,
+    PutAbortReply,
     PutBegin,
     PutBeginReply,
     PutFinish,
+    PutFinishReply,
     PutRows,
+    PutRowsReply,
     RowProofRequest,
     RowsReply,
     RowsRequest,
@@ -464,6 +468,19 @@ REQUESTS = st.one_of(
     st.builds(PutFinish, st.binary(min_size=16, max_size=16)),
     st.builds(PutAbort, st.binary(min_size=16, max_size=16)),
 )
+UPLOADS = st.binary(min_size=16, max_size=16)
+REPLIES = st.one_of(
+    st.builds(HeaderReply, ROOTS, HEADERS, ROOTS),
+    st.builds(
+        RowsReply, ROOTS, U32, st.integers(1, 2**32 - 1), st.integers(0, 2**64 - 1), st.binary(min_size=1)
+    ),
+    st.builds(ProofReply, ROOTS, st.binary(min_size=1, max_size=300)),
+    st.just(PutBeginReply(None, True)),
+    st.builds(PutBeginReply, UPLOADS, st.just(False)),
+    st.builds(PutRowsReply, UPLOADS, st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+    st.builds(PutFinishReply, ROOTS),
+    st.just(PutAbortReply()),
+)
 VALUES = st.one_of(
     st.none(),
     st.booleans(),
@@ -500,6 +517,49 @@ def test_mutated_requests_decode_or_raise_a_wire_error(req: Any, data: st.DataOb
     assert decode_request(decoded.encode()) == decoded  # whatever is accepted is a valid request
 
 
+@settings(max_examples=200, deadline=None)
+@given(REPLIES)
+def test_replies_round_trip_and_only_as_their_own_type(reply: Any) -> None:
+    assert decode_reply(reply.encode(), reply.TYPE) == reply
+    other = RowsReply.TYPE if reply.TYPE != RowsReply.TYPE else HeaderReply.TYPE
+    with pytest.raises(WireError):
+        decode_reply(reply.encode(), other)
+
+
+@settings(max_examples=300, deadline=None)
+@given(REPLIES, st.data())
+def test_mutated_replies_decode_or_raise_a_wire_error(reply: Any, data: st.DataObject) -> None:
+    m = unpack(reply.encode())
+    key = data.draw(st.sampled_from(sorted(m)))
+    if data.draw(st.booleans()):
+        m[key] = data.draw(VALUES)
+    else:
+        del m[key]
+    try:
+        decoded = decode_reply(canonical_bytes(m), reply.TYPE)
+    except WireError:
+        return
+    assert decode_reply(decoded.encode(), reply.TYPE) == decoded
+
+
+def test_the_op_proof_request_on_the_wire() -> None:
+    root = bytes(range(32))
+    wire = {"type": "gcx.data.op_proof", "v": 1, "result_root": root, "index": 7}
+    assert OpProofRequest(root, 7).encode() == canonical_bytes(wire)
+    assert decode_request(canonical_bytes(wire)) == OpProofRequest(root, 7)
+    for bad in (
+        {**wire, "index": -1},
+        {**wire, "index": 2**32},
+        {**wire, "index": True},
+        {**wire, "result_root": root[:31]},
+        {k: v for k, v in wire.items() if k != "index"},
+        {**{k: v for k, v in wire.items() if k != "result_root"}, "root": root},  # not row_proof's key
+        {**wire, "v": 2},
+    ):
+        with pytest.raises(WireError):
+            decode_request(canonical_bytes(bad))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_crash_the_decoders(data: bytes) -> None:
@@ -507,6 +567,8 @@ def test_arbitrary_bytes_never_crash_the_decoders(data: bytes) -> None:
         decode_request,
         lambda d: decode_reply(d, RowsReply.TYPE),
         lambda d: decode_reply(d, HeaderReply.TYPE),
+        lambda d: decode_reply(d, ProofReply.TYPE),
+        lambda d: decode_reply(d, PutBeginReply.TYPE),
     ):
         with contextlib.suppress(WireError):
             decode(data)
