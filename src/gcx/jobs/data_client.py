@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -19,6 +20,7 @@ from gcx.errors import SchemaError
 from gcx.p2p.errors import ProtocolError, RemoteError
 from gcx.p2p.reqresp import request
 from gcx.tp.commit import (
+    TAG_ROW_NODE,
     CommitmentError,
     DType,
     ElementProof,
@@ -28,9 +30,11 @@ from gcx.tp.commit import (
     TensorCommitment,
     TensorHeader,
     commit_tensor,
+    commitment_from_levels,
     decode_element_proof,
     decode_op_proof,
     decode_row_proof,
+    row_leaf,
     row_pads,
     verify_element,
     verify_op,
@@ -84,6 +88,8 @@ MAX_TENSOR_BYTES: Final = MAX_TENSOR_ELEMENTS * 4
 DEFAULT_DEPTH: Final = 2
 """Requests a client keeps in flight per transfer (the server takes 8 per peer)."""
 DEFAULT_TIMEOUT_S: Final = 30.0
+_OVERLAP_ROW_BYTES: Final = 2048
+"""hashlib releases the GIL from this many bytes on: rows this wide are hashed as they arrive."""
 _NUMPY: Final[dict[DType, np.dtype[Any]]] = {DType.INT8: np.dtype("i1"), DType.INT32: np.dtype("<i4")}
 
 _REMOTE: Final[dict[str, type[DataError]]] = {
@@ -139,6 +145,47 @@ async def _pipelined(items: Iterator[T], work: Callable[[T], Awaitable[None]], d
             nursery.start_soon(worker)
     if errors:
         raise errors[0]
+
+
+class _RowHasher:
+    """A download's commitment, hashed while it arrives: :meth:`hash_rows` computes the leaves of
+    rows already received (from a worker thread: SHA-256 releases the GIL on rows of at least
+    :data:`_OVERLAP_ROW_BYTES`), :meth:`commitment` the rest and the tree. Rows narrower than
+    that are hashed at the end by :func:`commit_tensor` (its loop is faster than per-row calls
+    and a thread would hold the GIL anyway). Equal to :func:`commit_tensor` of the same bytes."""
+
+    def __init__(self, header: TensorHeader) -> None:
+        self.header = header
+        self.buf = bytearray(data_size(header))
+        self.leaves: list[bytes | None] = [None] * header.rows
+        self.overlap = header.row_size >= _OVERLAP_ROW_BYTES
+
+    def hash_rows(self, start: int, count: int) -> None:
+        """The leaves of rows ``start .. start+count-1`` (their bytes are all in :attr:`buf`)."""
+        header, size = self.header, self.header.row_size
+        with memoryview(self.buf) as view:
+            for i in range(start, start + count):
+                self.leaves[i] = row_leaf(header, i, bytes(view[i * size : (i + 1) * size]))
+
+    def array(self) -> npt.NDArray[np.generic]:
+        """The received tensor (a view of :attr:`buf`)."""
+        h = self.header
+        flat = np.frombuffer(self.buf, dtype=_NUMPY[h.dtype])
+        return flat.reshape((h.cols,) if h.rank == 1 else (h.rows, h.cols))
+
+    def commitment(self) -> TensorCommitment:
+        """Every leaf not hashed yet (rows fetched in parts), then the tree, level by level."""
+        if not self.overlap:
+            return commit_tensor(self.header.tensor_id, self.array())
+        for i in [i for i, leaf in enumerate(self.leaves) if leaf is None]:
+            self.hash_rows(i, 1)
+        level = [leaf for leaf in self.leaves if leaf is not None]
+        levels, pads = [level], row_pads(self.header.depth)
+        for height in range(self.header.depth):
+            odd = [*level, pads[height]] if len(level) % 2 else level  # a missing right end: padding
+            level = [sha256(TAG_ROW_NODE + odd[i] + odd[i + 1]).digest() for i in range(0, len(odd), 2)]
+            levels.append(level)
+        return commitment_from_levels(self.header, levels)
 
 
 @dataclass
@@ -214,13 +261,26 @@ class DataClient:
             got += n
 
     async def _fetch_range(
-        self, peer: ID | str, root: bytes, header: TensorHeader, first: int, count: int
+        self,
+        peer: ID | str,
+        root: bytes,
+        header: TensorHeader,
+        first: int,
+        count: int,
+        hasher: _RowHasher | None = None,
     ) -> bytearray:
-        buf = bytearray(count * header.row_size)
+        buf = bytearray(count * header.row_size) if hasher is None else hasher.buf
         view = memoryview(buf)
+
+        async def fetch(piece: _Piece) -> None:
+            await self._fetch_piece(peer, root, piece, view)
+            whole_rows = piece.offset == 0 and piece.length == piece.count * header.row_size
+            if hasher is not None and hasher.overlap and whole_rows:
+                # whole rows: hash them now, in a thread, while the other requests stay in flight
+                await trio.to_thread.run_sync(hasher.hash_rows, piece.start, piece.count)
+
         try:
-            pieces = _plan(header, first, count, self.chunk)
-            await _pipelined(pieces, lambda piece: self._fetch_piece(peer, root, piece, view), self.depth)
+            await _pipelined(_plan(header, first, count, self.chunk), fetch, self.depth)
         finally:
             view.release()
         return buf
@@ -252,13 +312,13 @@ class DataClient:
         size = data_size(header)
         if size > max_bytes:
             raise DataRangeError(f"the tensor has {size} bytes, more than the {max_bytes} accepted")
-        buf = await self._fetch_range(peer, root, header, 0, header.rows)
-        flat = np.frombuffer(buf, dtype=_NUMPY[header.dtype])
-        array = flat.reshape((header.cols,) if header.rank == 1 else (header.rows, header.cols))
-        commitment = await trio.to_thread.run_sync(commit_tensor, header.tensor_id, array)
+        hasher = _RowHasher(header)
+        buf = await self._fetch_range(peer, root, header, 0, header.rows, hasher)
+        commitment = await trio.to_thread.run_sync(hasher.commitment)
+        array = hasher.array()
         if commitment.tree_root != tree_root:
             row, how = await self._first_bad_row(peer, root, header, commitment, buf)
-            del array, flat, buf
+            del array, buf, hasher
             raise DataMismatch(root, row, how)
         return array, commitment
 

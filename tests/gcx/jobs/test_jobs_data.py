@@ -128,6 +128,30 @@ async def test_tensors_round_trip_in_chunks_and_wide_rows_in_parts(tmp_path: Pat
 
 
 @pytest.mark.trio
+async def test_the_commitment_hashed_during_the_download_is_commit_tensor(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "server")
+    cases = [  # rows of >= 2048 bytes are hashed as they arrive, narrower ones at the end
+        (tensor("int32", (37, 600)), 2400 * 3),  # whole wide rows, 13 pieces, odd levels
+        (tensor("int8", (33, 2048)), 2048 * 4 + 5),  # pieces of 4 rows
+        (tensor("int32", (3, 1024)), 1000),  # wide rows fetched in parts: hashed at the end
+        (tensor("int32", (5000,)), 4096),  # one wide row in parts
+        (tensor("int32", (77, 13)), 4 * 13 * 5),  # narrow rows: commit_tensor at the end
+        (tensor("int8", (1000,)), 256),
+        (tensor("int32", (1, 1)), 4096),
+    ]
+    async with connected_hosts(2) as (client_host, server_host):
+        DataServer(store).register(server_host)
+        for n, (array, chunk) in enumerate(cases):
+            root = store.put(n, array)
+            got, commitment = await DataClient(client_host, chunk=chunk, depth=3).fetch_committed(
+                server_host.get_id(), root
+            )
+            want = commit_tensor(n, array)
+            assert commitment.levels == want.levels and commitment.root == root, array.shape
+            assert np.array_equal(got, array)
+
+
+@pytest.mark.trio
 async def test_multi_megabyte_tensor_with_the_default_chunks(tmp_path: Path) -> None:
     big = tensor("int32", (4352, 1024))  # 17 MiB: three 8 MiB chunks
     store = TensorStore(tmp_path / "server")
