@@ -393,7 +393,9 @@ class DataClient:
         req = OpProofRequest(result_root, index)
         under, proof = await self._proof(peer, req, result_root, decode_op_proof)
         if under != result_root or proof.leaf.op_index != index or not verify_op(result_root, proof):
-            raise DataMismatch(result_root, None, f"the peer's proof of op {index} does not verify")
+            raise DataMismatch(
+                result_root, None, f"the peer's proof of op {index} does not verify", what="result"
+            )
         return proof
 
     async def upload(

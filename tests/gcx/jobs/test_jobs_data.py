@@ -256,6 +256,7 @@ async def test_a_provider_lying_about_an_op_is_a_data_mismatch(tmp_path: Path, m
         with pytest.raises(DataMismatch) as info:
             await DataClient(verifier).fetch_op_proof(provider.get_id(), root, 1)
         assert info.value.root == root and not info.value.remote
+        assert str(info.value).startswith(f"result {root.hex()[:16]}") and "op 1" in str(info.value)
 
 
 @pytest.mark.trio
