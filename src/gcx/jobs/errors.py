@@ -33,12 +33,15 @@ class DataMismatch(DataError):  # noqa: N818 - the name the API promises
     """Bytes that do not hash to the root they were fetched or uploaded for.
 
     ``row`` is the first row proven wrong, or ``None`` when the header itself (or a peer's
-    upload) is what does not match; ``detail`` says what was found.
+    upload, or an op proof) is what does not match; ``detail`` says what was found; ``what``
+    names the data (``"tensor"``, or ``"result"`` for an op proof under a result root).
     """
 
-    def __init__(self, root: bytes, row: int | None, detail: str, *, remote: bool = False) -> None:
+    def __init__(
+        self, root: bytes, row: int | None, detail: str, *, remote: bool = False, what: str = "tensor"
+    ) -> None:
         where = "" if row is None else f" at row {row}"
-        super().__init__(f"tensor {root.hex()[:16]}… does not match its root{where}: {detail}", remote=remote)
+        super().__init__(f"{what} {root.hex()[:16]}… does not match its root{where}: {detail}", remote=remote)
         self.root = root
         self.row = row
         self.detail = detail

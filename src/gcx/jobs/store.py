@@ -22,7 +22,16 @@ either wholly visible or absent, whatever the moment of a crash. Uploads (:meth:
 take bytes in any order; :meth:`Upload.finish` hashes the file and makes it visible only if it
 hashes to the root the uploader declared (so a wrong or incomplete upload never becomes visible).
 
-Quota: ``max_bytes`` caps the files' total size, uploads in progress included (their full size is
+Results: :meth:`TensorStore.put_result` keeps a run's op leaves (GCX-TP, :func:`gcx.tp.commit.commit_result`)
+as one file ``results/<result root hex>.gcxr``::
+
+    magic "GCXRES01" ‖ program digest (32) ‖ n_ops u32 ‖ n_ops op leaf bodies (66 bytes each, op 0 first)
+
+written the same crash-safe way (``tmp/``, flush, rename). Opening a store indexes a result file
+only if its leaves recommit to the root its name says, so a damaged or foreign file is never
+served; :meth:`TensorStore.op_proof` recommits the leaves (at most 1024 ops) and proves one.
+
+Quota: ``max_bytes`` caps the files' total size (tensors and results), uploads in progress included (their full size is
 reserved when they begin); beyond it :class:`StoreFull`. Per-owner usage (:meth:`usage`) lets a
 server enforce per-peer quotas. The store is safe to call from several threads (a server hashes
 uploads in worker threads).
@@ -36,6 +45,7 @@ import os
 import secrets
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,13 +55,20 @@ import numpy.typing as npt
 
 from gcx.tp.commit import (
     HASH_SIZE,
+    OP_BODY_SIZE,
     CommitmentError,
     DType,
     ElementProof,
+    OpLeaf,
+    OpProof,
+    ResultCommitment,
     RowProof,
     TensorCommitment,
     TensorHeader,
+    commit_result,
     commit_tensor,
+    decode_op_leaf,
+    prove_op,
     row_pads,
     tensor_root_of,
 )
@@ -63,6 +80,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAGIC",
     "MAX_OWNER_BYTES",
+    "RESULT_MAGIC",
     "StoredTensor",
     "TensorStore",
     "Upload",
@@ -80,6 +98,9 @@ DEFAULT_MAX_BYTES = 4 * 1024**3
 _PREAMBLE = struct.Struct(">8s14s32sB")  # magic, header, root, owner length (55 bytes)
 _NUMPY: dict[DType, np.dtype[Any]] = {DType.INT8: np.dtype("i1"), DType.INT32: np.dtype("<i4")}
 _SUFFIX = ".gcxt"
+RESULT_MAGIC = b"GCXRES01"
+_RESULT_HEAD = struct.Struct(">8s32sI")  # magic, program digest, op count (44 bytes)
+_RESULT_SUFFIX = ".gcxr"
 
 
 def _level_lengths(rows: int, depth: int) -> list[int]:
@@ -120,6 +141,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _encode_result(result: ResultCommitment) -> bytes:
+    head = _RESULT_HEAD.pack(RESULT_MAGIC, result.program_digest, len(result.leaves))
+    return head + b"".join(leaf.body() for leaf in result.leaves)
+
+
+def _decode_result(raw: bytes) -> ResultCommitment:
+    """The commitment a result file holds; :class:`ValueError` / :class:`CommitmentError` if
+    it is not exactly one."""
+    if len(raw) < _RESULT_HEAD.size:
+        raise ValueError("truncated before its op count")
+    magic, digest, n_ops = _RESULT_HEAD.unpack_from(raw)
+    if magic != RESULT_MAGIC:
+        raise ValueError("bad magic")
+    if len(raw) != _RESULT_HEAD.size + n_ops * OP_BODY_SIZE:
+        raise ValueError(f"{len(raw)} bytes for {n_ops} ops")
+    at = _RESULT_HEAD.size
+    leaves = [decode_op_leaf(raw[at + k * OP_BODY_SIZE : at + (k + 1) * OP_BODY_SIZE]) for k in range(n_ops)]
+    return commit_result(digest, leaves)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredTensor:
     """A visible tensor: its root, header, owner (who stored it; ``""``: the store's holder) and
@@ -149,11 +190,16 @@ class TensorStore:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self._tensors_dir = self.directory / "tensors"
+        self._results_dir = self.directory / "results"
         self._tmp_dir = self.directory / "tmp"
         self._tensors_dir.mkdir(parents=True, exist_ok=True)
+        self._results_dir.mkdir(parents=True, exist_ok=True)
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._index: dict[bytes, StoredTensor] = {}
+        self._results: dict[bytes, int] = {}  # result root -> file size
+        self._writing = 0  # bytes of the result being written (reserved)
+        self._result_lock = threading.Lock()
         self._uploads: dict[str, Upload] = {}
         for leftover in self._tmp_dir.iterdir():
             log.info("removing abandoned upload %s", leftover.name)
@@ -162,6 +208,15 @@ class TensorStore:
             entry = self._read_preamble(path)
             if entry is not None:
                 self._index[entry.root] = entry
+        for path in sorted(self._results_dir.glob("*" + _RESULT_SUFFIX)):
+            try:
+                result = _decode_result(path.read_bytes())
+                if result.root.hex() + _RESULT_SUFFIX != path.name:
+                    raise ValueError(f"its leaves commit to {result.root.hex()}")
+            except (OSError, ValueError, struct.error, CommitmentError) as exc:
+                log.warning("ignoring unreadable result file %s: %s", path, exc)
+                continue
+            self._results[result.root] = path.stat().st_size
 
     # ------------------------------------------------------------------ index
 
@@ -218,8 +273,9 @@ class TensorStore:
             return self._used_locked()
 
     def _used_locked(self) -> int:
-        stored = sum(e.size for e in self._index.values())
-        return stored + sum(u.size for u in self._uploads.values())
+        stored = sum(e.size for e in self._index.values()) + sum(self._results.values())
+        reserved = sum(u.size for u in self._uploads.values()) + self._writing
+        return stored + reserved
 
     def usage(self, owner: str) -> int:
         """Bytes stored by ``owner`` plus those its uploads in progress reserve."""
@@ -307,6 +363,90 @@ class TensorStore:
         """Rehash the stored tensor: whether its bytes still hash to ``root`` (disk rot)."""
         array = self.load(root)
         return commit_tensor(self._entry(root).header.tensor_id, array).root == bytes(root)
+
+    # ------------------------------------------------------------------ results
+
+    def _result_path(self, root: bytes) -> Path:
+        return self._results_dir / (root.hex() + _RESULT_SUFFIX)
+
+    def has_result(self, root: bytes) -> bool:
+        """Whether the result with this result root is visible."""
+        with self._lock:
+            return bytes(root) in self._results
+
+    def results(self) -> list[bytes]:
+        """Every visible result's root."""
+        with self._lock:
+            return list(self._results)
+
+    def put_result(self, program_digest: bytes, leaves: Sequence[OpLeaf]) -> bytes:
+        """Keep a run's op leaves (leaf ``k`` of op ``k``) under the program's digest; return the
+        result root (``commit_result(program_digest, leaves).root``). Crash-safe (temporary file,
+        flush, rename); already there: nothing is written. :class:`StoreFull` beyond ``max_bytes``,
+        :class:`CommitmentError` for leaves that do not commit."""
+        result = commit_result(program_digest, leaves)
+        root = result.root
+        blob = _encode_result(result)
+        with self._result_lock:  # one result write at a time: a second caller sees it visible
+            with self._lock:
+                if root in self._results:
+                    return root
+                used = self._used_locked()
+                if used + len(blob) > self.max_bytes:
+                    raise StoreFull(
+                        f"{len(blob)} more bytes would exceed the store's {self.max_bytes} ({used} used)"
+                    )
+                self._writing = len(blob)
+            part = self._tmp_dir / f"{secrets.token_hex(16)}.part"
+            try:
+                with open(part, "wb") as f:
+                    f.write(blob)
+                    f.flush()
+                    os.fsync(f.fileno())
+                final = self._result_path(root)
+                os.replace(part, final)
+                _fsync_dir(final.parent)
+                with self._lock:
+                    self._results[root] = len(blob)
+            except OSError as exc:
+                raise DataError(f"cannot write result {root.hex()}: {exc}") from None
+            finally:
+                part.unlink(missing_ok=True)
+                with self._lock:
+                    self._writing = 0
+        return root
+
+    def result(self, root: bytes) -> ResultCommitment:
+        """The stored result's commitment (its leaves recommitted); :class:`DataNotFound` if absent."""
+        if not self.has_result(root):
+            raise DataNotFound(bytes(root), f"no result with root {bytes(root).hex()}")
+        try:
+            result = _decode_result(self._result_path(root).read_bytes())
+        except FileNotFoundError:
+            raise DataNotFound(bytes(root), f"no result with root {bytes(root).hex()}") from None
+        except (OSError, ValueError, struct.error, CommitmentError) as exc:
+            raise DataError(f"result file {root.hex()} is damaged: {exc}") from None
+        if result.root != bytes(root):
+            raise DataError(f"result file {root.hex()} commits to {result.root.hex()}")
+        return result
+
+    def op_proof(self, result_root: bytes, k: int) -> OpProof:
+        """Op ``k``'s leaf in the stored result with its Merkle path; :class:`DataNotFound` if the
+        result is absent, :class:`DataRangeError` outside its ops."""
+        result = self.result(result_root)
+        n = len(result.leaves)
+        if not 0 <= k < n:
+            raise DataRangeError(f"op {k} is outside 0..{n - 1}")
+        return prove_op(result, k)
+
+    def delete_result(self, root: bytes) -> bool:
+        """Remove a result; whether it was there."""
+        with self._lock:
+            size = self._results.pop(bytes(root), None)
+        if size is None:
+            return False
+        self._result_path(bytes(root)).unlink(missing_ok=True)
+        return True
 
     # ------------------------------------------------------------------ writes
 

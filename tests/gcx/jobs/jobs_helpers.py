@@ -9,6 +9,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import numpy as np
 
 from gcx.p2p import Host, connect, listen_addrs, open_host
+from gcx.tp import Relu
+from gcx.tp.commit import OpLeaf, commit_tensor, op_leaf
+
+DIGEST = bytes(range(32))
+"""A program digest for stored results."""
 
 
 def tensor(dtype: str, shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
@@ -16,6 +21,12 @@ def tensor(dtype: str, shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
     return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+
+
+def relu_leaves(n: int, seed: int = 1) -> list[OpLeaf]:
+    """``n`` op leaves: op k is relu of tensor k into tensor k + 1 (int32[3, 2], seeded)."""
+    a = tensor("int32", (3, 2), seed)
+    return [op_leaf(k, Relu(k), commit_tensor(k + 1, a)) for k in range(n)]
 
 
 @asynccontextmanager

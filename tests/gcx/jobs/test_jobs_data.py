@@ -12,7 +12,7 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jobs_helpers import connected_hosts, tensor
+from jobs_helpers import DIGEST, connected_hosts, relu_leaves, tensor
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
@@ -27,11 +27,16 @@ from gcx.jobs.data import (
     ElementProofRequest,
     HeaderReply,
     HeaderRequest,
+    OpProofRequest,
+    ProofReply,
     PutAbort,
+    PutAbortReply,
     PutBegin,
     PutBeginReply,
     PutFinish,
+    PutFinishReply,
     PutRows,
+    PutRowsReply,
     RowProofRequest,
     RowsReply,
     RowsRequest,
@@ -40,7 +45,17 @@ from gcx.jobs.data import (
 )
 from gcx.jobs.store import TensorStore, file_size
 from gcx.p2p import FrameTooLarge, RemoteError, connect, listen_addrs, request
-from gcx.tp.commit import DType, RowProof, TensorHeader, commit_tensor, verify_element, verify_row
+from gcx.tp.commit import (
+    DType,
+    OpProof,
+    RowProof,
+    TensorHeader,
+    commit_result,
+    commit_tensor,
+    verify_element,
+    verify_op,
+    verify_row,
+)
 from gcx.wire import canonical_bytes, unpack
 
 pytestmark = pytest.mark.timeout(60)
@@ -67,6 +82,19 @@ class LyingProofStore(TensorStore):
         true = super().row_proof(root, 0)
         other = super().row_proof(root, 1)
         return RowProof(true.header, index, other.row, true.siblings)
+
+
+class LyingOpStore(TensorStore):
+    """A store that answers op proofs with the proof of the next op (``mode`` "op") or of the
+    same op in another stored result (``mode`` "root")."""
+
+    mode = "op"
+    other = b""
+
+    def op_proof(self, result_root: bytes, k: int) -> OpProof:
+        if self.mode == "op":
+            return super().op_proof(result_root, k + 1)
+        return super().op_proof(self.other, k)
 
 
 async def _raw(client: Any, server: Any, payload: bytes) -> bytes:
@@ -97,6 +125,30 @@ async def test_tensors_round_trip_in_chunks_and_wide_rows_in_parts(tmp_path: Pat
         with pytest.raises(DataRangeError):
             await small.fetch_rows(server_host.get_id(), roots["int32 rank 2"], 299, 2)
         assert srv.stats.handled > 3 * len(cases)  # many chunks each
+
+
+@pytest.mark.trio
+async def test_the_commitment_hashed_during_the_download_is_commit_tensor(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "server")
+    cases = [  # rows of >= 2048 bytes are hashed as they arrive, narrower ones at the end
+        (tensor("int32", (37, 600)), 2400 * 3),  # whole wide rows, 13 pieces, odd levels
+        (tensor("int8", (33, 2048)), 2048 * 4 + 5),  # pieces of 4 rows
+        (tensor("int32", (3, 1024)), 1000),  # wide rows fetched in parts: hashed at the end
+        (tensor("int32", (5000,)), 4096),  # one wide row in parts
+        (tensor("int32", (77, 13)), 4 * 13 * 5),  # narrow rows: commit_tensor at the end
+        (tensor("int8", (1000,)), 256),
+        (tensor("int32", (1, 1)), 4096),
+    ]
+    async with connected_hosts(2) as (client_host, server_host):
+        DataServer(store).register(server_host)
+        for n, (array, chunk) in enumerate(cases):
+            root = store.put(n, array)
+            got, commitment = await DataClient(client_host, chunk=chunk, depth=3).fetch_committed(
+                server_host.get_id(), root
+            )
+            want = commit_tensor(n, array)
+            assert commitment.levels == want.levels and commitment.root == root, array.shape
+            assert np.array_equal(got, array)
 
 
 @pytest.mark.trio
@@ -166,6 +218,81 @@ async def test_proofs_over_the_wire_verify_against_the_root(tmp_path: Path) -> N
         assert range_info.value.remote
         with pytest.raises(DataRangeError):
             await client.fetch_element_proof(server_host.get_id(), root, 0, 6)
+
+
+@pytest.mark.trio
+async def test_op_proofs_over_the_wire_verify_against_the_result_root(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "provider")
+    leaves = relu_leaves(6)
+    root = store.put_result(DIGEST, leaves)
+    async with connected_hosts(2) as (verifier, provider):
+        DataServer(store).register(provider)
+        client = DataClient(verifier)
+        for k in range(6):
+            proof = await client.fetch_op_proof(provider.get_id(), root, k)
+            assert proof.leaf == leaves[k] and verify_op(root, proof, DIGEST)
+        with pytest.raises(DataRangeError) as out:
+            await client.fetch_op_proof(provider.get_id(), root, 6)
+        assert out.value.remote
+        with pytest.raises(DataNotFound) as missing:
+            await client.fetch_op_proof(provider.get_id(), bytes(32), 0)
+        assert missing.value.remote and missing.value.root == bytes(32)
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("mode", ["op", "root"])
+async def test_a_provider_lying_about_an_op_is_a_data_mismatch(tmp_path: Path, mode: str) -> None:
+    store = LyingOpStore(tmp_path / "provider")
+    leaves = relu_leaves(4)
+    root = store.put_result(DIGEST, leaves)
+    store.other = store.put_result(DIGEST, relu_leaves(4, seed=2))
+    store.mode = mode
+    lie = store.op_proof(root, 1)  # a true proof, of something else
+    assert verify_op(root if mode == "op" else store.other, lie) and (lie.leaf.op_index == 1) == (
+        mode == "root"
+    )
+    async with connected_hosts(2) as (verifier, provider):
+        DataServer(store).register(provider)
+        with pytest.raises(DataMismatch) as info:
+            await DataClient(verifier).fetch_op_proof(provider.get_id(), root, 1)
+        assert info.value.root == root and not info.value.remote
+        assert str(info.value).startswith(f"result {root.hex()[:16]}") and "op 1" in str(info.value)
+
+
+@pytest.mark.trio
+async def test_withhold_refuses_exactly_the_named_roots(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path / "provider")
+    array = tensor("int32", (20, 3))
+    hidden, shown = store.put(1, array), store.put(2, array)
+    hidden_result = store.put_result(DIGEST, relu_leaves(3))
+    shown_result = store.put_result(bytes(32), relu_leaves(3))
+    withheld = {hidden, hidden_result}
+    async with connected_hosts(2) as (client_host, provider):
+        DataServer(store, withhold=lambda root: root in withheld).register(provider)
+        client = DataClient(client_host)
+        peer = provider.get_id()
+        for fetch in (
+            client.fetch_header(peer, hidden),
+            client.fetch_tensor(peer, hidden),
+            client.fetch_row_proof(peer, hidden, 0),
+            client.fetch_element_proof(peer, hidden, 0, 0),
+            client.fetch_op_proof(peer, hidden_result, 0),
+        ):
+            with pytest.raises(DataNotFound) as info:
+                await fetch
+            assert info.value.remote
+        for payload in (RowsRequest(hidden, 0, 1).encode(), OpProofRequest(hidden_result, 1).encode()):
+            with pytest.raises(RemoteError) as raw:
+                await _raw(client_host, provider, payload)
+            assert raw.value.code == "DataNotFound"
+        assert np.array_equal(await client.fetch_tensor(peer, shown), array)
+        assert (await client.fetch_row_proof(peer, shown, 19)).row == array[19].tobytes()
+        proof = await client.fetch_op_proof(peer, shown_result, 2)
+        assert verify_op(shown_result, proof) and proof.program_digest == bytes(32)
+        withheld.clear()  # asked per request: a fault can be switched off
+        assert np.array_equal(await client.fetch_tensor(peer, hidden), array)
+        assert (await client.fetch_op_proof(peer, hidden_result, 0)).leaf == relu_leaves(3)[0]
+    assert commit_result(DIGEST, relu_leaves(3)).root == hidden_result
 
 
 @pytest.mark.trio
@@ -355,6 +482,7 @@ REQUESTS = st.one_of(
     ),
     st.builds(RowProofRequest, ROOTS, U32),
     st.builds(ElementProofRequest, ROOTS, U32, U32),
+    st.builds(OpProofRequest, ROOTS, U32),
     st.builds(PutBegin, ROOTS, HEADERS),
     st.builds(
         PutRows,
@@ -364,6 +492,19 @@ REQUESTS = st.one_of(
     ),
     st.builds(PutFinish, st.binary(min_size=16, max_size=16)),
     st.builds(PutAbort, st.binary(min_size=16, max_size=16)),
+)
+UPLOADS = st.binary(min_size=16, max_size=16)
+REPLIES = st.one_of(
+    st.builds(HeaderReply, ROOTS, HEADERS, ROOTS),
+    st.builds(
+        RowsReply, ROOTS, U32, st.integers(1, 2**32 - 1), st.integers(0, 2**64 - 1), st.binary(min_size=1)
+    ),
+    st.builds(ProofReply, ROOTS, st.binary(min_size=1, max_size=300)),
+    st.just(PutBeginReply(None, True)),
+    st.builds(PutBeginReply, UPLOADS, st.just(False)),
+    st.builds(PutRowsReply, UPLOADS, st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+    st.builds(PutFinishReply, ROOTS),
+    st.just(PutAbortReply()),
 )
 VALUES = st.one_of(
     st.none(),
@@ -401,6 +542,49 @@ def test_mutated_requests_decode_or_raise_a_wire_error(req: Any, data: st.DataOb
     assert decode_request(decoded.encode()) == decoded  # whatever is accepted is a valid request
 
 
+@settings(max_examples=200, deadline=None)
+@given(REPLIES)
+def test_replies_round_trip_and_only_as_their_own_type(reply: Any) -> None:
+    assert decode_reply(reply.encode(), reply.TYPE) == reply
+    other = RowsReply.TYPE if reply.TYPE != RowsReply.TYPE else HeaderReply.TYPE
+    with pytest.raises(WireError):
+        decode_reply(reply.encode(), other)
+
+
+@settings(max_examples=300, deadline=None)
+@given(REPLIES, st.data())
+def test_mutated_replies_decode_or_raise_a_wire_error(reply: Any, data: st.DataObject) -> None:
+    m = unpack(reply.encode())
+    key = data.draw(st.sampled_from(sorted(m)))
+    if data.draw(st.booleans()):
+        m[key] = data.draw(VALUES)
+    else:
+        del m[key]
+    try:
+        decoded = decode_reply(canonical_bytes(m), reply.TYPE)
+    except WireError:
+        return
+    assert decode_reply(decoded.encode(), reply.TYPE) == decoded
+
+
+def test_the_op_proof_request_on_the_wire() -> None:
+    root = bytes(range(32))
+    wire = {"type": "gcx.data.op_proof", "v": 1, "result_root": root, "index": 7}
+    assert OpProofRequest(root, 7).encode() == canonical_bytes(wire)
+    assert decode_request(canonical_bytes(wire)) == OpProofRequest(root, 7)
+    for bad in (
+        {**wire, "index": -1},
+        {**wire, "index": 2**32},
+        {**wire, "index": True},
+        {**wire, "result_root": root[:31]},
+        {k: v for k, v in wire.items() if k != "index"},
+        {**{k: v for k, v in wire.items() if k != "result_root"}, "root": root},  # not row_proof's key
+        {**wire, "v": 2},
+    ):
+        with pytest.raises(WireError):
+            decode_request(canonical_bytes(bad))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_crash_the_decoders(data: bytes) -> None:
@@ -408,6 +592,8 @@ def test_arbitrary_bytes_never_crash_the_decoders(data: bytes) -> None:
         decode_request,
         lambda d: decode_reply(d, RowsReply.TYPE),
         lambda d: decode_reply(d, HeaderReply.TYPE),
+        lambda d: decode_reply(d, ProofReply.TYPE),
+        lambda d: decode_reply(d, PutBeginReply.TYPE),
     ):
         with contextlib.suppress(WireError):
             decode(data)
@@ -420,11 +606,14 @@ def test_the_server_handler_answers_or_raises_a_typed_error(
 ) -> None:
     store = TensorStore(tmp_path_factory.mktemp("fuzz"), max_bytes=1 << 20)
     root = store.put(0, tensor("int8", (4, 4)))
+    result = store.put_result(DIGEST, relu_leaves(2))
     server = DataServer(store, peer_quota=1 << 16)
     peer = ID(b"\x00\x25" + bytes(37))
     targeted = {**unpack(req.encode())}
     if "root" in targeted:
         targeted["root"] = root  # hit the stored tensor: ranges, proofs, existing uploads
+    if "result_root" in targeted:
+        targeted["result_root"] = result  # hit the stored result: op ranges
 
     async def run() -> None:
         for payload in (req.encode(), canonical_bytes(targeted), junk):

@@ -7,17 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jobs_helpers import tensor
+from jobs_helpers import DIGEST, relu_leaves, tensor
 
 from gcx.jobs import DataMismatch, DataNotFound, DataRangeError, StoreFull, UploadError
 from gcx.jobs.store import DATA_OFFSET, TensorStore, file_size
 from gcx.tp.commit import (
     CommitmentError,
     TensorHeader,
+    commit_result,
     commit_tensor,
     prove_element,
+    prove_op,
     prove_row,
     verify_element,
+    verify_op,
     verify_row,
 )
 
@@ -183,3 +186,74 @@ def test_size_cap_counts_uploads_in_progress(tmp_path: Path) -> None:
     assert store.put(1, array) and store.used_bytes == 2 * size
     assert store.delete(store.roots()[0]) and store.used_bytes == size
     assert not store.delete(bytes(32))
+
+
+# ------------------------------------------------------------------ results
+
+
+@pytest.mark.parametrize("n_ops", [1, 2, 5, 64])
+def test_results_round_trip_and_prove_every_op(tmp_path: Path, n_ops: int) -> None:
+    store = TensorStore(tmp_path)
+    leaves = relu_leaves(n_ops)
+    committed = commit_result(DIGEST, leaves)
+    root = store.put_result(DIGEST, leaves)
+    assert root == committed.root and store.has_result(root) and store.results() == [root]
+    assert store.roots() == []  # results are not tensors
+    for k in range(n_ops):
+        proof = store.op_proof(root, k)
+        assert proof == prove_op(committed, k) and verify_op(root, proof, DIGEST)
+        assert proof.leaf == leaves[k]
+    for k in (-1, n_ops):
+        with pytest.raises(DataRangeError):
+            store.op_proof(root, k)
+    with pytest.raises(DataNotFound) as info:
+        store.op_proof(bytes(32), 0)
+    assert info.value.root == bytes(32)
+    reopened = TensorStore(tmp_path)
+    assert reopened.results() == [root] and reopened.op_proof(root, n_ops - 1) == prove_op(
+        committed, n_ops - 1
+    )
+
+
+def test_put_result_is_idempotent_counted_capped_and_deletable(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path)
+    leaves = relu_leaves(3)
+    root = store.put_result(DIGEST, leaves)
+    path = tmp_path / "results" / f"{root.hex()}.gcxr"
+    written = path.stat().st_mtime_ns
+    assert store.put_result(DIGEST, tuple(leaves)) == root and path.stat().st_mtime_ns == written
+    assert store.used_bytes == path.stat().st_size == 44 + 3 * 66
+    other = store.put_result(bytes(32), leaves)  # the program digest is bound
+    assert other != root and sorted(store.results()) == sorted([root, other])
+    with pytest.raises(CommitmentError):
+        store.put_result(DIGEST, leaves[1:])  # leaf 0 must be op 0
+    full = TensorStore(tmp_path / "small", max_bytes=44 + 66)
+    with pytest.raises(StoreFull):
+        full.put_result(DIGEST, leaves)
+    assert full.results() == [] and list((tmp_path / "small" / "tmp").iterdir()) == []
+    assert store.delete_result(root) and not store.has_result(root) and not path.exists()
+    assert not store.delete_result(root)
+    with pytest.raises(DataNotFound):
+        store.op_proof(root, 0)
+    assert TensorStore(tmp_path).results() == [other]
+
+
+def test_a_crash_while_writing_a_result_leaves_nothing_visible(tmp_path: Path) -> None:
+    store = TensorStore(tmp_path)
+    leaves = relu_leaves(4)
+    kept = store.put_result(DIGEST, leaves[:2])
+    raw = (tmp_path / "results" / f"{kept.hex()}.gcxr").read_bytes()
+    torn_root = commit_result(DIGEST, leaves).root
+    # a process died mid-write: its temporary file is left behind ...
+    (tmp_path / "tmp" / "0123.part").write_bytes(raw[:50])
+    # ... and a torn or foreign file under a result's name (e.g. a filesystem without rename
+    # atomicity, or a copy gone wrong) must not be served either
+    (tmp_path / "results" / f"{torn_root.hex()}.gcxr").write_bytes(raw[:-10])
+    (tmp_path / "results" / f"{bytes(32).hex()}.gcxr").write_bytes(raw)  # leaves of another root
+    reopened = TensorStore(tmp_path)
+    assert reopened.results() == [kept] and not reopened.has_result(torn_root)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    with pytest.raises(DataNotFound):
+        reopened.op_proof(torn_root, 0)
+    assert reopened.put_result(DIGEST, leaves) == torn_root  # written again, whole
+    assert verify_op(torn_root, TensorStore(tmp_path).op_proof(torn_root, 3))
