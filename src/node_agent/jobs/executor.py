@@ -403,8 +403,12 @@ class JobExecutor:
             if slow > 1.0:
                 await trio.sleep((slow - 1.0) * run.seconds)
             tx, challenge_deadline = await self._submit(jid, run.root)
-        except (JobError, GCXError) as exc:
+        except GCXError as exc:
             self._fail(rec, str(exc))
+            return
+        except Exception as exc:  # one broken job must not take the node down
+            log.exception("job 0x%s: unexpected error", jid.hex())
+            self._fail(rec, f"internal error: {type(exc).__name__}: {exc}")
             return
         self.table.move(
             jid,

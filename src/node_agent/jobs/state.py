@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from gcx.errors import GCXError
 from gcx.jobs.delivery import JOB_STATES, Offer, decode
+from gcx.paths import gcx_home
 from gcx.tp.commit import OP_BODY_SIZE, OpLeaf, decode_op_leaf
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "JobRecord",
     "JobStateError",
     "JobTable",
+    "default_table_path",
 ]
 
 UNSUBMITTED: Final = frozenset({"queued", "fetching", "running"})
@@ -76,6 +78,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     purged INTEGER
 )
 """
+
+
+def default_table_path() -> Path:
+    """``$GCX_HOME/node/jobs.sqlite``."""
+    return gcx_home() / "node" / "jobs.sqlite"
 
 
 class JobStateError(GCXError):

@@ -18,6 +18,7 @@ import trio
 from eth_account import Account
 from libp2p.peer.id import ID
 
+from gcx.advert import ADVERT_PROTOCOL, MAX_ADVERT_BYTES
 from gcx.chain import (
     AnvilNode,
     Chain,
@@ -35,10 +36,11 @@ from gcx.tp.backends import NumpyBackend
 from gcx.tp.commit import OpLeaf, commit_result, commit_tensor
 from gcx.tp.jobfile import SeededInput, make_job
 from gcx.tp.metering import meter
-from gcx.tp.ops import MatmulNT, Relu
+from gcx.tp.ops import MatmulNT, Op, Relu
 from gcx.tp.program import InputDecl, OutputDecl, Program, make_program
 from gcx.tp.runner import JobRun, run_job
 from gcx.tp.tensor import TensorType
+from gcx.wire import canonical_bytes, unpack
 from node_agent.jobs.executor import JobExecutor, price_of
 from node_agent.jobs.state import JobTable
 
@@ -131,7 +133,7 @@ class TestJob:
 def make_test_job(seed: int = 7) -> TestJob:
     """``relu(matmul_nt(a, b))``: ``a`` a data input (its root committed), ``b`` seeded."""
     a = np.random.default_rng(seed).integers(-128, 127, size=(8, 16), dtype=np.int8, endpoint=True)
-    ops = [MatmulNT(0, 1), Relu(2)]
+    ops: list[Op] = [MatmulNT(0, 1), Relu(2)]
     decls = [
         InputDecl("a", TensorType("int8", (8, 16)), commit_tensor(0, a).root),
         InputDecl("b", TensorType("int8", (4, 16))),
@@ -157,6 +159,7 @@ class Coordinator:
     host: Host
     store: TensorStore
     results: list[Result] = field(default_factory=list)
+    adverts: list[int] = field(default_factory=list)  # the hours of each advert received
     data_gate: trio.Event = field(default_factory=trio.Event)
 
     async def send(self, to: ID, msg: Any) -> Any:
@@ -168,14 +171,10 @@ class Coordinator:
 
 
 @asynccontextmanager
-async def coordinator_and_node(
-    tmp_path: Path, *, gated_data: bool = False
-) -> AsyncIterator[tuple[Coordinator, Host]]:
-    """A fake coordinator host holding the test inputs, and the node's host, connected."""
-    async with (
-        open_host(secrets.token_bytes(32)) as coord_host,
-        open_host(secrets.token_bytes(32)) as node_host,
-    ):
+async def fake_coordinator(tmp_path: Path, *, gated_data: bool = False) -> AsyncIterator[Coordinator]:
+    """A coordinator host serving ``/gcx/data/1`` from its store (held until ``data_gate`` is set
+    when ``gated_data``), taking ``Result``s on ``/gcx/job/1`` and adverts on ``/gcx/advert/1``."""
+    async with open_host(secrets.token_bytes(32)) as coord_host:
         coord = Coordinator(coord_host, TensorStore(tmp_path / "coord-store"))
         if not gated_data:
             coord.data_gate.set()
@@ -191,9 +190,26 @@ async def coordinator_and_node(
             coord.results.append(msg)
             return encode(Ack(msg.job_id, True, None))
 
+        async def serve_advert(peer: ID, payload: bytes) -> bytes:
+            coord.adverts.append(int(unpack(payload)["hours"]))
+            return canonical_bytes({"accepted": True})
+
         serve(coord_host, DATA_PROTOCOL, serve_data, max_size=MAX_FRAME, timeout_s=60)
         serve(coord_host, PROTOCOL, serve_job, max_size=MAX_MESSAGE, timeout_s=10)
-        await connect(coord_host, listen_addrs(node_host)[0], timeout_s=5)
+        serve(coord_host, ADVERT_PROTOCOL, serve_advert, max_size=MAX_ADVERT_BYTES, timeout_s=10)
+        yield coord
+
+
+@asynccontextmanager
+async def coordinator_and_node(
+    tmp_path: Path, *, gated_data: bool = False
+) -> AsyncIterator[tuple[Coordinator, Host]]:
+    """A fake coordinator host holding the test inputs, and the node's host, connected."""
+    async with (
+        fake_coordinator(tmp_path, gated_data=gated_data) as coord,
+        open_host(secrets.token_bytes(32)) as node_host,
+    ):
+        await connect(coord.host, listen_addrs(node_host)[0], timeout_s=5)
         yield coord, node_host
 
 
