@@ -162,7 +162,7 @@ class Coordinator:
     adverts: list[int] = field(default_factory=list)  # the hours of each advert received
     data_gate: trio.Event = field(default_factory=trio.Event)
 
-    async def send(self, to: ID, msg: Any) -> Any:
+    async def send(self, to: ID | str, msg: Any) -> Any:
         from gcx.jobs.delivery import REPLIES
         from gcx.p2p import request
 

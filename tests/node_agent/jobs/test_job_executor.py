@@ -23,6 +23,7 @@ from node_jobs_helpers import (
 )
 
 from gcx.chain import Chain
+from gcx.errors import GCXError
 from gcx.jobs.data import DataClient
 from gcx.jobs.delivery import Accept, OfferInput, Query, Refuse, Status
 from gcx.tp.commit import commit_result
@@ -221,3 +222,21 @@ def test_advertised_hours_fall_with_accepted_unsubmitted_work() -> None:
     assert advertised_hours(24, 4_000_001, 2.0) == 21  # 4.000001 CH at 2 CH/h: ceil(2.0000005) = 3 h
     assert advertised_hours(2, 10**9, 1.0) == 0
     assert advertised_hours(24, 3_000_000, 0.0) == 21  # unknown rate: 1 CH = 1 hour
+
+
+@pytest.mark.trio
+async def test_withhold_data_refuses_reads_of_the_nodes_results(env: ChainEnv, tmp_path: Path) -> None:
+    job = make_test_job()
+    node_chain, buyer = env.provider(), env.funded()
+    assert node_chain.address is not None
+    job_id = open_job(buyer, node_chain.address, job.price)
+    executor = make_executor(node_settings(withhold_data=True), tmp_path, node_chain)
+    async with coordinator_and_node(tmp_path) as (coord, node_host), running(executor, node_host):
+        coord.store.put(0, job.a)
+        assert await coord.send(node_host.get_id(), job.offer(job_id, buyer)) == Accept(job_id)
+        await wait_for(lambda: coord.results, what="a Result")
+        out_root = coord.results[0].leaves[-1].output_root
+        assert executor.store.has(out_root) and executor.withheld(out_root)
+        assert not executor.withheld(job.program.inputs[0].root or b"")  # inputs are not results
+        with pytest.raises(GCXError):  # DataNotFound (or, before DataServer(withhold=), no /gcx/data/1)
+            await DataClient(coord.host).fetch_tensor(node_host.get_id(), out_root)
