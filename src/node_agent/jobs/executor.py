@@ -42,7 +42,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 
-from gcx.chain import Chain, ChainError, TransactionFailed
+from gcx.chain import Chain, ChainError, RpcUnreachable, TransactionFailed
 from gcx.errors import GCXError
 from gcx.jobs.data import DataClient, DataServer
 from gcx.jobs.delivery import (
@@ -386,7 +386,7 @@ class JobExecutor:
         jid, offer = rec.job_id, rec.offer
         try:
             program = decode_program(offer.program)
-            job = await self.escrow(jid)
+            job = await self._escrow_until(jid, offer.submit_deadline)
             if job.state == REFUNDED:
                 self._fail(rec, "the escrow refunded the buyer", "refunded")
                 return
@@ -402,7 +402,7 @@ class JobExecutor:
             slow = self.settings.fault.slow_factor
             if slow > 1.0:
                 await trio.sleep((slow - 1.0) * run.seconds)
-            tx, challenge_deadline = await self._submit(jid, run.root)
+            tx, challenge_deadline = await self._submit(jid, run.root, offer.submit_deadline)
         except GCXError as exc:
             self._fail(rec, str(exc))
             return
@@ -421,6 +421,19 @@ class JobExecutor:
         log.info("job 0x%s submitted: result root 0x%s (tx 0x%s)", jid.hex(), run.root.hex(), tx.hex())
         self._changed()
         self._start_sender(jid)
+
+    async def _escrow_until(self, job_id: bytes, deadline: int) -> EscrowJob:
+        """The escrow's view, retried with backoff while the RPC is unreachable (until ``deadline``)."""
+        delay = 1.0
+        while True:
+            try:
+                return await self.escrow(job_id)
+            except RpcUnreachable as exc:
+                if self.clock() > deadline:
+                    raise
+                log.warning("cannot read job 0x%s (%s); retrying in %.0f s", job_id.hex(), exc, delay)
+                await trio.sleep(delay)
+                delay = _backoff(delay)
 
     async def _inputs(self, rec: JobRecord, program: Program) -> dict[str, np.ndarray]:
         """Every input's value: seeded ones generated, data ones fetched (verified) from the source."""
@@ -487,23 +500,35 @@ class JobExecutor:
             raise JobError("the store's result root differs from the run's")
         return _Run(root, tuple(leaves), roots, seconds)
 
-    async def _submit(self, job_id: bytes, root: bytes) -> tuple[bytes, int]:
-        """``submitResult`` (or adopt the node's own earlier submission); ``(tx, challenge deadline)``."""
-        job = await self.escrow(job_id)
-        if job.state == OPEN:
+    async def _submit(self, job_id: bytes, root: bytes, deadline: int) -> tuple[bytes, int]:
+        """``submitResult`` (or adopt the node's own earlier submission); ``(tx, challenge deadline)``.
+
+        A transient failure (the RPC unreachable, a transaction whose fate is unknown) is retried
+        with backoff until the submit deadline, re-reading the escrow first each time, so a
+        transaction that did go through is adopted rather than sent again."""
+        delay = 1.0
+        while True:
             try:
-                receipt = await self._chain_call(
-                    lambda: self.chain.transact("JobEscrow", "submitResult", job_id, root)
-                )
-            except TransactionFailed as exc:
-                raise JobError(f"submitResult failed: {exc}") from None
-            tx = bytes(receipt["transactionHash"])
-            job = await self.escrow(job_id)
-            return tx, job.deadline
-        if job.state in (SUBMITTED, CHALLENGED, FINALIZED) and job.result_root == root:
-            log.info("job 0x%s was already submitted with this root (before a restart)", job_id.hex())
-            return await self._submitted_tx(job_id), job.deadline
-        raise JobError(f"the escrow shows state {job.state} with root 0x{job.result_root.hex()}")
+                job = await self.escrow(job_id)
+                if job.state == OPEN:
+                    receipt = await self._chain_call(
+                        lambda: self.chain.transact("JobEscrow", "submitResult", job_id, root)
+                    )
+                    tx = bytes(receipt["transactionHash"])
+                    job = await self.escrow(job_id)
+                    return tx, job.deadline
+                if job.state in (SUBMITTED, CHALLENGED, FINALIZED) and job.result_root == root:
+                    log.info("job 0x%s was already submitted with this root (before a restart)", job_id.hex())
+                    return await self._submitted_tx(job_id), job.deadline
+                raise JobError(f"the escrow shows state {job.state} with root 0x{job.result_root.hex()}")
+            except (JobError, TransactionFailed) as exc:
+                raise JobError(f"cannot submit: {exc}") from None
+            except Exception as exc:  # RpcUnreachable, or web3/requests failing mid-transaction
+                if self.clock() > deadline:
+                    raise JobError(f"cannot submit before the deadline: {exc}") from None
+                log.warning("submitting job 0x%s failed (%s); retrying in %.0f s", job_id.hex(), exc, delay)
+                await trio.sleep(delay)
+                delay = _backoff(delay)
 
     async def _submitted_tx(self, job_id: bytes) -> bytes:
         start = self.chain.deployment.block
@@ -590,7 +615,7 @@ class JobExecutor:
             else:
                 log.warning("cannot finalize job 0x%s (state %d): %s", jid.hex(), job.state, exc)
                 return
-        except GCXError as exc:
+        except Exception as exc:  # RpcUnreachable, web3/requests failures: next time
             log.warning("cannot finalize job 0x%s: %s", jid.hex(), exc)
             return
         self.table.move(jid, "finalized")
