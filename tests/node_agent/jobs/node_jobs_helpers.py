@@ -29,7 +29,7 @@ from gcx.chain import (
 from gcx.jobs.data import DATA_PROTOCOL, MAX_FRAME, DataServer
 from gcx.jobs.delivery import MAX_MESSAGE, PROTOCOL, Ack, Offer, OfferInput, Result, decode, encode
 from gcx.jobs.store import TensorStore
-from gcx.p2p import Host, connect, listen_addrs, open_host, serve
+from gcx.p2p import Host, RemoteError, connect, listen_addrs, open_host, serve
 from gcx.reference import load_profile
 from gcx.settings import FaultSettings, NetworkSettings, NodeSettings, Settings
 from gcx.tp.backends import NumpyBackend
@@ -160,6 +160,8 @@ class Coordinator:
     store: TensorStore
     results: list[Result] = field(default_factory=list)
     adverts: list[int] = field(default_factory=list)  # the hours of each advert received
+    answering: bool = True  # False: every Result is refused with an error (the coordinator is down)
+    refused: int = 0
     data_gate: trio.Event = field(default_factory=trio.Event)
 
     async def send(self, to: ID | str, msg: Any) -> Any:
@@ -187,6 +189,9 @@ async def fake_coordinator(tmp_path: Path, *, gated_data: bool = False) -> Async
         async def serve_job(peer: ID, payload: bytes) -> bytes:
             msg = decode(payload, (Result,))
             assert isinstance(msg, Result)
+            if not coord.answering:
+                coord.refused += 1
+                raise RemoteError("unavailable", "the coordinator is restarting")
             coord.results.append(msg)
             return encode(Ack(msg.job_id, True, None))
 

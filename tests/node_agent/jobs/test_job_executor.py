@@ -221,6 +221,35 @@ async def test_a_submission_made_before_a_crash_is_adopted_not_repeated(
     assert coord.results[0].tx == bytes(receipt["transactionHash"])
 
 
+@pytest.mark.trio
+async def test_an_unacknowledged_result_is_resent_after_a_restart_without_rerunning(
+    env: ChainEnv, tmp_path: Path
+) -> None:
+    job = make_test_job()
+    node_chain, buyer = env.provider(), env.funded()
+    assert node_chain.address is not None
+    job_id = open_job(buyer, node_chain.address, job.price)
+    async with coordinator_and_node(tmp_path) as (coord, node_host):
+        coord.store.put(0, job.a)
+        coord.answering = False
+        first = make_executor(node_settings(), tmp_path, node_chain)
+        async with running(first, node_host) as scope:
+            assert await coord.send(node_host.get_id(), job.offer(job_id, buyer)) == Accept(job_id)
+            await wait_for(lambda: coord.refused >= 1, what="a refused Result")
+            scope.cancel()
+        rec = first.table.get(job_id)
+        assert rec is not None and rec.state == "submitted" and not rec.acked
+        first.table.close()
+
+        coord.answering = True
+        second = make_executor(node_settings(), tmp_path, node_chain)
+        async with running(second, node_host):
+            await wait_for(lambda: coord.results, what="the resent Result")
+            await wait_for(lambda: getattr(second.table.get(job_id), "acked", False), what="acked")
+        assert coord.results[0].result_root == job.honest.result_root
+    assert len(submissions(buyer, job_id)) == 1
+
+
 def test_advertised_hours_fall_with_accepted_unsubmitted_work() -> None:
     assert advertised_hours(24, 0, 2.0) == 24
     assert advertised_hours(24, 1, 2.0) == 23  # any work takes at least an hour off
