@@ -25,7 +25,8 @@ Theory of operation (docs/jobs-provider.md; JOBS-SPEC flow step 4):
   back to ``queued`` and run again (a job whose ``submitResult`` had gone through is recognised on
   chain and adopted, never submitted twice), un-acknowledged results are resent.
 
-Chain calls are blocking (web3): they run in worker threads, one at a time (one nonce sequence).
+Chain calls are blocking (web3): they run in worker threads; transactions one at a time (one
+nonce sequence), reads alongside them.
 """
 
 from __future__ import annotations
@@ -256,13 +257,18 @@ class JobExecutor:
 
     # ------------------------------------------------------------------ chain
 
-    async def _chain_call(self, fn: Callable[[], Any]) -> Any:
+    async def _chain_read(self, fn: Callable[[], Any]) -> Any:
+        """A view call in a worker thread (reads never wait for a transaction in flight)."""
+        return await trio.to_thread.run_sync(fn)
+
+    async def _chain_tx(self, fn: Callable[[], Any]) -> Any:
+        """A transaction in a worker thread, one at a time (the account's nonces are sequential)."""
         async with self._chain_lock:
             return await trio.to_thread.run_sync(fn)
 
     async def escrow(self, job_id: bytes) -> EscrowJob:
         """The escrow's view of ``job_id``."""
-        return EscrowJob.of(await self._chain_call(lambda: self.chain.call("JobEscrow", "getJob", job_id)))
+        return EscrowJob.of(await self._chain_read(lambda: self.chain.call("JobEscrow", "getJob", job_id)))
 
     # ------------------------------------------------------------------ /gcx/job/1
 
@@ -325,7 +331,7 @@ class JobExecutor:
         try:
             job = await self.escrow(jid)
             active = bool(
-                await self._chain_call(
+                await self._chain_read(
                     lambda: self.chain.call("StakingRegistry", "isActive", self.address, 0)
                 )
             )
@@ -511,7 +517,7 @@ class JobExecutor:
             try:
                 job = await self.escrow(job_id)
                 if job.state == OPEN:
-                    receipt = await self._chain_call(
+                    receipt = await self._chain_tx(
                         lambda: self.chain.transact("JobEscrow", "submitResult", job_id, root)
                     )
                     tx = bytes(receipt["transactionHash"])
@@ -532,7 +538,7 @@ class JobExecutor:
 
     async def _submitted_tx(self, job_id: bytes) -> bytes:
         start = self.chain.deployment.block
-        logs = await self._chain_call(lambda: self.chain.events("JobEscrow", "ResultSubmitted", start))
+        logs = await self._chain_read(lambda: self.chain.events("JobEscrow", "ResultSubmitted", start))
         for entry in logs:
             if bytes(entry["args"]["jobId"]) == job_id:
                 return bytes(entry["transactionHash"])
@@ -597,7 +603,7 @@ class JobExecutor:
     async def _finalize(self, rec: JobRecord) -> None:
         jid = rec.job_id
         try:
-            await self._chain_call(lambda: self.chain.transact("JobEscrow", "finalize", jid))
+            await self._chain_tx(lambda: self.chain.transact("JobEscrow", "finalize", jid))
         except TransactionFailed as exc:
             if exc.reason == "ChallengeWindowOpen":
                 log.debug("job 0x%s: the chain's clock is not past the challenge deadline yet", jid.hex())
