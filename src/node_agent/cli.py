@@ -172,6 +172,36 @@ def run_daemon(
     trio.run(run_until_signalled, lambda: daemon.run(ready))
 
 
+@app.command("jobs")
+def jobs_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the jobs as one JSON object.")] = False,
+) -> None:
+    """List this node's jobs from its job table ($GCX_HOME/node/jobs.sqlite): state, job id,
+    result root and whether the escrow paid."""
+    from .jobs.state import JobTable, default_table_path
+
+    path = default_table_path()
+    records = []
+    if path.exists():
+        table = JobTable(path)
+        try:
+            records = table.jobs()
+        finally:
+            table.close()
+    if as_json:
+        typer.echo(json.dumps({"jobs": [r.to_json() for r in records]}))
+        return
+    if not records:
+        typer.echo(f"no jobs yet ({path})")
+        return
+    # one line a job (hex ids and roots do not fit a terminal-wide table)
+    typer.echo(f"{'state':<10} {'job id':<66} {'paid':<4} {'amount':>10}  result root")
+    for r in records:
+        view = r.to_json()
+        line = f"{r.state:<10} {view['job_id']} {'yes' if r.paid else 'no':<4} {view['amount']:>10}  "
+        typer.echo(line + (view["result_root"] or "-") + (f"  ({r.error[:80]})" if r.error else ""))
+
+
 @app.command("doctor")
 def doctor(
     config: ConfigOpt = None,

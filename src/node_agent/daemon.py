@@ -14,7 +14,11 @@ SIGINT:
   ``node.heartbeat_interval_s``;
 * answers ``/gcx/report/1`` (its full signed report) and ``/gcx/liveness/1`` on direct streams;
 * answers capacity audits on ``/gcx/audit/1`` (:class:`gcx.audit.server.AuditServer`, on the
-  GCX-TP backend named by ``node.backend``, opened at the first challenge; docs/audits.md).
+  GCX-TP backend named by ``node.backend``, opened at the first challenge; docs/audits.md);
+* with a chain configured, takes jobs on ``/gcx/job/1`` and serves their data on ``/gcx/data/1``
+  (:class:`node_agent.jobs.JobExecutor`, its table in ``$GCX_HOME/node/jobs.sqlite``, resumed on
+  start; docs/jobs-provider.md). The advertised ``hours`` are ``node.hours`` less the hours of
+  the accepted, unsubmitted jobs, re-advertised at once whenever they change.
 
 Advert nonces come from the clock in microseconds, never below the last one used (kept in
 ``$GCX_HOME/node/state.json``), so they increase across restarts.
@@ -58,6 +62,8 @@ from gcx.paths import ensure_home
 from gcx.reference import ReferenceProfile
 from gcx.settings import Settings
 
+from .jobs import JobExecutor, JobTable, advertised_hours
+from .jobs.state import default_table_path
 from .reports import current_report
 
 log = logging.getLogger("gcx.node")
@@ -98,6 +104,9 @@ class NodeDaemon:
         self.heartbeats_sent = 0
         self._republish = trio.Event()
         self.audits = AuditServer(key.private_key, settings.node.backend)
+        self.chain: Any = None  # gcx.chain.Chain, when a chain is configured
+        self.jobs: JobExecutor | None = None
+        self._advertised_hours: int | None = None
 
     async def run(self, ready: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Run until cancelled (the CLI cancels on SIGTERM/SIGINT)."""
@@ -105,6 +114,9 @@ class NodeDaemon:
         self.digest = report_digest(self.report)
         if self.settings.chain.rpc_url:
             self.stake = await trio.to_thread.run_sync(self._ensure_stake)
+            self.jobs = self._open_jobs()
+        else:
+            log.info("no chain configured (chain.rpc_url): this node takes no jobs")
         log.info(
             "report %s: %.6f CH/h, grade %s",
             self.digest[:12],
@@ -132,10 +144,14 @@ class NodeDaemon:
                 max_concurrent=64,
             )
             self.audits.register(host)
+            if self.jobs is not None:
+                self.jobs.register(host)
             async with (
                 open_pubsub(host, [CAPACITY_TOPIC]) as pubsub,
                 trio.open_nursery() as nursery,
             ):
+                if self.jobs is not None:
+                    await nursery.start(self.jobs.run, host)
                 for addr in net.bootstrap:
                     nursery.start_soon(self._stay_connected, host, addr)
                 nursery.start_soon(self._advertise, host, pubsub)
@@ -168,7 +184,36 @@ class NodeDaemon:
         from gcx.chain import ensure_provider_stake
 
         chain = connect_chain(self.settings.chain.rpc_url or "", self.settings.chain.deployment, self.key)
+        self.chain = chain
         return ensure_provider_stake(chain)
+
+    def _open_jobs(self) -> JobExecutor:
+        """The job executor on the node's job table and store (``node.job_store``)."""
+        from typing import cast
+
+        from gcx.chain import Chain
+        from gcx.jobs.store import TensorStore
+
+        node = self.settings.node
+        store = TensorStore(
+            node.job_store or ensure_home() / "node" / "data", max_bytes=node.job_store_max_bytes
+        )
+        return JobExecutor(
+            self.settings, self.profile, JobTable(default_table_path()), store, cast(Chain, self.chain),
+            on_change=self._jobs_changed,
+        )  # fmt: skip
+
+    def hours(self) -> int:
+        """The hours to advertise: ``node.hours`` less those of the accepted, unsubmitted jobs."""
+        if self.jobs is None:
+            return self.settings.node.hours
+        rate = float(self.report.get("ch_per_hour") or 0.0)
+        return advertised_hours(self.settings.node.hours, self.jobs.pending_micro_ch(), rate)
+
+    def _jobs_changed(self) -> None:
+        """Re-advertise at once when the free hours changed."""
+        if self.hours() != self._advertised_hours:
+            self._republish.set()
 
     async def _stay_connected(self, host: Any, addr: str) -> None:
         """Dial a bootstrap peer, and redial with exponential backoff whenever it is lost."""
@@ -192,8 +237,9 @@ class NodeDaemon:
 
     def _advert(self) -> bytes:
         node = self.settings.node
+        self._advertised_hours = hours = self.hours()
         return make_advert(
-            self.key, self.peer_id, self.report, price_per_ch=node.price_per_ch, hours=node.hours,
+            self.key, self.peer_id, self.report, price_per_ch=node.price_per_ch, hours=hours,
             nonce=self.nonces.next(), now=int(time.time()), ttl_s=node.advert_ttl_s,
             listen_addrs=self.addrs, stake_address=node.stake_address,
         )  # fmt: skip
