@@ -68,7 +68,13 @@ NODE_ENV = {
     "GCX_NODE__ADVERT_TTL_S": "30",
     "GCX_NODE__HEARTBEAT_INTERVAL_S": "2.0",
 }
-COORDINATOR_ENV = {"GCX_COORDINATOR__UPTIME_SLOT_S": "5"}
+COORDINATOR_ENV = {
+    "GCX_COORDINATOR__UPTIME_SLOT_S": "5",
+    # Capacity audits: short challenges (0.3 s at the claim) soon after a node is listed, so a
+    # devnet's providers are verified within seconds on a small machine.
+    "GCX_AUDIT__TARGET_S": "0.3",
+    "GCX_AUDIT__FIRST_WITHIN_S": "1",
+}
 
 
 @dataclass(slots=True)
