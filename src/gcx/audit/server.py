@@ -12,8 +12,9 @@ CuPy; on CuPy the seeded inputs are generated on the device too).
 Error codes (``RemoteError.code`` at the verifier): ``bad_request`` (undecodable), ``busy``,
 ``too_large``, ``wrong_provider``, ``bad_signature``, ``stale``, ``replay``,
 ``unknown_challenge``, ``not_yours``, ``bad_rows``, ``withheld`` (a fault), ``stopped``,
-``rate_limited`` (a challenger with a challenge already in flight, or within
-``min_interval_s`` of its previous one: a peer cannot keep this provider computing).
+``rate_limited`` (a challenger within ``min_interval_s`` of its previous accepted challenge:
+one peer cannot keep this provider computing; with one challenge in flight at a time, each
+challenger has at most one).
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class ServerLimits:
     within ``max_skew_s`` of its clock; results kept ``keep_s`` (at most ``max_pending`` of them,
     whole blocks up to ``keep_bytes`` in all). A computation still running ``give_up_s`` after
     the challenge's deadline is stopped (between blocks): no verifier waits for it any more.
-    One challenger has at most one challenge in flight and at least ``min_interval_s`` between
-    two accepted challenges (the coordinator's audit schedule leaves more)."""
+    One challenger has at least ``min_interval_s`` between two accepted challenges (the
+    coordinator's audit schedule leaves more: ``AuditPolicy.min_gap_s``)."""
 
     max_ops: int = 2 * 2**26 * 8192 * 4096
     max_deadline_s: float = 600.0
@@ -128,7 +129,6 @@ class AuditServer:
         self._pending: dict[bytes, _Pending] = {}
         self._seen: dict[bytes, float] = {}
         self._last_by_peer: dict[ID, float] = {}  # when each challenger's last challenge was accepted
-        self._in_flight: set[ID] = set()
         self.answered = 0
         self.opened = 0
         self.refused: dict[str, int] = {}
@@ -208,8 +208,6 @@ class AuditServer:
             raise self._refuse("replay", "this challenge was already answered")
 
     def _rate_limit(self, peer: ID) -> None:
-        if peer in self._in_flight:
-            raise self._refuse("rate_limited", "a challenge of yours is still being computed")
         now = self._clock()
         last = self._last_by_peer.get(peer)
         if last is not None and now - last < self.limits.min_interval_s:
@@ -223,16 +221,18 @@ class AuditServer:
 
     async def _answer(self, peer: ID, ch: Challenge) -> bytes:
         self._check(peer, ch)
-        self._rate_limit(peer)
+        # One challenge in flight at all (so at most one per challenger): ``busy``; then at least
+        # ``min_interval_s`` between one challenger's accepted challenges: ``rate_limited``.
         if not self._busy.acquire(blocking=False):
             raise self._refuse("busy", "another audit is being computed")
+        try:
+            self._rate_limit(peer)
+        except RemoteError:
+            self._busy.release()
+            raise
         self._seen[ch.id] = self._clock()
         self._last_by_peer[peer] = self._clock()
-        self._in_flight.add(peer)
-        try:
-            return await self._compute_answer(peer, ch)
-        finally:
-            self._in_flight.discard(peer)
+        return await self._compute_answer(peer, ch)
 
     async def _compute_answer(self, peer: ID, ch: Challenge) -> bytes:
         self._expire()
