@@ -121,8 +121,12 @@ def claim_of(report: Mapping[str, Any], ch_per_hour_micro: int, profile: Referen
     """The int8 GEMM rate (ops/s, rounded as a challenge rounds it, at least 1) a report claims:
     its ``gemm_int8`` result, or for a report without one the reference's int8 rate times its
     claimed CH rate (a machine claiming ``x`` reference machines is audited at ``x`` times the
-    reference GEMM rate); at most :data:`MAX_CLAIM`."""
+    reference GEMM rate); at most :data:`MAX_CLAIM` (also the claim of an int8 figure that is
+    not a finite rate)."""
     rate = claimed_int8_ops_per_s(report)
+    results = report.get("results", [])
+    if rate is None and any(isinstance(r, Mapping) and r.get("name") == "gemm_int8" for r in results):
+        return MAX_CLAIM  # an int8 figure that is not a finite rate: audited at the largest claim
     if rate is None:
         ref = profile.benchmarks.get("gemm_int8")
         base = 175e12 if ref is None else to_base(ref.value, ref.unit)
