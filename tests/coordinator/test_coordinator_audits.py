@@ -16,6 +16,7 @@ deadline of ``0.3 · 1.5 + 2 = 2.45 s``.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -160,3 +161,74 @@ async def test_an_inflated_claim_fails_its_audits_and_an_honest_one_is_verified(
             graded = {p["peer_id"] for p in listing if p["grades"]["performance"] != "?"}
             assert honest in graded and boaster not in graded
         nursery.cancel_scope.cancel()
+
+
+async def test_the_audit_task_dials_providers_and_bounds_audits_in_flight(
+    isolated_home: Path, tmp_path: Path, make_report: Callable[..., dict[str, Any]]
+) -> None:
+    """``run_audits``: at most one audit per provider and ``max_in_flight`` in all, providers
+    dialled at their advertised addresses, every record stored. The provider side is a small
+    ``/gcx/audit/1`` handler that takes 0.3 s and refuses (the other side of the wire only)."""
+    from coordinator.daemon import run_audits
+    from coordinator.registry import Registry
+    from coordinator.registry.audits import AuditPolicy
+    from coordinator.registry.store import RegistryStore
+    from gcx.audit import PROTOCOL, AuditConfig
+    from gcx.p2p import RemoteError, serve
+
+    policy = AuditPolicy(first_within_s=0.1, interval_s=0.2, failures_to_flag=2, min_gap_s=0.1, keep=50)
+    registry = Registry(RegistryStore(tmp_path / "r.sqlite"), PROFILE, clock=time.time, audit_policy=policy)
+    keys = [new_key(f"p{i}") for i in range(3)]
+    now = {"in_flight": 0, "most": 0}
+    per_peer: dict[str, int] = {}
+    most_per_peer = {"n": 0}
+    coordinator_key = new_key("coordinator")
+
+    def slow_refusal(me: str) -> Callable[[Any, bytes], Any]:
+        return functools.partial(_slow_refusal, me)
+
+    async def _slow_refusal(me: str, peer: Any, payload: bytes) -> bytes:
+        who = me  # the provider being audited (the remote peer is always the coordinator)
+        now["in_flight"] += 1
+        per_peer[who] = per_peer.get(who, 0) + 1
+        now["most"] = max(now["most"], now["in_flight"])
+        most_per_peer["n"] = max(most_per_peer["n"], per_peer[who])
+        try:
+            await trio.sleep(0.3)
+        finally:
+            now["in_flight"] -= 1
+            per_peer[who] -= 1
+        raise RemoteError("busy", "test provider")
+
+    async with (
+        open_host(coordinator_key.private_key, ["/ip4/127.0.0.1/tcp/0"]) as coordinator,
+        open_host(keys[0].private_key, ["/ip4/127.0.0.1/tcp/0"]) as h0,
+        open_host(keys[1].private_key, ["/ip4/127.0.0.1/tcp/0"]) as h1,
+        open_host(keys[2].private_key, ["/ip4/127.0.0.1/tcp/0"]) as h2,
+    ):
+        for key, host in zip(keys, (h0, h1, h2), strict=True):
+            serve(host, PROTOCOL, slow_refusal(str(host.get_id())), timeout_s=30)
+            advert = make_advert(
+                key, str(host.get_id()), make_report(key, now=None), price_per_ch=1, hours=1, nonce=1,
+                now=int(time.time()), ttl_s=300, listen_addrs=listen_addrs(host),
+            )  # fmt: skip
+            assert registry.ingest_advert(advert, str(host.get_id()), key.address)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                functools.partial(
+                    run_audits, registry, coordinator, coordinator_key.private_key, AuditConfig(target_s=0.1),
+                    poll_s=0.02, max_in_flight=2,
+                )
+            )  # fmt: skip
+            with trio.fail_after(60):
+                while not all(v["audit"]["audits"] >= 2 for v in registry.listing()):
+                    await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+        assert now["most"] == 2 and most_per_peer["n"] == 1  # bounded, and reached
+        for view in registry.listing():
+            assert view["verified"] is False and view["audit"]["slashable"] is True
+            detail = registry.provider(view["peer_id"])
+            assert detail is not None and all(
+                a["verdict"] == "no_answer" and "busy" in a["detail"] for a in detail["audits"]
+            )
+    registry.store.close()
