@@ -7,7 +7,9 @@ ID, authenticated by Noise (streams) or by gossipsub's strict signing; the Ether
 that peer's key is derived from the peer ID and handed, with the bytes, to the sans-I/O
 :class:`Registry`, which validates and stores (the second copy of an advert that came both ways
 is acknowledged as a duplicate). The HTTP API (FastAPI on hypercorn's trio worker) reads the same registry.
-Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
+With ``[audit] enabled`` the coordinator also audits every listed provider's claimed capacity
+(:func:`run_audits`, docs/audits.md): claims are listed unverified until an audit sized to them
+has passed. Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
 for local tools (``gcx devnet``) to find.
 
 Ready means ready: with a chain configured, the coordinator first waits for its RPC (retrying
@@ -18,6 +20,7 @@ it cannot own stops it at once (:class:`gcx.p2p.ListenError`).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -30,6 +33,7 @@ import trio
 
 from gcx import __version__, wire
 from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_ADVERT_BYTES
+from gcx.audit.core import AuditConfig
 from gcx.backoff import Backoff
 from gcx.errors import GCXError
 from gcx.keys import ParticipantKey
@@ -41,9 +45,11 @@ from gcx.p2p import (
     REJECT_TRUNCATED,
     P2PError,
     address_of_peer,
+    connect,
     listen_addrs,
     open_host,
     open_pubsub,
+    parse_peer_id,
     serve,
 )
 from gcx.paths import ensure_home
@@ -54,8 +60,9 @@ from .exchange.service import open_exchange
 from .http_app import create_app
 from .http_server import serve_api
 from .registry.adverts import AdvertPolicy
+from .registry.audits import AuditPolicy
 from .registry.base import HeartbeatOutcome
-from .registry.core import Registry
+from .registry.core import AuditTarget, Registry
 from .registry.metrics import Metrics
 from .registry.store import RegistryStore
 from .registry.uptime import UptimePolicy
@@ -76,6 +83,22 @@ _STREAM_REASONS: dict[str, HeartbeatOutcome] = {
     REJECT_PEER_BUSY: "peer_busy",
 }
 CHAIN_BACKOFF = Backoff(initial_s=0.5, max_s=10.0)
+#: Capacity audits in flight at once (each provider has at most one).
+MAX_AUDITS_IN_FLIGHT = 2
+AUDIT_DIAL_TIMEOUT_S = 5.0
+
+
+def audit_policy(settings: Settings) -> AuditPolicy | None:
+    """The audit schedule of ``[audit]``, or None when audits are off (claims are believed)."""
+    a = settings.audit
+    if not a.enabled:
+        return None
+    return AuditPolicy(
+        first_within_s=a.first_within_s,
+        interval_s=a.interval_s,
+        failures_to_flag=a.failures_to_flag,
+        keep=max(20, a.failures_to_flag),
+    )
 
 
 def build_registry(settings: Settings, profile: ReferenceProfile, metrics: Metrics | None = None) -> Registry:
@@ -100,6 +123,7 @@ def build_registry(settings: Settings, profile: ReferenceProfile, metrics: Metri
             slot_s=c.uptime_slot_s, window_slots=max(1, c.uptime_window_s // c.uptime_slot_s)
         ),
         rate=c.adverts_per_peer_per_s,
+        audit_policy=audit_policy(settings),
     )
     try:
         damaged = registry.check_stored()
@@ -235,6 +259,65 @@ async def _refresh_stakes(registry: Registry, settings: Settings, chain: Any) ->
         await trio.sleep(settings.chain.stake_refresh_s)
 
 
+async def _audit_one(
+    registry: Registry, host: Any, private_key: bytes, config: AuditConfig, target: AuditTarget
+) -> None:
+    """Audit one provider at its claim and store the record (dialling its advertised addresses
+    first if it is not connected; an unreachable provider's record says ``no_answer``)."""
+    from gcx.audit.client import run_audit
+
+    peer = target.peer_id
+    if not host.get_network().get_connections(parse_peer_id(peer)):
+        for addr in target.listen_addrs:
+            try:
+                await connect(host, addr if "/p2p/" in addr else f"{addr}/p2p/{peer}", AUDIT_DIAL_TIMEOUT_S)
+                break
+            except P2PError as exc:
+                log.info("audit of %s: cannot dial %s: %s", peer, addr, exc)
+    record = await run_audit(host, peer, float(target.claim), config, private_key=private_key)
+    state = registry.record_audit(peer, record)
+    log.log(
+        logging.INFO if record.passed else logging.WARNING,
+        "audit of %s at %.3g ops/s: %s (%s)%s",
+        peer, target.claim, record.verdict, record.detail,
+        f"; {state.consecutive_failures} failures in a row" if state and state.consecutive_failures else "",
+    )  # fmt: skip
+
+
+async def run_audits(
+    registry: Registry,
+    host: Any,
+    private_key: bytes,
+    config: AuditConfig,
+    *,
+    poll_s: float = 0.5,
+    max_in_flight: int = MAX_AUDITS_IN_FLIGHT,
+) -> None:
+    """Audit every listed provider when it is due (:meth:`Registry.audits_due`), with ``host``
+    and its key ``private_key``: at most one audit per provider and ``max_in_flight`` in all at
+    a time. Runs until cancelled; an audit that fails on our side is logged and rescheduled by
+    the next poll (its provider stays due)."""
+    in_flight: set[str] = set()
+
+    async def one(target: AuditTarget) -> None:
+        try:
+            await _audit_one(registry, host, private_key, config, target)
+        except (GCXError, sqlite3.Error) as exc:
+            log.warning("audit of %s could not run: %s", target.peer_id, exc)
+            await trio.sleep(max(poll_s, 1.0))  # not straight back to a failing audit
+        finally:
+            in_flight.discard(target.peer_id)
+
+    async with trio.open_nursery() as nursery:
+        while True:
+            free = max_in_flight - len(in_flight)
+            if free > 0:
+                for target in registry.audits_due(skip=frozenset(in_flight))[:free]:
+                    in_flight.add(target.peer_id)
+                    nursery.start_soon(one, target)
+            await trio.sleep(poll_s)
+
+
 async def _observe(registry: Registry, every_s: float) -> None:
     """Record the coordinator's own liveness, so that its downtime is not counted against
     providers' uptime (see :mod:`coordinator.registry.uptime`)."""
@@ -299,6 +382,12 @@ async def run_coordinator(
                 if chain is not None:
                     registry.staked = set()  # nobody is listed until their stake has been read
                     n.start_soon(_refresh_stakes, registry, settings, chain)
+                if registry.audit_policy is not None:
+                    config = AuditConfig(target_s=settings.audit.target_s)
+                    poll_s = min(0.5, settings.audit.first_within_s / 4)
+                    n.start_soon(
+                        functools.partial(run_audits, registry, host, key.private_key, config, poll_s=poll_s)
+                    )
                 _write_endpoint(info)
                 log.info(
                     "coordinator %s: API %s, p2p %s", key.address, info["api"], ", ".join(info["multiaddrs"])

@@ -10,7 +10,7 @@ and never a 500 for bad input (malformed query or path parameters answer 422).
 Routes::
 
     GET /v1/providers            listed providers (filters: include_expired, grade, min_ch_per_hour)
-    GET /v1/providers/{peer_id}  one provider's view plus its embedded benchmark report
+    GET /v1/providers/{peer_id}  one provider's view plus its embedded benchmark report and audits
     GET /v1/info                 the coordinator's peer id, multiaddrs, reference profile, version
     GET /healthz                 liveness
     GET /metrics                 Prometheus text format of the registry's metrics
@@ -59,20 +59,86 @@ class ErrorBody(_View):
 
 
 class Grades(_View):
-    performance: str = Field(description="A–D from the CH rate (reference profile thresholds)")
+    performance: str = Field(
+        description="A–D from the CH rate (reference profile thresholds); ? while the provider's "
+        "claim is not verified by a capacity audit (see `verified`)"
+    )
     reliability: str = Field(description="1–4 from uptime measured by this coordinator; ? while unknown")
     energy: str = Field(description="X–Z from joules per CH; ? when the node reports no energy")
 
 
+class AuditSummary(_View):
+    """Where a provider stands with the coordinator's capacity audits (docs/audits.md)."""
+
+    last_verdict: str | None = Field(
+        description="verdict of the latest audit (passed, late, wrong_row, bad_proof, bad_signature, "
+        "wrong_root_format, no_answer); null before the first"
+    )
+    last_at: int | None = Field(description="unix seconds when the latest audit ended; null before the first")
+    next_at: int = Field(description="unix seconds when the next audit is due (random intervals)")
+    claimed_ops_per_s: int = Field(description="int8 GEMM rate (ops/s) the current report claims")
+    audited_ops_per_s: int = Field(description="the claim the latest audit was sized to; 0 before the first")
+    consecutive_failures: int = Field(description="failed audits in a row (a pass resets it)")
+    audits: int = Field(description="audits run on this provider")
+    failures: int = Field(description="audits it failed")
+    slashable: bool = Field(
+        description="true after `[audit] failures_to_flag` failures in a row: the stored records "
+        "(`audits` in GET /v1/providers/{peer_id}) are the evidence for slashing its stake"
+    )
+
+
+class AuditEntry(_View):
+    """One stored audit record, with its evidence."""
+
+    time: int = Field(description="unix seconds when the audit ended")
+    verdict: str = Field(
+        description="passed, late, wrong_row, bad_proof, bad_signature, wrong_root_format, no_answer"
+    )
+    passed: bool
+    detail: str = Field(description="one-line reason")
+    claimed_ops_per_s: int = Field(description="the int8 GEMM rate (ops/s) the challenge was sized to")
+    measured_s: float | None = Field(
+        description="seconds from the challenge to the signed root, on the coordinator's clock; null: none came"
+    )
+    deadline_s: float = Field(description="seconds the provider had for the root")
+    challenge_id: str = Field(description="0x-keccak of the signed challenge")
+    recheckable: bool = Field(
+        description="the verdict is re-derived from the evidence alone by gcx.audit.recheck (wrong_row, "
+        "bad_proof, bad_signature, wrong_root_format); late and no_answer rest on the coordinator's clock"
+    )
+    record: str = Field(
+        description="0x-hex of the canonical gcx.audit.record v1 bytes (signed challenge, signed answer, "
+        "opened rows with proofs): decode with gcx.audit.decode_record, re-check with gcx.audit.recheck"
+    )
+
+
 class ProviderView(_View):
-    """One provider as this coordinator sees it: its latest accepted advert plus measured uptime."""
+    """One provider as this coordinator sees it: its latest accepted advert plus measured uptime.
+
+    Claims are audited before they are believed: while ``verified`` is false the performance
+    letter is ``?`` and ``ch_per_hour``/``ch_per_hour_micro`` are 0; the advertised rate is
+    ``claimed_ch_per_hour``."""
 
     peer_id: str = Field(description="libp2p peer id of the node")
     address: str = Field(description="the node's key address (0x…)")
-    grade: str = Field(description="performance letter, reliability digit, energy letter, e.g. B2X")
+    grade: str = Field(
+        description="performance letter, reliability digit, energy letter, e.g. B2X; the letter is ? "
+        "while the claim is not verified"
+    )
     grades: Grades
-    ch_per_hour: float = Field(description="compute hours (CH) delivered per wall-clock hour")
-    ch_per_hour_micro: int = Field(description="the same rate in integer micro-CH per hour")
+    ch_per_hour: float = Field(
+        description="compute hours (CH) delivered per wall-clock hour, once verified by a capacity audit; "
+        "0 while unverified (the claim is in claimed_ch_per_hour)"
+    )
+    ch_per_hour_micro: int = Field(
+        description="the same rate in integer micro-CH per hour (0 while unverified)"
+    )
+    claimed_ch_per_hour: float = Field(description="the CH rate the provider's signed report claims")
+    verified: bool = Field(
+        description="the latest capacity audit passed and was sized to at least the current claim "
+        "(always true when the coordinator runs no audits: claims are then believed)"
+    )
+    audit: AuditSummary | None = Field(description="capacity audit status; null when audits are off")
     uptime: float | None = Field(
         description="percent of complete slots in the uptime window the node was seen; "
         "null while too few slots are observed"
@@ -97,6 +163,7 @@ class ProviderView(_View):
 
 class ProviderDetail(ProviderView):
     report: dict[str, Any] = Field(description="the signed gcx.bench/1 report embedded in the advert")
+    audits: list[AuditEntry] = Field(description="the latest capacity audit records, newest first")
 
 
 class ProviderListing(_View):
@@ -198,9 +265,13 @@ def create_app(
     )
     async def get_provider(
         peer_id: Annotated[str, Path(min_length=1, max_length=128, description="libp2p peer id")],
+        audits: Annotated[
+            int, Query(ge=0, le=100, description="how many of the latest audit records to include")
+        ] = 10,
     ) -> dict[str, Any] | JSONResponse:
-        """One provider (listed or not) with the signed report embedded in its latest advert."""
-        view = registry.provider(peer_id, now=clock())
+        """One provider (listed or not) with the signed report embedded in its latest advert and
+        its latest capacity audits with their evidence."""
+        view = registry.provider(peer_id, now=clock(), audits_limit=audits)
         if view is None:
             return _error(404, "unknown_provider", f"no provider with peer id {peer_id!r} is known")
         return view

@@ -68,7 +68,15 @@ NODE_ENV = {
     "GCX_NODE__ADVERT_TTL_S": "30",
     "GCX_NODE__HEARTBEAT_INTERVAL_S": "2.0",
 }
-COORDINATOR_ENV = {"GCX_COORDINATOR__UPTIME_SLOT_S": "5"}
+AUDIT_WAIT_S = 30.0
+"""How long starting a devnet waits for its nodes' first capacity audits."""
+COORDINATOR_ENV = {
+    "GCX_COORDINATOR__UPTIME_SLOT_S": "5",
+    # Capacity audits: short challenges (0.3 s at the claim) soon after a node is listed, so a
+    # devnet's providers are verified within seconds on a small machine.
+    "GCX_AUDIT__TARGET_S": "0.3",
+    "GCX_AUDIT__FIRST_WITHIN_S": "1",
+}
 
 
 @dataclass(slots=True)
@@ -428,13 +436,23 @@ class Devnet:
         return _spawn(f"node-{i}", home, ["node", "run", "--json", "--bootstrap", bootstrap], self.node_env)
 
     def _await_listed(self, api: str, peers: set[str], deadline: float) -> None:
+        """Wait until the registry lists every node of ``peers`` and has audited each once (or
+        believes its claim: audits off); an audit that does not come within
+        :data:`AUDIT_WAIT_S` is no error (the listing shows the node unverified)."""
+        audited_by = time.monotonic() + AUDIT_WAIT_S
         with httpx.Client(timeout=5.0) as client:
             while True:
                 try:
-                    listed = {p["peer_id"] for p in client.get(f"{api}/v1/providers").json()["providers"]}
+                    views = {p["peer_id"]: p for p in client.get(f"{api}/v1/providers").json()["providers"]}
                 except (httpx.HTTPError, ValueError, KeyError):
-                    listed = set()
-                if peers <= listed:
+                    views = {}
+                listed = set(views)
+                audited = {
+                    peer
+                    for peer, p in views.items()
+                    if p.get("verified", True) or (p.get("audit") or {}).get("audits", 0) > 0
+                }
+                if peers <= audited or (peers <= listed and time.monotonic() > min(audited_by, deadline)):
                     return
                 self.check_alive()
                 if time.monotonic() > deadline:

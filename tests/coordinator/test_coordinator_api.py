@@ -41,7 +41,7 @@ INFO: dict[str, Any] = {
 VIEW_FIELDS = {
     "peer_id", "address", "grade", "grades", "ch_per_hour", "ch_per_hour_micro", "uptime", "last_seen",
     "first_seen", "price", "hours", "expires_at", "listed", "nonce", "stake_address", "report_digest",
-    "listen_addrs", "staked",
+    "listen_addrs", "staked", "verified", "claimed_ch_per_hour", "audit",
 }  # fmt: skip
 
 
@@ -177,6 +177,8 @@ async def test_listing_shape_and_fields(
     assert one["grades"] == {"performance": "C", "reliability": "?", "energy": "?"}
     assert one["ch_per_hour"] == 1.0
     assert one["ch_per_hour_micro"] == 1_000_000
+    assert one["verified"] is True and one["audit"] is None  # no audits: the claim is believed
+    assert one["claimed_ch_per_hour"] == 1.0
     assert one["uptime"] is None
     assert one["price"] == 250_000
     assert one["hours"] == 8
@@ -227,10 +229,11 @@ async def test_provider_with_report(registry: Registry, populated: dict[str, dic
         expired = await client.get("/v1/providers/peer-old")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == VIEW_FIELDS | {"report"}
+    assert set(body) == VIEW_FIELDS | {"report", "audits"}
     assert body["report"] == json.loads(json.dumps(populated["peer-2"]))
     assert body["report"]["ch_per_hour"] == 2.0
-    assert {k: v for k, v in body.items() if k != "report"} == listing["providers"][1]
+    assert body["audits"] == []  # this registry runs no audits: claims are believed
+    assert {k: v for k, v in body.items() if k not in ("report", "audits")} == listing["providers"][1]
     assert expired.status_code == 200  # known providers are answered whether listed or not
     assert expired.json()["listed"] is False
 
@@ -321,7 +324,7 @@ async def test_openapi_documents_routes_and_fields(registry: Registry) -> None:
     schemas = doc["components"]["schemas"]
     assert set(schemas["ProviderView"]["properties"]) == VIEW_FIELDS
     assert set(schemas["Grades"]["properties"]) == {"performance", "reliability", "energy"}
-    assert "report" in schemas["ProviderDetail"]["properties"]
+    assert {"report", "audits"} <= set(schemas["ProviderDetail"]["properties"])
     params = {p["name"]: p for p in doc["paths"]["/v1/providers"]["get"]["parameters"]}
     assert set(params) == {"include_expired", "grade", "min_ch_per_hour"}
     assert "404" in doc["paths"]["/v1/providers/{peer_id}"]["get"]["responses"]

@@ -20,7 +20,7 @@ from gcx.audit.client import run_audit
 from gcx.keys import new_key
 from gcx.p2p import FrameTooLarge, connect, open_host, request
 from gcx.reference import load_profile
-from gcx.settings import CoordinatorSettings, NodeSettings, Settings
+from gcx.settings import AuditSettings, CoordinatorSettings, NodeSettings, Settings
 from node_agent.daemon import LIVENESS_PROTOCOL, REPORT_PROTOCOL, NodeDaemon
 from node_agent.reports import latest_report_path, save_report
 
@@ -64,6 +64,10 @@ async def test_node_and_coordinator_in_one_process(
             advert_ttl_s=30,
         ),
         coordinator=CoordinatorSettings(api_port=0, database=tmp_path / "registry.sqlite", uptime_slot_s=1),
+        # The node's report claims the reference GPU on a NumPy backend: an audit sized to that
+        # claim would keep it computing for minutes. Audits have their own end-to-end test
+        # (test_coordinator_audits.py); here claims are believed, as with audits off.
+        audit=AuditSettings(enabled=False),
     )
     async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=5) as client:
         coordinator = await _ready(nursery, run_coordinator, settings, coordinator_key, PROFILE)

@@ -60,10 +60,13 @@ def test_nodes_join_advertise_and_are_listed(net: Devnet) -> None:
     assert set(listed) == set(nodes)
     for peer_id, p in listed.items():
         assert p["address"] == nodes[peer_id]["node"]
+        # the devnet waits for each node's first capacity audit (short ones: 0.3 s at the claim)
+        assert p["verified"] is True and p["audit"]["last_verdict"] == "passed", p["audit"]
         assert p["grade"][0] in "ABCD" and p["grade"][2] in "XYZ?"
         assert p["ch_per_hour"] > 0 and p["hours"] == 24 and p["price"] == 500_000
     detail = httpx.get(f"{net.summary['api']}/v1/providers/{next(iter(listed))}", timeout=5).json()
     assert detail["report"]["schema"] == "gcx.bench/1"
+    assert detail["audits"][0]["verdict"] == "passed" and detail["audits"][0]["record"].startswith("0x")
     metrics = httpx.get(f"{net.summary['api']}/metrics", timeout=5).text
     assert "gcx_adverts_accepted_total" in metrics
 

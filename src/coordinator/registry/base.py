@@ -19,6 +19,8 @@ from typing import Literal, Protocol, get_args
 
 from gcx.advert import CapacityAdvert
 
+from .audits import AuditState, StoredAudit
+
 Clock = Callable[[], float]
 
 #: Outcomes of a heartbeat: counted, from a peer without an accepted advert, undecodable, over
@@ -112,6 +114,22 @@ class ProviderStore(Protocol):
 
     def provider(self, peer_id: str) -> ProviderRecord | None:
         """One stored provider, or None if unknown."""
+        ...
+
+    def audit_states(self) -> dict[str, AuditState]:
+        """Every provider's audit state (:mod:`.audits`), by peer id."""
+        ...
+
+    def audit_state(self, peer_id: str) -> AuditState | None:
+        """One provider's audit state, or None."""
+        ...
+
+    def put_audit_state(self, state: AuditState, record: StoredAudit | None = None, keep: int = 20) -> None:
+        """Store ``state`` and, atomically with it, ``record`` (keeping the latest ``keep``)."""
+        ...
+
+    def audit_records(self, peer_id: str, limit: int = 20) -> list[StoredAudit]:
+        """``peer_id``'s latest ``limit`` stored audit records, newest first."""
         ...
 
     def close(self) -> None:

@@ -18,16 +18,20 @@ replaces the record. Every other provider is served as before.
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from gcx import compute_hours as chm
 from gcx import grading, wire
 from gcx.advert import MAX_HEARTBEAT_BYTES, CapacityAdvert, Heartbeat, report_digest
+from gcx.audit.core import AuditRecord
 from gcx.errors import WireError
 from gcx.reference import ReferenceProfile
 
 from .adverts import AdvertPolicy, AdvertRejected, ReportCache, check_advert
+from .audits import AuditPolicy, AuditState, StoredAudit, after_audit, claim_of, due, on_claim
 from .base import Clock, HeartbeatOutcome, NullObserver, ProviderRecord, ProviderStore, RegistryObserver
 from .errors import StoredRecordError
 from .uptime import Session, UptimePolicy, uptime_percent
@@ -55,11 +59,25 @@ class TokenBucket:
         return allowed
 
 
+@dataclass(frozen=True, slots=True)
+class AuditTarget:
+    """A provider due for a capacity audit: whom to dial and the claim to size the audit to."""
+
+    peer_id: str
+    claim: int
+    listen_addrs: tuple[str, ...]
+
+
 class Registry:
     """Validates and stores adverts, counts heartbeats, answers listings (see the module doc).
 
     ``clock`` gives unix seconds when a method is called without ``now``; without a clock every
     such call must pass ``now``. ``observer`` is told every outcome (default: ignored).
+
+    ``audit_policy``: claims are audited before they are believed (:mod:`.audits`): a provider is
+    listed unverified (performance grade ``?``, CH rate 0) until an audit sized to its claim has
+    passed. None (the default): audits are off and every claim is believed, as before audits
+    existed. ``rng`` draws the audit schedule (default: :class:`random.SystemRandom`).
     """
 
     def __init__(
@@ -73,6 +91,8 @@ class Registry:
         uptime_policy: UptimePolicy | None = None,
         rate: float = 2.0,
         burst: float = 20.0,
+        audit_policy: AuditPolicy | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.profile = profile
@@ -91,6 +111,8 @@ class Registry:
         self._nonces: dict[str, int] = {}  # peer -> last accepted nonce (write-through cache of the store)
         self._damaged: dict[str, str] = {}  # peer -> what is wrong with its stored record
         self._session: float | None = None  # when this process started observing (see observe())
+        self.audit_policy = audit_policy
+        self._rng = rng or random.SystemRandom()
 
     def _now(self, now: float | None) -> float:
         if now is not None:
@@ -161,6 +183,9 @@ class Registry:
             self.store.replace_advert(advert, bytes(data), int(now), self.uptime.slot_of(now))
         self._last[sender_peer_id] = (bytes(data), advert.expires_at)
         self._nonces[sender_peer_id] = advert.nonce
+        if self.audit_policy is not None:
+            report = wire.unpack(advert.report, self.advert_policy.max_bytes)  # checked above
+            self._learn_claim(sender_peer_id, advert.report_digest, report, advert.ch_per_hour_micro, now)
         observer.advert_accepted(sender_peer_id, advert.nonce)
         return True, None
 
@@ -246,6 +271,74 @@ class Registry:
         self.store.prune_slots(before)
         self.store.prune_sessions(before * self.uptime.slot_s)
 
+    # -- capacity audits (see .audits) ----------------------------------------------------------
+
+    def _learn_claim(
+        self, peer_id: str, digest: str, report: dict[str, Any], ch_per_hour_micro: int, now: float
+    ) -> AuditState:
+        assert self.audit_policy is not None
+        state = self.store.audit_state(peer_id)
+        if state is not None and state.report_digest == digest:
+            return state
+        claim = claim_of(report, ch_per_hour_micro, self.profile)
+        new = on_claim(state, peer_id, claim, digest, now, self._rng, self.audit_policy)
+        self.store.put_audit_state(new)
+        return new
+
+    def _audit_states(self, records: list[ProviderRecord], now: float) -> dict[str, AuditState]:
+        """Every record's audit state, learning the claims of records that have none yet (a
+        registry written before audits, or an advert whose state write was lost)."""
+        states = self.store.audit_states()
+        for record in records:
+            state = states.get(record.peer_id)
+            if state is None or state.report_digest != record.report_digest:
+                try:
+                    report = stored_report(record, self.advert_policy.max_bytes)
+                except StoredRecordError as exc:
+                    self._flag(exc)
+                    continue
+                states[record.peer_id] = self._learn_claim(
+                    record.peer_id, record.report_digest, report, record.ch_per_hour_micro, now
+                )
+        return states
+
+    def _listed(self, record: ProviderRecord, now: float) -> bool:
+        return record.expires_at > now and (self.staked is None or record.address.lower() in self.staked)
+
+    def audits_due(self, now: float | None = None, skip: frozenset[str] = frozenset()) -> list[AuditTarget]:
+        """Listed providers whose audit is due at ``now`` (most overdue first), but those in
+        ``skip`` (audits in flight); always empty while audits are off."""
+        if self.audit_policy is None:
+            return []
+        now = self._now(now)
+        records = {r.peer_id: r for r in self._records() if self._listed(r, now)}
+        states = self._audit_states(list(records.values()), now)
+        return [
+            AuditTarget(peer, states[peer].claim, records[peer].listen_addrs)
+            for peer in due({p: states[p] for p in records if p in states}, now)
+            if peer not in skip
+        ]
+
+    def record_audit(self, peer_id: str, record: AuditRecord, now: float | None = None) -> AuditState | None:
+        """Store the coordinator's own audit ``record`` of ``peer_id`` (ended at ``now``) and
+        reschedule the provider; returns its new state (None when audits are off or the
+        provider is unknown)."""
+        if self.audit_policy is None:
+            return None
+        now = self._now(now)
+        state = self.store.audit_state(peer_id)
+        if state is None:
+            return None
+        challenge = record.decoded_challenge()
+        verdict = str(record.verdict)
+        new = after_audit(state, verdict, challenge.claimed_ops_per_s, now, self._rng, self.audit_policy)
+        stored = StoredAudit(
+            peer_id, now, verdict, challenge.claimed_ops_per_s, record.elapsed_ms, challenge.deadline_ms,
+            "0x" + challenge.id.hex(), record.detail, record.encode(),
+        )  # fmt: skip
+        self.store.put_audit_state(new, stored, keep=self.audit_policy.keep)
+        return new
+
     # -- output ---------------------------------------------------------------------------------
 
     def sessions(self, now: float) -> list[Session]:
@@ -258,10 +351,17 @@ class Registry:
         return out
 
     def view(
-        self, record: ProviderRecord, now: float, sessions: list[Session] | None = None
+        self,
+        record: ProviderRecord,
+        now: float,
+        sessions: list[Session] | None = None,
+        states: dict[str, AuditState] | None = None,
     ) -> dict[str, Any]:
         """The public JSON view of one provider, with reliability measured here (``sessions``:
-        :meth:`sessions` at ``now``, read once per listing)."""
+        :meth:`sessions` at ``now``, read once per listing; ``states``: the audit states, idem).
+
+        With audits on, an unverified provider's performance letter is ``?`` and its CH rate 0;
+        its claim is ``claimed_ch_per_hour``."""
         start, end = self.uptime.window(record.first_slot, now)
         uptime = uptime_percent(
             self.uptime,
@@ -271,14 +371,27 @@ class Registry:
             self.sessions(now) if sessions is None else sessions,
         )
         reliability = grading.reliability_grade(self.profile, uptime)
-        grade = record.grade[0] + reliability + record.grade[2]
+        policy, audit = self.audit_policy, None
+        verified = True
+        if policy is not None:
+            if states is None:
+                states = self._audit_states([record], now)
+            state = states.get(record.peer_id)
+            verified = state is not None and state.verified
+            audit = None if state is None else state.summary(policy)
+        performance = record.grade[0] if verified else "?"
+        grade = performance + reliability + record.grade[2]
+        rate_micro = record.ch_per_hour_micro if verified else 0
         return {
             "peer_id": record.peer_id,
             "address": record.address,
             "grade": grade,
-            "grades": {"performance": record.grade[0], "reliability": reliability, "energy": record.grade[2]},
-            "ch_per_hour": chm.from_micro(record.ch_per_hour_micro),
-            "ch_per_hour_micro": record.ch_per_hour_micro,
+            "grades": {"performance": performance, "reliability": reliability, "energy": record.grade[2]},
+            "ch_per_hour": chm.from_micro(rate_micro),
+            "ch_per_hour_micro": rate_micro,
+            "claimed_ch_per_hour": chm.from_micro(record.ch_per_hour_micro),
+            "verified": verified,
+            "audit": audit,
             "uptime": uptime,
             "last_seen": record.last_seen,
             "first_seen": record.first_seen,
@@ -286,8 +399,7 @@ class Registry:
             "hours": record.hours,
             "expires_at": record.expires_at,
             "staked": None if self.staked is None else record.address.lower() in self.staked,
-            "listed": record.expires_at > now
-            and (self.staked is None or record.address.lower() in self.staked),
+            "listed": self._listed(record, now),
             "nonce": record.nonce,
             "stake_address": record.stake_address,
             "report_digest": record.report_digest,
@@ -299,14 +411,19 @@ class Registry:
         with ``include_expired``)."""
         now = self._now(now)
         sessions = self.sessions(now)
-        views = [self.view(r, now, sessions) for r in self._records()]
+        records = self._records()
+        states = None if self.audit_policy is None else self._audit_states(records, now)
+        views = [self.view(r, now, sessions, states) for r in records]
         listed = [v for v in views if v["listed"]]
         self.observer.providers_listed(len(listed))
         return views if include_expired else listed
 
-    def provider(self, peer_id: str, now: float | None = None) -> dict[str, Any] | None:
-        """One provider's view plus its latest advert's embedded report, or None if unknown (or
-        if its stored record is damaged)."""
+    def provider(
+        self, peer_id: str, now: float | None = None, audits_limit: int = 10
+    ) -> dict[str, Any] | None:
+        """One provider's view plus its latest advert's embedded report and its latest
+        ``audits_limit`` audit records (``audits``, newest first, each with its canonical bytes as
+        the evidence), or None if unknown (or if its stored record is damaged)."""
         if peer_id in self._damaged:
             return None
         try:
@@ -319,6 +436,7 @@ class Registry:
             return None
         view = self.view(record, self._now(now))
         view["report"] = report
+        view["audits"] = [a.view() for a in self.store.audit_records(peer_id, max(0, audits_limit))]
         return view
 
 

@@ -21,6 +21,7 @@ from coordinator.state_file import REGISTRY_APPLICATION_ID, StateFileKind, open_
 from gcx.advert import CapacityAdvert
 from gcx.errors import ConfigError
 
+from .audits import AuditState, StoredAudit
 from .base import ProviderRecord
 from .errors import RegistryStoreError, StoredRecordError
 
@@ -57,6 +58,31 @@ CREATE TABLE IF NOT EXISTS observer_sessions (
     started_at REAL PRIMARY KEY,
     alive_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_state (
+    peer_id TEXT PRIMARY KEY,
+    claim INTEGER NOT NULL,
+    report_digest TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    audited_claim INTEGER NOT NULL,
+    last_verdict TEXT,
+    last_at REAL,
+    consecutive_failures INTEGER NOT NULL,
+    audits INTEGER NOT NULL,
+    failures INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    verdict TEXT NOT NULL,
+    claimed_ops_per_s INTEGER NOT NULL,
+    elapsed_ms INTEGER NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    challenge_id TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_records_by_peer ON audit_records (peer_id, seq);
 """
 
 
@@ -228,9 +254,86 @@ class RegistryStore:
         )
         return {int(r[0]) for r in rows}
 
+    # -- capacity audits (see registry.audits) ---------------------------------------------------
+
+    def audit_states(self) -> dict[str, AuditState]:
+        """Every provider's audit state, by peer id (a row that does not decode is skipped: its
+        provider is audited afresh, which is the safe side)."""
+        out: dict[str, AuditState] = {}
+        for row in self._db.execute(f"SELECT {_AUDIT_STATE_COLUMNS} FROM audit_state"):
+            state = _audit_state(row)
+            if state is not None:
+                out[state.peer_id] = state
+        return out
+
+    def audit_state(self, peer_id: str) -> AuditState | None:
+        """One provider's audit state, or None."""
+        row = self._db.execute(
+            f"SELECT {_AUDIT_STATE_COLUMNS} FROM audit_state WHERE peer_id=?", (peer_id,)
+        ).fetchone()
+        return None if row is None else _audit_state(row)
+
+    def put_audit_state(self, state: AuditState, record: StoredAudit | None = None, keep: int = 20) -> None:
+        """Store ``state`` and, in the same transaction, ``record`` (keeping the provider's
+        latest ``keep`` records)."""
+        with self._tx():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO audit_state ({_AUDIT_STATE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (state.peer_id, state.claim, state.report_digest, state.due_at, state.audited_claim,
+                 state.last_verdict, state.last_at, state.consecutive_failures, state.audits,
+                 state.failures),
+            )  # fmt: skip
+            if record is not None:
+                self._db.execute(
+                    f"INSERT INTO audit_records ({_AUDIT_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (record.peer_id, record.at, record.verdict, record.claimed_ops_per_s,
+                     record.elapsed_ms, record.deadline_ms, record.challenge_id, record.detail,
+                     record.record),
+                )  # fmt: skip
+                self._db.execute(
+                    """DELETE FROM audit_records WHERE peer_id=? AND seq NOT IN
+                       (SELECT seq FROM audit_records WHERE peer_id=? ORDER BY seq DESC LIMIT ?)""",
+                    (record.peer_id, record.peer_id, keep),
+                )
+
+    def audit_records(self, peer_id: str, limit: int = 20) -> list[StoredAudit]:
+        """``peer_id``'s latest ``limit`` audit records, newest first."""
+        rows = self._db.execute(
+            f"SELECT {_AUDIT_RECORD_COLUMNS} FROM audit_records WHERE peer_id=? ORDER BY seq DESC LIMIT ?",
+            (peer_id, limit),
+        )
+        out = []
+        for row in rows:
+            kinds = (str, float, str, int, int, int, str, str, bytes)
+            if all(isinstance(v, k) for v, k in zip(row, kinds, strict=True)):
+                out.append(StoredAudit(*row))
+        return out
+
     def iter_peer_ids(self) -> Iterator[str]:
         for (peer_id,) in self._db.execute("SELECT peer_id FROM providers"):
             yield peer_id
+
+
+_AUDIT_STATE_COLUMNS: Final = (
+    "peer_id, claim, report_digest, due_at, audited_claim, last_verdict, last_at, consecutive_failures, "
+    "audits, failures"
+)
+_AUDIT_RECORD_COLUMNS: Final = (
+    "peer_id, at, verdict, claimed_ops_per_s, elapsed_ms, deadline_ms, challenge_id, detail, record"
+)
+
+
+def _audit_state(row: tuple[Any, ...]) -> AuditState | None:
+    kinds: tuple[type | tuple[type, ...], ...] = (
+        str, int, str, (int, float), int, (str, type(None)), (int, float, type(None)), int, int, int,
+    )  # fmt: skip
+    if not all(isinstance(v, k) for v, k in zip(row, kinds, strict=True)):
+        return None
+    peer_id, claim, digest, due_at, audited, verdict, last_at, consecutive, audits, failures = row
+    return AuditState(
+        peer_id, claim, digest, float(due_at), audited, verdict,
+        None if last_at is None else float(last_at), consecutive, audits, failures,
+    )  # fmt: skip
 
 
 _COLUMNS = (

@@ -11,7 +11,10 @@ CuPy; on CuPy the seeded inputs are generated on the device too).
 
 Error codes (``RemoteError.code`` at the verifier): ``bad_request`` (undecodable), ``busy``,
 ``too_large``, ``wrong_provider``, ``bad_signature``, ``stale``, ``replay``,
-``unknown_challenge``, ``not_yours``, ``bad_rows``, ``withheld`` (a fault), ``stopped``.
+``unknown_challenge``, ``not_yours``, ``bad_rows``, ``withheld`` (a fault), ``stopped``,
+``rate_limited`` (a challenger within ``min_interval_s`` of its previous accepted challenge:
+one peer cannot keep this provider computing; with one challenge in flight at a time, each
+challenger has at most one).
 """
 
 from __future__ import annotations
@@ -74,7 +77,9 @@ class ServerLimits:
     """What a provider accepts: at most ``max_ops`` ops and ``max_deadline_s``; challenges issued
     within ``max_skew_s`` of its clock; results kept ``keep_s`` (at most ``max_pending`` of them,
     whole blocks up to ``keep_bytes`` in all). A computation still running ``give_up_s`` after
-    the challenge's deadline is stopped (between blocks): no verifier waits for it any more."""
+    the challenge's deadline is stopped (between blocks): no verifier waits for it any more.
+    One challenger has at least ``min_interval_s`` between two accepted challenges (the
+    coordinator's audit schedule leaves more: ``AuditPolicy.min_gap_s``)."""
 
     max_ops: int = 2 * 2**26 * 8192 * 4096
     max_deadline_s: float = 600.0
@@ -83,6 +88,7 @@ class ServerLimits:
     max_pending: int = 4
     keep_bytes: int = 1 << 30
     give_up_s: float = 60.0
+    min_interval_s: float = 1.0
 
 
 class _StoppedError(Exception):
@@ -122,6 +128,7 @@ class AuditServer:
         self._busy = threading.Lock()  # held by the thread computing a GEMM
         self._pending: dict[bytes, _Pending] = {}
         self._seen: dict[bytes, float] = {}
+        self._last_by_peer: dict[ID, float] = {}  # when each challenger's last challenge was accepted
         self.answered = 0
         self.opened = 0
         self.refused: dict[str, int] = {}
@@ -200,11 +207,34 @@ class AuditServer:
         if ch.id in self._seen:
             raise self._refuse("replay", "this challenge was already answered")
 
+    def _rate_limit(self, peer: ID) -> None:
+        now = self._clock()
+        last = self._last_by_peer.get(peer)
+        if last is not None and now - last < self.limits.min_interval_s:
+            raise self._refuse(
+                "rate_limited",
+                f"{now - last:.3f} s after your last challenge (at least {self.limits.min_interval_s:g} s)",
+            )
+        if len(self._last_by_peer) >= 4096:  # bounded: forget challengers outside the interval
+            cutoff = now - self.limits.min_interval_s
+            self._last_by_peer = {p: t for p, t in self._last_by_peer.items() if t >= cutoff}
+
     async def _answer(self, peer: ID, ch: Challenge) -> bytes:
         self._check(peer, ch)
+        # One challenge in flight at all (so at most one per challenger): ``busy``; then at least
+        # ``min_interval_s`` between one challenger's accepted challenges: ``rate_limited``.
         if not self._busy.acquire(blocking=False):
             raise self._refuse("busy", "another audit is being computed")
+        try:
+            self._rate_limit(peer)
+        except RemoteError:
+            self._busy.release()
+            raise
         self._seen[ch.id] = self._clock()
+        self._last_by_peer[peer] = self._clock()
+        return await self._compute_answer(peer, ch)
+
+    async def _compute_answer(self, peer: ID, ch: Challenge) -> bytes:
         self._expire()
         budget = self.limits.keep_bytes - sum(p.kept_bytes for p in self._pending.values())
         stop = threading.Event()

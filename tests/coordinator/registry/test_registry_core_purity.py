@@ -19,7 +19,14 @@ import pytest
 import coordinator.registry as registry_package
 
 REGISTRY_DIR = Path(registry_package.__file__).parent
-PURE = ("core.py", "base.py", "errors.py", "adverts.py", "uptime.py")  # the core and the pure modules it uses
+PURE = (
+    "core.py",
+    "base.py",
+    "errors.py",
+    "adverts.py",
+    "uptime.py",
+    "audits.py",
+)  # the core and the pure modules it uses
 PURE_MODULES = [f"coordinator.registry.{name.removesuffix('.py')}" for name in PURE]
 
 IO_LIBRARIES = frozenset(

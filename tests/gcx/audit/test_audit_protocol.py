@@ -269,3 +269,29 @@ async def test_challenges_above_the_providers_limits_are_refused() -> None:
             verifier, provider.get_id(), numpy_ops_per_s() / 20, HONEST, private_key=vkey
         )
         assert record.verdict is Verdict.NO_ANSWER and "too_large" in record.detail
+
+
+async def test_one_challenger_is_rate_limited_per_peer_and_others_are_not() -> None:
+    """Issue 13.5: a peer cannot keep a provider computing by challenging it back to back; the
+    refusal is typed (``rate_limited``) and only that peer is limited."""
+    limits = ServerLimits(min_interval_s=60.0)
+    async with audit_pair(limits=limits) as (verifier, vkey, provider, server):
+        claimed = numpy_ops_per_s() / 20
+        first = await run_audit(verifier, provider.get_id(), claimed, HONEST, private_key=vkey)
+        assert first.verdict is Verdict.PASSED, first.detail
+        second = await run_audit(verifier, provider.get_id(), claimed, HONEST, private_key=vkey)
+        assert second.verdict is Verdict.NO_ANSWER and "rate_limited" in second.detail
+        assert server.refused == {"rate_limited": 1} and not server.busy  # the lock was let go
+        okey = new_raw_key()
+        from gcx.p2p import open_host
+
+        async with open_host(okey) as other:  # another challenger is not limited by the first
+            await connect(other, listen_addrs(provider)[0], timeout_s=10)
+            third = await run_audit(other, provider.get_id(), claimed, HONEST, private_key=okey)
+            assert third.verdict is Verdict.PASSED, third.detail
+    fast = ServerLimits(min_interval_s=0.0)  # control: without the limit the same two pass
+    async with audit_pair(limits=fast) as (verifier, vkey, provider, server):
+        for _ in range(2):
+            record = await run_audit(verifier, provider.get_id(), claimed, HONEST, private_key=vkey)
+            assert record.verdict is Verdict.PASSED, record.detail
+        assert server.refused == {}
