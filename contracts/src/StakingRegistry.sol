@@ -315,10 +315,11 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
     }
 
     /// @notice Set the unbonding delay for future {requestUnbond} calls. Only `DEFAULT_ADMIN_ROLE`.
-    /// @param newDelay Seconds (≤ `MAX_UNBONDING_DELAY`).
+    /// @param newDelay Seconds (≥ 1 and ≥ `minUnbondingDelay`, ≤ `MAX_UNBONDING_DELAY`).
     function setUnbondingDelay(uint64 newDelay) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (newDelay > MAX_UNBONDING_DELAY) revert UnbondingDelayTooLong(newDelay, MAX_UNBONDING_DELAY);
-        if (newDelay < minUnbondingDelay) revert UnbondingDelayTooShort(newDelay, minUnbondingDelay);
+        uint64 floor = minUnbondingDelay == 0 ? 1 : minUnbondingDelay; // a zero delay is never allowed
+        if (newDelay < floor) revert UnbondingDelayTooShort(newDelay, floor);
         uint64 old = unbondingDelay;
         unbondingDelay = newDelay;
         emit UnbondingDelayUpdated(old, newDelay);
