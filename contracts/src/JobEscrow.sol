@@ -26,7 +26,7 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 ///
 /// | from      | call                        | who                   | when                          | to        |
 /// |-----------|-----------------------------|-----------------------|-------------------------------|-----------|
-/// | None      | open                        | buyer (anyone)        | provider active in registry   | Open      |
+/// | None      | open (locks provider stake) | buyer (anyone)        | provider active, stake covers | Open      |
 /// | Open      | submitResult                | the job's provider    | now <= submitDeadline, active | Submitted |
 /// | Open      | refund                      | anyone (pays buyer)   | now >  submitDeadline         | Refunded  |
 /// | Submitted | markChallenged              | CHALLENGER_GAME_ROLE  | now <  challengeDeadline      | Challenged|
