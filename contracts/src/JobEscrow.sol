@@ -15,11 +15,18 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 ///         CHALLENGER_GAME_ROLE) can freeze a job during its window and later resolve it: the provider is paid,
 ///         or the buyer is refunded and the provider's stake is slashed in the StakingRegistry.
 ///
+/// Stake at risk. Every open job locks part of its provider's bonded GCX stake in the StakingRegistry
+/// ({lockAmountFor}: `max(minJobLock, amount * lockPerUnit)`), so one stake backs only as many jobs as it covers.
+/// The lock is released exactly once when the job ends (finalize, refund, resolve in the provider's favour,
+/// timeoutDispute) and slashed (`slashLocked`) when the provider loses a challenge. Locked stake cannot be unbonded,
+/// so a provider cannot withdraw the stake behind a job before the job ends. The escrow also keeps the registry's
+/// unbonding-delay floor at `maxChallengeWindow + maxDisputeDuration` (see {setMaxChallengeWindow}).
+///
 /// Job lifecycle (`State`):
 ///
 /// | from      | call                        | who                   | when                          | to        |
 /// |-----------|-----------------------------|-----------------------|-------------------------------|-----------|
-/// | None      | open                        | buyer (anyone)        | provider active in registry   | Open      |
+/// | None      | open (locks provider stake) | buyer (anyone)        | provider active, stake covers | Open      |
 /// | Open      | submitResult                | the job's provider    | now <= submitDeadline, active | Submitted |
 /// | Open      | refund                      | anyone (pays buyer)   | now >  submitDeadline         | Refunded  |
 /// | Submitted | markChallenged              | CHALLENGER_GAME_ROLE  | now <  challengeDeadline      | Challenged|
@@ -42,7 +49,8 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 /// + pendingFees + pendingBurn` (plus any tokens sent here by plain transfer, which nobody can withdraw).
 ///
 /// Trust model: the admin sets fee parameters (bounded by {MAX_FEE_BPS}, and never affecting open jobs' fee
-/// rate), the staking registry and the slash amount, and grants CHALLENGER_GAME_ROLE. The game role can freeze
+/// rate), the staking registry (only while no job holds a lock), the lock parameters (never affecting open jobs'
+/// locks) and the window/dispute bounds, and grants CHALLENGER_GAME_ROLE. The game role can freeze
 /// a job during its window and decide it; that is its whole power: it cannot move funds anywhere but to the
 /// job's buyer or provider. The game must always terminate in a `resolve` (its own timeouts ensure that).
 contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
@@ -85,7 +93,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     uint256 public constant BPS = 10_000;
     /// @notice Highest protocol fee rate the admin may set (10 %).
     uint256 public constant MAX_FEE_BPS = 1_000;
-    /// @notice Longest challenge window a job may ask for.
+    /// @notice Upper bound for `maxChallengeWindow`.
     uint256 public constant MAX_CHALLENGE_WINDOW = 30 days;
     /// @notice Longest time from open to the submission deadline.
     uint256 public constant MAX_SUBMIT_PERIOD = 365 days;
@@ -103,6 +111,8 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     uint32 public minChallengeWindow;
     /// @notice Receives the non-burned part of the fees.
     address public feeRecipient;
+    /// @notice Number of jobs holding a stake lock (Open, Submitted or Challenged); packed with the fee fields.
+    uint32 public lockedJobs;
     /// @notice Receives the burned part of the fees (a dead address or a buy-and-burn contract).
     address public burnSink;
     /// @notice Fees accrued for the fee recipient, not yet distributed.
@@ -110,12 +120,19 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     /// @notice Fees accrued for the burn sink, not yet distributed.
     uint128 public pendingBurn;
 
-    /// @notice Where providers are slashed when they lose a challenge (zero: no slashing).
+    /// @notice Where providers' stake is checked, locked and slashed (zero: no job can open).
     IStakingRegistry public stakingRegistry;
     /// @notice The provider role number in the StakingRegistry.
     uint8 public providerRole;
-    /// @notice Stake slashed from a provider that loses a challenge.
-    uint256 public slashAmount;
+    /// @notice Longest challenge window a job may ask for (seconds, ≤ {MAX_CHALLENGE_WINDOW}).
+    uint32 public maxChallengeWindow = 2 days;
+
+    /// @notice Least provider stake (GCX wei) a job locks, whatever its payment.
+    uint128 public minJobLock = 10 ether;
+    /// @notice Provider stake (GCX wei) locked per unit of payment (per micro-USD for a 6-decimal stablecoin).
+    uint128 public lockPerUnit = 1e12;
+    /// @notice Provider stake locked by each job while it is live (zero once it ended).
+    mapping(bytes32 jobId => uint256) public stakeLockOf;
 
     /// @notice Longest a Challenged job waits for the game's `resolve` before anyone may {timeoutDispute} it
     ///         (fixed per job when it is challenged).
@@ -157,8 +174,12 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     event FeesDistributed(address indexed feeRecipient, uint256 fees, address indexed burnSink, uint256 burn);
     /// @notice Fee parameters changed.
     event FeeParamsSet(uint256 feeBps, uint256 feeBurnBps, address feeRecipient, address burnSink);
-    /// @notice Slashing parameters changed.
-    event SlashParamsSet(address stakingRegistry, uint8 providerRole, uint256 slashAmount);
+    /// @notice The staking registry or the provider role changed.
+    event SlashParamsSet(address stakingRegistry, uint8 providerRole);
+    /// @notice The per-job stake lock parameters changed (applies to jobs opened afterwards).
+    event LockParamsSet(uint256 minJobLock, uint256 lockPerUnit);
+    /// @notice The maximum challenge window changed (applies to jobs opened afterwards).
+    event MaxChallengeWindowSet(uint256 maxChallengeWindow);
     /// @notice The game did not resolve job `jobId` in time; the buyer was refunded, nobody slashed.
     event DisputeTimedOut(bytes32 indexed jobId);
     /// @notice The dispute timeout changed (applies to jobs challenged afterwards).
@@ -176,7 +197,8 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     error AmountTooLarge(uint256 amount);
     /// @notice A fee parameter is out of range.
     error BadFeeParams();
-    /// @notice The challenge window is outside [minChallengeWindow, MAX_CHALLENGE_WINDOW].
+    /// @notice The challenge window is outside [minChallengeWindow, maxChallengeWindow] (or a bound is out of
+    ///         range).
     error BadChallengeWindow(uint256 window);
     /// @notice The submission deadline is in the past or more than MAX_SUBMIT_PERIOD ahead.
     error BadSubmitDeadline(uint256 deadline);
@@ -206,6 +228,12 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     error JobIdNotBuyers(bytes32 jobId, address caller);
     /// @notice The provider is not active in the staking registry (or no registry is set).
     error ProviderNotActive(address provider);
+    /// @notice The provider's free (bonded, unlocked) stake `free` cannot cover the job's lock `needed`.
+    error InsufficientFreeStake(address provider, uint256 free, uint256 needed);
+    /// @notice `minJobLock` is zero, or a lock parameter does not fit uint128.
+    error BadLockParams(uint256 minJobLock, uint256 lockPerUnit);
+    /// @notice The registry cannot change while `lockedJobs` jobs hold locks in the current one.
+    error LocksOutstanding(uint256 lockedJobs);
 
     // ---------------------------------------------------------------- construction / admin
 
@@ -215,7 +243,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     /// @param burnSink_ Receives the burned fees.
     /// @param feeBps_ Fee rate in bps (≤ {MAX_FEE_BPS}).
     /// @param feeBurnBps_ Burned share of the fee in bps (≤ 10 000).
-    /// @param minChallengeWindow_ Shortest allowed challenge window (≤ {MAX_CHALLENGE_WINDOW}).
+    /// @param minChallengeWindow_ Shortest allowed challenge window (≤ `maxChallengeWindow`, initially 2 days).
     constructor(
         IERC20 token_,
         address admin,
@@ -241,31 +269,70 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         _setFeeParams(feeBps_, feeBurnBps_, feeRecipient_, burnSink_);
     }
 
-    /// @notice Set where and how much a provider that loses a challenge is slashed (only admin). The escrow must
-    ///         hold the registry's slasher role. `registry == 0` disables slashing.
-    function setSlashParams(IStakingRegistry registry, uint8 providerRole_, uint256 slashAmount_)
-        external
-        onlyRole(DEFAULT_ADMIN_ROLE)
-    {
+    /// @notice Set the staking registry where providers' stake is checked, locked and slashed, and the provider
+    ///         role number (only admin). The escrow must hold the registry's LOCKER_ROLE; the registry's unbonding
+    ///         delay must already cover `maxChallengeWindow + maxDisputeDuration` (the escrow raises the
+    ///         registry's floor to it). Refused while any job holds a lock (its unlock or slash must reach the
+    ///         registry and role that hold it). `registry == 0` stops new jobs.
+    function setSlashParams(IStakingRegistry registry, uint8 providerRole_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (address(registry) != address(0) && address(registry).code.length == 0) {
             revert NotAContract(address(registry));
         }
+        uint256 live = lockedJobs;
+        if (live != 0) revert LocksOutstanding(live);
         stakingRegistry = registry;
         providerRole = providerRole_;
-        slashAmount = slashAmount_;
-        emit SlashParamsSet(address(registry), providerRole_, slashAmount_);
+        emit SlashParamsSet(address(registry), providerRole_);
+        _raiseUnbondingFloor();
     }
 
-    /// @notice Set the shortest challenge window a job may ask for (only admin).
+    /// @notice Set how much provider stake a job locks (only admin; applies to jobs opened afterwards):
+    ///         `max(minJobLock_, amount * lockPerUnit_)` GCX wei for a payment of `amount` stablecoin units.
+    /// @param minJobLock_ Least lock per job (> 0, so every lost challenge slashes something).
+    /// @param lockPerUnit_ GCX wei per stablecoin unit (0: every job locks `minJobLock_`).
+    function setLockParams(uint256 minJobLock_, uint256 lockPerUnit_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (minJobLock_ == 0 || minJobLock_ > type(uint128).max || lockPerUnit_ > type(uint128).max) {
+            revert BadLockParams(minJobLock_, lockPerUnit_);
+        }
+        minJobLock = uint128(minJobLock_);
+        lockPerUnit = uint128(lockPerUnit_);
+        emit LockParamsSet(minJobLock_, lockPerUnit_);
+    }
+
+    /// @notice Set the shortest challenge window a job may ask for (only admin; ≤ `maxChallengeWindow`).
     function setMinChallengeWindow(uint32 window) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _setMinChallengeWindow(window);
     }
 
+    /// @notice Set the longest challenge window a job may ask for (only admin; applies to jobs opened
+    ///         afterwards; `minChallengeWindow` ≤ window ≤ {MAX_CHALLENGE_WINDOW}). Raises the staking registry's
+    ///         unbonding-delay floor to `window + maxDisputeDuration`, and so reverts
+    ///         (`UnbondingDelayTooShort`) if the registry's unbonding delay is shorter.
+    function setMaxChallengeWindow(uint32 window) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (window == 0 || window < minChallengeWindow || window > MAX_CHALLENGE_WINDOW) {
+            revert BadChallengeWindow(window);
+        }
+        maxChallengeWindow = window;
+        emit MaxChallengeWindowSet(window);
+        _raiseUnbondingFloor();
+    }
+
     /// @notice Set how long a challenged job may wait for the game (only admin; applies to later challenges).
+    ///         Raises the staking registry's unbonding-delay floor to `maxChallengeWindow + duration`, and so
+    ///         reverts (`UnbondingDelayTooShort`) if the registry's unbonding delay is shorter.
     function setMaxDisputeDuration(uint32 duration) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (duration == 0 || duration > MAX_DISPUTE_DURATION) revert BadDisputeDuration(duration);
         maxDisputeDuration = duration;
         emit MaxDisputeDurationSet(duration);
+        _raiseUnbondingFloor();
+    }
+
+    /// @dev Keep the registry's unbonding-delay floor at the longest time from a result's submission to the end
+    ///      of its dispute: a fault can be proven (and slashed) until then. The registry never lowers a floor.
+    function _raiseUnbondingFloor() private {
+        IStakingRegistry registry = stakingRegistry;
+        if (address(registry) == address(0)) return;
+        registry.raiseMinUnbondingDelay(uint64(maxChallengeWindow) + maxDisputeDuration);
     }
 
     function _setFeeParams(uint16 feeBps_, uint16 feeBurnBps_, address feeRecipient_, address burnSink_) private {
@@ -279,14 +346,16 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     }
 
     function _setMinChallengeWindow(uint32 window) private {
-        if (window > MAX_CHALLENGE_WINDOW) revert BadChallengeWindow(window);
+        if (window > maxChallengeWindow) revert BadChallengeWindow(window);
         minChallengeWindow = window;
         emit MinChallengeWindowSet(window);
     }
 
     // ---------------------------------------------------------------- lifecycle
 
-    /// @notice Open job `jobId`: escrow `amount` of the stablecoin from the caller (the buyer; approve first).
+    /// @notice Open job `jobId`: escrow `amount` of the stablecoin from the caller (the buyer; approve first) and
+    ///         lock {lockAmountFor}(`amount`) of the provider's free bonded stake (`InsufficientFreeStake` if its
+    ///         stake cannot cover it).
     /// @param jobId Fresh job id whose top 20 bytes are the caller's address ({jobIdFor}).
     /// @param provider The provider that will run the job.
     /// @param amount Payment in the stablecoin's smallest unit (0 < amount < 2^96).
@@ -301,7 +370,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         if (provider == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
         if (amount > type(uint96).max) revert AmountTooLarge(amount);
-        if (challengeWindow < minChallengeWindow || challengeWindow > MAX_CHALLENGE_WINDOW) {
+        if (challengeWindow < minChallengeWindow || challengeWindow > maxChallengeWindow) {
             revert BadChallengeWindow(challengeWindow);
         }
         if (submitDeadline < block.timestamp || submitDeadline > block.timestamp + MAX_SUBMIT_PERIOD) {
@@ -319,8 +388,12 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         j.feeBps = fee;
         j.provider = provider;
         j.amount = uint96(amount);
+        uint256 stakeLock = lockAmountFor(amount);
+        stakeLockOf[jobId] = stakeLock;
+        ++lockedJobs;
 
         emit JobOpened(jobId, msg.sender, provider, amount, fee, challengeWindow, submitDeadline);
+        _lockStake(provider, stakeLock);
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -365,7 +438,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         if (s != State.Open) revert WrongState(jobId, s);
         uint256 deadline = j.deadline;
         if (block.timestamp <= deadline) revert SubmitDeadlineNotPassed(deadline);
-        _refundBuyer(jobId, j);
+        _refundBuyer(jobId, j, false);
     }
 
     /// @inheritdoc IChallengeHook
@@ -392,18 +465,10 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
             _payProvider(jobId, j);
             return;
         }
-        _refundBuyer(jobId, j);
-
-        // Interaction after all effects and the refund: slash the provider. A failing slash reverts the whole
-        // resolve (the job stays Challenged, its payment escrowed) so a cheater never keeps its stake silently.
-        IStakingRegistry registry = stakingRegistry;
-        uint256 amt = slashAmount;
-        if (address(registry) != address(0) && amt != 0) {
-            address provider = j.provider;
-            address challenger = challengerOf[jobId];
-            uint256 slashed = registry.slash(provider, providerRole, amt, challenger, j.buyer);
-            emit ProviderSlashed(jobId, provider, slashed, challenger);
-        }
+        // Refund the buyer and slash the stake the job locked (reward to the challenger, compensation to the
+        // buyer). A failing slash reverts the whole resolve (the job stays Challenged, its payment escrowed and
+        // its stake locked) so a cheater never keeps its stake silently.
+        _refundBuyer(jobId, j, true);
     }
 
     /// @notice Escrow-side backstop for a game that never decides: once `disputeDeadlineOf[jobId]` has passed,
@@ -418,7 +483,7 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         uint256 deadline = disputeDeadlineOf[jobId];
         if (block.timestamp < deadline) revert DisputeNotTimedOut(deadline);
         emit DisputeTimedOut(jobId);
-        _refundBuyer(jobId, j);
+        _refundBuyer(jobId, j, false);
     }
 
     /// @notice Send the accrued fees to the fee recipient and the burn sink (anyone).
@@ -443,6 +508,32 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         }
     }
 
+    /// @dev Lock `amount` of the provider's stake; a registry refusal for lack of free stake becomes
+    ///      {InsufficientFreeStake}, any other refusal is passed on unchanged.
+    function _lockStake(address provider, uint256 amount) private {
+        IStakingRegistry registry = stakingRegistry;
+        uint8 role = providerRole;
+        try registry.lock(provider, role, amount) {}
+        catch (bytes memory reason) {
+            (uint256 bonded,,) = registry.stakeOf(provider, role);
+            uint256 locked = registry.lockedOf(provider, role);
+            uint256 free = bonded > locked ? bonded - locked : 0;
+            if (free < amount) revert InsufficientFreeStake(provider, free, amount);
+            assembly ("memory-safe") {
+                revert(add(reason, 32), mload(reason))
+            }
+        }
+    }
+
+    /// @dev Forget job `jobId`'s lock (it ends now) and return its amount; called exactly once per job, on the
+    ///      transition to a terminal state.
+    function _clearLock(bytes32 jobId) private returns (uint256 stakeLock) {
+        stakeLock = stakeLockOf[jobId];
+        delete stakeLockOf[jobId];
+        --lockedJobs;
+    }
+
+
     function _payProvider(bytes32 jobId, Job storage j) private {
         j.state = State.Finalized;
         address provider = j.provider;
@@ -460,14 +551,26 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
             pendingBurn += uint128(burn);
         }
         emit JobFinalized(jobId, provider, payout, fee, burn);
+        stakingRegistry.unlock(provider, providerRole, _clearLock(jobId));
         if (payout != 0) token.safeTransfer(provider, payout);
     }
 
-    function _refundBuyer(bytes32 jobId, Job storage j) private {
+    /// @dev End job `jobId` with a refund to its buyer; its stake lock is released, or slashed when
+    ///      `slashStake` (a lost challenge: reward to the challenger, compensation to the buyer).
+    function _refundBuyer(bytes32 jobId, Job storage j, bool slashStake) private {
         j.state = State.Refunded;
         address buyer = j.buyer;
         uint256 amount = j.amount;
         emit JobRefunded(jobId, buyer, amount);
+        address provider = j.provider;
+        uint256 stakeLock = _clearLock(jobId);
+        if (slashStake) {
+            address challenger = challengerOf[jobId];
+            uint256 slashed = stakingRegistry.slashLocked(provider, providerRole, stakeLock, challenger, buyer);
+            emit ProviderSlashed(jobId, provider, slashed, challenger);
+        } else {
+            stakingRegistry.unlock(provider, providerRole, stakeLock);
+        }
         token.safeTransfer(buyer, amount);
     }
 
@@ -477,6 +580,14 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     ///         nonce in the low 12 bytes.
     function jobIdFor(address buyer, uint96 nonce) public pure returns (bytes32) {
         return bytes32((uint256(uint160(buyer)) << 96) | nonce);
+    }
+
+    /// @notice The provider stake (GCX wei) a job paying `amount` locks if opened now:
+    ///         `max(minJobLock, amount * lockPerUnit)`.
+    function lockAmountFor(uint256 amount) public view returns (uint256) {
+        uint256 scaled = amount * lockPerUnit;
+        uint256 floor = minJobLock;
+        return scaled > floor ? scaled : floor;
     }
 
     /// @notice The full record of job `jobId`.

@@ -11,8 +11,9 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// @notice GCX stakes for the three staked roles of the network: compute providers, guarantors and verifiers.
 ///         A stake is either *bonded* (counts towards {isActive}, can be slashed) or *unbonding* (requested out,
 ///         withdrawable after `unbondingDelay`, still slashable until withdrawn). Slashing is reserved to contracts
-///         holding `SLASHER_ROLE` (the escrow, the verification game); a slash is split by basis points between a
-///         burn, a reward recipient and a compensation recipient.
+///         holding `SLASHER_ROLE` (the verification game) or, for stake locked behind open jobs, `LOCKER_ROLE` (the
+///         escrow); a slash is split by basis points between a burn, a reward recipient and a compensation
+///         recipient.
 /// @dev Roles are numbered Provider = 0, Guarantor = 1, Verifier = 2 (ABI type `uint8`). Every (account, role)
 ///      has one unbonding bucket: a new {requestUnbond} adds to it and restarts its delay. Nothing iterates over
 ///      user-controlled lists. Trust: the admin (`DEFAULT_ADMIN_ROLE`) sets minimums, the unbonding delay (bounded
@@ -315,10 +316,11 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
     }
 
     /// @notice Set the unbonding delay for future {requestUnbond} calls. Only `DEFAULT_ADMIN_ROLE`.
-    /// @param newDelay Seconds (≤ `MAX_UNBONDING_DELAY`).
+    /// @param newDelay Seconds (≥ 1 and ≥ `minUnbondingDelay`, ≤ `MAX_UNBONDING_DELAY`).
     function setUnbondingDelay(uint64 newDelay) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (newDelay > MAX_UNBONDING_DELAY) revert UnbondingDelayTooLong(newDelay, MAX_UNBONDING_DELAY);
-        if (newDelay < minUnbondingDelay) revert UnbondingDelayTooShort(newDelay, minUnbondingDelay);
+        uint64 floor = minUnbondingDelay == 0 ? 1 : minUnbondingDelay; // a zero delay is never allowed
+        if (newDelay < floor) revert UnbondingDelayTooShort(newDelay, floor);
         uint64 old = unbondingDelay;
         unbondingDelay = newDelay;
         emit UnbondingDelayUpdated(old, newDelay);

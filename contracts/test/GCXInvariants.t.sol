@@ -5,6 +5,10 @@ import {StakingRegistry} from "../src/StakingRegistry.sol";
 import {GCXFixtures} from "./utils/GCXFixtures.sol";
 import {GCXTokenHandler} from "./handlers/GCXTokenHandler.sol";
 import {StakingHandler} from "./handlers/StakingHandler.sol";
+import {LockedStakeHandler} from "./handlers/LockedStakeHandler.sol";
+import {JobEscrow} from "../src/JobEscrow.sol";
+import {IStakingRegistry} from "../src/interfaces/IStakingRegistry.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @notice Token conservation: supply = minted − burned, issuance within the cap, balances sum to the supply.
 contract GCXTokenInvariantTest is GCXFixtures {
@@ -93,5 +97,81 @@ contract StakingInvariantTest is GCXFixtures {
         );
         assertEq(gcx.totalBurned(), handler.ghostBurnedBySlash(), "burns outside slashes");
         assertLe(handler.ghostBurnedBySlash(), handler.ghostSlashed(), "burned more than slashed");
+    }
+}
+
+/// @notice Stake at risk: JobEscrow's per-job locks against the real StakingRegistry under random job lifecycles
+///         and random staking, unbonding and withdrawals.
+contract EscrowStakeInvariantTest is GCXFixtures {
+    JobEscrow internal escrow;
+    LockedStakeHandler internal handler;
+
+    function setUp() public {
+        _deployGCX();
+        address game = makeAddr("game");
+        escrow = new JobEscrow(IERC20(address(musd)), admin, makeAddr("treasury"), makeAddr("sink"), 100, 2_000, 60);
+        vm.startPrank(admin);
+        escrow.grantRole(escrow.CHALLENGER_GAME_ROLE(), game);
+        registry.grantRole(registry.LOCKER_ROLE(), address(escrow));
+        escrow.setSlashParams(IStakingRegistry(address(registry)), uint8(StakingRegistry.Role.Provider));
+        escrow.setMaxDisputeDuration(1 days);
+        vm.stopPrank();
+        handler = new LockedStakeHandler(gcx, registry, escrow, musd, minter, game);
+        targetContract(address(handler));
+    }
+
+    /// Positive control: a deterministic run through every end of a job (a refused over-lock, a lost challenge,
+    /// a finalize) keeps the invariant, and a registry lock that disagrees with the escrow's fails the check.
+    function test_lockChecksHoldAndCatchAMismatch() public {
+        handler.open(0, 0, 1_000e6, 60, 1 hours); // locks 1,000 GCX: all of provider 0's stake
+        handler.open(1, 0, 1, 60, 1 hours); // refused: nothing free
+        assertEq(handler.ghostOverLockRefused(), 1);
+        handler.open(0, 1, 10e6, 60, 1 hours);
+        handler.submit(0);
+        handler.submit(1);
+        handler.challenge(0);
+        handler.resolve(0, false); // slashes provider 0's 1,000 GCX lock
+        assertGt(handler.ghostBurned(), 0);
+        handler.warp(60);
+        handler.finalize(1);
+        invariant_lockedStake();
+        handler.open(2, 1, 10e6, 60, 1 hours);
+        address p = handler.providers(1);
+        vm.mockCall(
+            address(registry),
+            abi.encodeCall(StakingRegistry.lockedOf, (p, StakingRegistry.Role.Provider)),
+            abi.encode(uint256(10 ether) + 1)
+        );
+        vm.expectRevert(bytes("sum of job locks != registry lock: 10000000000000000000 != 10000000000000000001"));
+        handler.checkLocks();
+    }
+
+    /// All lock properties share one fuzz campaign (see the token test above).
+    function invariant_lockedStake() public view {
+        uint256 sum;
+        for (uint256 i; i < handler.providerCount(); ++i) {
+            address p = handler.providers(i);
+            (uint256 b, uint256 u,) = registry.stakeOf(p, StakingRegistry.Role.Provider);
+            // locks never exceed the bonded stake
+            assertLe(registry.lockedOf(p, StakingRegistry.Role.Provider), b, "locked > bonded");
+            // bonded + unbonding = staked - withdrawn - slashed locks
+            assertEq(b + u, handler.ghostStake(p), "stake != ghost");
+            sum += b + u;
+        }
+        // sum of per-job locks = registry lock per provider; ended jobs hold none
+        handler.checkLocks();
+        // no job opened beyond its provider's free stake; no locked stake was unbonded
+        assertEq(handler.ghostOverLockOpened(), 0, "a job opened beyond the free stake");
+        assertEq(handler.ghostLockedStakeUnbonded(), 0, "locked stake was unbonded");
+        // GCX conservation: the registry holds exactly the stakes; supply = minted - burned by slashes
+        assertEq(sum, registry.totalStaked(), "sum of stakes != totalStaked");
+        assertEq(gcx.balanceOf(address(registry)), registry.totalStaked(), "registry balance != stakes");
+        assertEq(gcx.totalSupply(), handler.ghostMinted() - handler.ghostBurned(), "supply != minted - burned");
+        // stablecoin conservation: the escrow holds the live jobs' payments and the undistributed fees
+        assertEq(
+            musd.balanceOf(address(escrow)),
+            handler.ghostUsdLive() + escrow.pendingFees() + escrow.pendingBurn(),
+            "escrow balance != live payments + fees"
+        );
     }
 }

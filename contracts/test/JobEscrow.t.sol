@@ -44,7 +44,7 @@ contract JobEscrowTest is Test {
         bytes32 gameRole = escrow.CHALLENGER_GAME_ROLE();
         vm.startPrank(admin);
         escrow.grantRole(gameRole, game);
-        escrow.setSlashParams(IStakingRegistry(address(registry)), PROVIDER_ROLE, 500e18);
+        escrow.setSlashParams(IStakingRegistry(address(registry)), PROVIDER_ROLE);
         vm.stopPrank();
         usd.mint(buyer, 1_000_000e6);
         vm.prank(buyer);
@@ -92,7 +92,10 @@ contract JobEscrowTest is Test {
         assertTrue(escrow.hasRole(escrow.DEFAULT_ADMIN_ROLE(), admin));
         assertTrue(escrow.hasRole(escrow.CHALLENGER_GAME_ROLE(), game));
         assertEq(address(escrow.stakingRegistry()), address(registry));
-        assertEq(escrow.slashAmount(), 500e18);
+        assertEq(escrow.minJobLock(), 10 ether);
+        assertEq(escrow.lockPerUnit(), 1e12);
+        assertEq(escrow.maxChallengeWindow(), 2 days);
+        assertEq(escrow.lockedJobs(), 0);
     }
 
     function test_constructor_reverts() public {
@@ -136,19 +139,19 @@ contract JobEscrowTest is Test {
 
     function test_setSlashParams() public {
         vm.expectEmit(address(escrow));
-        emit JobEscrow.SlashParamsSet(address(0), 3, 0);
+        emit JobEscrow.SlashParamsSet(address(0), 3);
         vm.prank(admin);
-        escrow.setSlashParams(IStakingRegistry(address(0)), 3, 0);
+        escrow.setSlashParams(IStakingRegistry(address(0)), 3);
         assertEq(escrow.providerRole(), 3);
     }
 
     function test_setSlashParams_reverts() public {
         vm.expectRevert(_unauth(stranger, bytes32(0)));
         vm.prank(stranger);
-        escrow.setSlashParams(IStakingRegistry(address(registry)), 0, 1);
+        escrow.setSlashParams(IStakingRegistry(address(registry)), 0);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotAContract.selector, stranger));
         vm.prank(admin);
-        escrow.setSlashParams(IStakingRegistry(stranger), 0, 1);
+        escrow.setSlashParams(IStakingRegistry(stranger), 0);
     }
 
     function test_setMinChallengeWindow() public {
@@ -163,6 +166,70 @@ contract JobEscrowTest is Test {
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadChallengeWindow.selector, 31 days));
         vm.prank(admin);
         escrow.setMinChallengeWindow(31 days);
+    }
+
+    function test_setLockParams() public {
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.LockParamsSet(5 ether, 0);
+        vm.prank(admin);
+        escrow.setLockParams(5 ether, 0);
+        assertEq(escrow.lockAmountFor(type(uint96).max), 5 ether); // no per-unit part: the floor only
+        vm.prank(admin);
+        escrow.setLockParams(1, 2e12);
+        assertEq(escrow.lockAmountFor(3e6), 6 ether);
+        assertEq(escrow.lockAmountFor(0), 1);
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadLockParams.selector, 0, 1));
+        escrow.setLockParams(0, 1); // a zero lock would make a lost challenge slash nothing
+        uint256 big = uint256(type(uint128).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadLockParams.selector, big, 1));
+        escrow.setLockParams(big, 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadLockParams.selector, 1, big));
+        escrow.setLockParams(1, big);
+        vm.stopPrank();
+        vm.expectRevert(_unauth(stranger, bytes32(0)));
+        vm.prank(stranger);
+        escrow.setLockParams(1, 1);
+    }
+
+    function test_setMaxChallengeWindow() public {
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.MaxChallengeWindowSet(30 days);
+        vm.prank(admin);
+        escrow.setMaxChallengeWindow(30 days);
+        assertEq(escrow.maxChallengeWindow(), 30 days);
+        assertEq(registry.minUnbondingDelay(), 30 days + 3 days);
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadChallengeWindow.selector, 30 days + 1));
+        escrow.setMaxChallengeWindow(30 days + 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadChallengeWindow.selector, 10 minutes - 1));
+        escrow.setMaxChallengeWindow(10 minutes - 1); // below the minimum window
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadChallengeWindow.selector, 30 days + 1));
+        escrow.setMinChallengeWindow(30 days + 1); // the minimum stays below the maximum
+        registry.setUnbondingDelay(1 days);
+        vm.expectRevert(MockStakingRegistry.InsufficientStake.selector); // the registry refuses the floor
+        escrow.setMaxChallengeWindow(2 days);
+        vm.stopPrank();
+        vm.expectRevert(_unauth(stranger, bytes32(0)));
+        vm.prank(stranger);
+        escrow.setMaxChallengeWindow(1 days);
+    }
+
+    /// The escrow's own error names the provider, its free stake and the lock when the stake cannot cover it;
+    /// any other refusal of the lock is passed on as the registry raised it.
+    function test_open_lockRefusals() public {
+        registry.setBonded(provider, 999 ether); // AMOUNT (1,000 USD) locks 1,000 GCX
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InsufficientFreeStake.selector, provider, 999 ether, 1_000 ether));
+        _open();
+        registry.setBonded(provider, 1_000 ether);
+        registry.setRefuseLocks(true);
+        vm.expectRevert(MockStakingRegistry.LockRefused.selector);
+        _open();
+        registry.setRefuseLocks(false);
+        _open();
+        assertEq(escrow.stakeLockOf(JOB), 1_000 ether);
+        assertEq(registry.lockedOf(provider, PROVIDER_ROLE), 1_000 ether);
+        assertEq(escrow.lockedJobs(), 1);
     }
 
     // ------------------------------------------------------------ open
@@ -310,7 +377,7 @@ contract JobEscrowTest is Test {
 
     function test_open_revertsWithoutRegistry() public {
         vm.prank(admin);
-        escrow.setSlashParams(IStakingRegistry(address(0)), 0, 0);
+        escrow.setSlashParams(IStakingRegistry(address(0)), 0);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.ProviderNotActive.selector, provider));
         _open();
     }
@@ -472,7 +539,7 @@ contract JobEscrowTest is Test {
         _challenged();
         uint256 before = usd.balanceOf(buyer);
         vm.expectEmit(address(escrow));
-        emit JobEscrow.ProviderSlashed(JOB, provider, 500e18, challenger);
+        emit JobEscrow.ProviderSlashed(JOB, provider, 1_000e18, challenger); // the job's lock: 1 GCX per USD
         vm.prank(game);
         escrow.resolve(JOB, false);
         assertEq(uint8(escrow.stateOf(JOB)), uint8(JobEscrow.State.Refunded));
@@ -482,7 +549,9 @@ contract JobEscrowTest is Test {
         assertEq(registry.calls(), 1);
         assertEq(registry.lastAccount(), provider);
         assertEq(registry.lastRole(), PROVIDER_ROLE);
-        assertEq(registry.lastAmount(), 500e18);
+        assertEq(registry.lastAmount(), 1_000e18);
+        assertEq(registry.lockedOf(provider, PROVIDER_ROLE), 0);
+        assertEq(escrow.stakeLockOf(JOB), 0);
         assertEq(registry.lastRewardTo(), challenger);
         assertEq(registry.lastCompensateTo(), buyer);
     }
@@ -551,14 +620,18 @@ contract JobEscrowTest is Test {
         escrow.setMaxDisputeDuration(1 days);
     }
 
-    function test_resolve_noRegistryNoSlash() public {
+    /// The registry (or role) holding live jobs' locks cannot be swapped out: their unlock or slash would then go
+    /// to a registry that holds no such lock, and the jobs could never end.
+    function test_setSlashParams_refusedWhileLocksOutstanding() public {
         _challenged();
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.LocksOutstanding.selector, 1));
         vm.prank(admin);
-        escrow.setSlashParams(IStakingRegistry(address(0)), 0, 0);
+        escrow.setSlashParams(IStakingRegistry(address(0)), 0);
         vm.prank(game);
         escrow.resolve(JOB, false);
-        assertEq(registry.calls(), 0);
-        assertEq(uint8(escrow.stateOf(JOB)), uint8(JobEscrow.State.Refunded));
+        assertEq(registry.calls(), 1);
+        vm.prank(admin); // no job holds a lock any more
+        escrow.setSlashParams(IStakingRegistry(address(0)), 0);
     }
 
     function test_resolve_reverts() public {
@@ -629,12 +702,16 @@ contract JobEscrowTest is Test {
 
     // ------------------------------------------------------------ gas
 
-    /// open + finalize, cold storage, steady state (escrow, provider and fee accumulators already non-zero).
+    /// open + finalize, cold storage, steady state (escrow, provider and fee accumulators already non-zero, the
+    /// provider holds another live job's stake lock).
     function test_gas_openPlusFinalize() public {
         // warm-up job so balances and accumulators are non-zero, as in steady state
         _submitted();
         vm.warp(block.timestamp + WINDOW);
         escrow.finalize(JOB);
+        bytes32 other = escrow.jobIdFor(buyer, 3);
+        vm.prank(buyer);
+        escrow.open(other, provider, AMOUNT, WINDOW, uint40(block.timestamp + 2 days));
 
         bytes32 id = escrow.jobIdFor(buyer, 2);
         uint40 by = uint40(block.timestamp + 1 days);
@@ -654,7 +731,9 @@ contract JobEscrowTest is Test {
         escrow.finalize(id);
         uint256 gFin = g0 - gasleft();
         console.log("open / finalize / sum", gOpen, gFin, gOpen + gFin);
-        assertLe(gOpen + gFin, 150_000);
+        // The 150k target held (105k) before jobs locked stake; a per-job lock costs a fresh storage slot (22k)
+        // and a registry call at open and at the end (see docs/contracts.md, Gas).
+        assertLe(gOpen + gFin, 160_000);
     }
 
     /// Worst case: first job ever (escrow balance, provider balance and fee accumulators all start at zero).
@@ -676,9 +755,9 @@ contract JobEscrowTest is Test {
         uint256 gFin = g0 - gasleft();
         console.log("first job: open / finalize / sum", gOpen, gFin, gOpen + gFin);
         // Three zero -> non-zero stores (escrow's and provider's token balances, the fee accumulator) cost ~60k
-        // here once, plus the first (cold) isActive call to the staking registry; the 150k target holds in the
-        // steady state (test_gas_openPlusFinalize).
-        assertLe(gOpen + gFin, 175_000);
+        // here once, plus the first (cold) isActive call to the staking registry, plus the stake lock's fresh
+        // slots (the job's lock and the provider's lock counter).
+        assertLe(gOpen + gFin, 250_000);
     }
 
     // ------------------------------------------------------------ fuzz
@@ -706,6 +785,8 @@ contract JobEscrowTest is Test {
     function testFuzz_timeline(uint32 window, uint32 submitAfter, uint32 actAfter, bool challenge, bool won)
         public
     {
+        vm.prank(admin);
+        escrow.setMaxChallengeWindow(30 days);
         window = uint32(bound(window, 10 minutes, 30 days));
         uint40 by = uint40(block.timestamp + 7 days);
         vm.prank(buyer);
@@ -756,7 +837,7 @@ contract JobEscrowInvariantTest is Test {
         bytes32 role = escrow.CHALLENGER_GAME_ROLE();
         vm.startPrank(admin);
         escrow.grantRole(role, game);
-        escrow.setSlashParams(IStakingRegistry(address(reg)), 0, 1e18);
+        escrow.setSlashParams(IStakingRegistry(address(reg)), 0);
         vm.stopPrank();
         handler = new EscrowHandler(escrow, usd, game);
         targetContract(address(handler));
@@ -821,8 +902,8 @@ contract JobEscrowInvariantTest is Test {
     }
 }
 
-/// @notice JobEscrow against the real StakingRegistry and MockUSD: a lost challenge slashes the provider's stake
-///         through the shared `slash(address,uint8,uint256,address,address)` surface.
+/// @notice JobEscrow against the real StakingRegistry and MockUSD: every open job locks provider stake, a lost
+///         challenge slashes the job's lock (`slashLocked`), every other end releases it exactly once.
 contract JobEscrowStakingIntegrationTest is GCXFixtures {
     JobEscrow internal escrow;
     address internal game = makeAddr("game");
@@ -830,6 +911,8 @@ contract JobEscrowStakingIntegrationTest is GCXFixtures {
     address internal provider = makeAddr("provider");
     address internal challenger = makeAddr("challenger");
     bytes32 internal JOB;
+    StakingRegistry.Role internal constant P = StakingRegistry.Role.Provider;
+    uint256 internal constant STAKE = 5_000 ether;
 
     function setUp() public {
         _deployGCX();
@@ -837,19 +920,46 @@ contract JobEscrowStakingIntegrationTest is GCXFixtures {
         escrow = new JobEscrow(IERC20(address(musd)), admin, makeAddr("treasury"), makeAddr("sink"), 100, 0, 60);
         vm.startPrank(admin);
         escrow.grantRole(escrow.CHALLENGER_GAME_ROLE(), game);
-        escrow.setSlashParams(
-            IStakingRegistry(address(registry)), uint8(StakingRegistry.Role.Provider), 1_000 ether
-        );
-        registry.grantRole(registry.SLASHER_ROLE(), address(escrow));
+        registry.grantRole(registry.LOCKER_ROLE(), address(escrow));
+        escrow.setSlashParams(IStakingRegistry(address(registry)), uint8(P));
         vm.stopPrank();
-        _stakeAs(provider, StakingRegistry.Role.Provider, 5_000 ether);
-        musd.mint(buyer, 100e6);
+        _stakeAs(provider, P, STAKE);
+        musd.mint(buyer, 100_000e6);
         vm.prank(buyer);
         musd.approve(address(escrow), type(uint256).max);
     }
 
-    function test_selectorMatchesRegistry() public pure {
+    function _id(uint96 nonce) internal view returns (bytes32) {
+        return escrow.jobIdFor(buyer, nonce);
+    }
+
+    function _openJob(bytes32 id, uint256 amount) internal {
+        vm.prank(buyer);
+        escrow.open(id, provider, amount, 60, uint40(block.timestamp + 1 hours));
+    }
+
+    function _submit(bytes32 id) internal {
+        vm.prank(provider);
+        escrow.submitResult(id, keccak256("result"));
+    }
+
+    function _challenge(bytes32 id) internal {
+        _submit(id);
+        vm.prank(game);
+        escrow.markChallenged(id, challenger);
+    }
+
+    function _locked() internal view returns (uint256) {
+        return registry.lockedOf(provider, P);
+    }
+
+    function test_selectorsMatchRegistry() public pure {
         assertEq(IStakingRegistry.slash.selector, StakingRegistry.slash.selector);
+        assertEq(IStakingRegistry.slashLocked.selector, StakingRegistry.slashLocked.selector);
+        assertEq(IStakingRegistry.lock.selector, StakingRegistry.lock.selector);
+        assertEq(IStakingRegistry.unlock.selector, StakingRegistry.unlock.selector);
+        assertEq(IStakingRegistry.stakeOf.selector, StakingRegistry.stakeOf.selector);
+        assertEq(IStakingRegistry.lockedOf.selector, StakingRegistry.lockedOf.selector);
     }
 
     /// Attack 1: a provider that never staked (or unbonded before submitting) took a job and was paid.
@@ -859,17 +969,235 @@ contract JobEscrowStakingIntegrationTest is GCXFixtures {
         vm.prank(buyer);
         escrow.open(JOB, unstaked, 100e6, 60, uint40(block.timestamp + 1 hours));
 
-        vm.prank(buyer);
-        escrow.open(JOB, provider, 100e6, 60, uint40(block.timestamp + 1 hours));
-        vm.prank(provider); // the provider leaves after the job was opened: all of its stake unbonding
-        registry.requestUnbond(StakingRegistry.Role.Provider, 5_000 ether);
+        vm.prank(admin);
+        registry.setMinStake(P, 1_000 ether);
+        _openJob(JOB, 100e6); // locks 100 GCX
+        vm.prank(provider); // the provider leaves after the job was opened: all of its free stake unbonding
+        registry.requestUnbond(P, STAKE - 100 ether);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.ProviderNotActive.selector, provider));
         vm.prank(provider);
         escrow.submitResult(JOB, keccak256("result"));
         vm.warp(block.timestamp + 1 hours + 1);
         escrow.refund(JOB); // the buyer gets its money back, the provider nothing
-        assertEq(musd.balanceOf(buyer), 100e6);
+        assertEq(musd.balanceOf(buyer), 100_000e6);
         assertEq(musd.balanceOf(provider), 0);
+        assertEq(_locked(), 0);
+    }
+
+    /// Attack 2: one fixed stake backed any number of open jobs. Now each job locks max(minJobLock, amount *
+    /// lockPerUnit) of free bonded stake: 5,000 GCX back five 1,000-USD jobs, not a sixth.
+    function test_attack2_providerCannotOpenMoreJobsThanItsStakeCovers() public {
+        assertEq(escrow.lockAmountFor(1_000e6), 1_000 ether); // 1 GCX per USD
+        assertEq(escrow.lockAmountFor(1), 10 ether); // the floor
+        for (uint96 n; n < 5; ++n) {
+            _openJob(_id(n), 1_000e6);
+            assertEq(escrow.stakeLockOf(_id(n)), 1_000 ether);
+        }
+        assertEq(_locked(), STAKE);
+        assertEq(escrow.lockedJobs(), 5);
+        bytes32 sixth = _id(5);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InsufficientFreeStake.selector, provider, 0, 10 ether));
+        _openJob(sixth, 1); // not even the smallest job
+        assertEq(uint8(escrow.stateOf(_id(5))), uint8(JobEscrow.State.None));
+        assertEq(musd.balanceOf(address(escrow)), 5_000e6);
+        // a job that ends frees its lock for the next one
+        _submit(_id(0));
+        vm.warp(block.timestamp + 60);
+        escrow.finalize(_id(0));
+        _openJob(_id(5), 1_000e6);
+        assertEq(_locked(), STAKE);
+        // a bigger job than the free stake is refused with the free stake named
+        _submit(_id(1));
+        vm.warp(block.timestamp + 60);
+        escrow.finalize(_id(1));
+        bytes32 seventh = _id(6);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.InsufficientFreeStake.selector, provider, 1_000 ether, 1_000 ether + 1e12)
+        );
+        _openJob(seventh, 1_000e6 + 1);
+    }
+
+    /// Attack 2: unbond + withdraw while a job is open left the slash nothing to take. Locked stake cannot be
+    /// unbonded, so only the free part leaves.
+    function test_attack2_unbondAndWithdrawCannotTakeLockedStake() public {
+        _openJob(JOB, 1_000e6); // locks 1,000 GCX
+        vm.expectRevert(
+            abi.encodeWithSelector(StakingRegistry.InsufficientBondedStake.selector, STAKE - 1_000 ether, STAKE)
+        );
+        vm.prank(provider);
+        registry.requestUnbond(P, STAKE);
+        vm.prank(provider);
+        registry.requestUnbond(P, STAKE - 1_000 ether);
+        vm.warp(block.timestamp + UNBONDING_DELAY);
+        vm.prank(provider);
+        assertEq(registry.withdraw(P), STAKE - 1_000 ether);
+        (uint256 bonded, uint256 unbonding,) = registry.stakeOf(provider, P);
+        assertEq(bonded, 1_000 ether);
+        assertEq(unbonding, 0);
+        assertEq(_locked(), 1_000 ether);
+        vm.prank(provider); // nothing more can leave while the job is live
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.InsufficientBondedStake.selector, 0, 1));
+        registry.requestUnbond(P, 1);
+    }
+
+    /// Attack 2: a provider that loses has its job's locked stake slashed, even after it asked to unbond all it
+    /// could; the rest of its stake (unbonding) is untouched.
+    function test_attack2_loserIsSlashedItsLockEvenAfterRequestingUnbond() public {
+        _openJob(JOB, 100e6); // locks 100 GCX
+        vm.prank(provider);
+        registry.requestUnbond(P, STAKE - 100 ether);
+        _challenge(JOB);
+        uint256 staked = registry.totalStaked();
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.ProviderSlashed(JOB, provider, 100 ether, challenger);
+        vm.prank(game);
+        escrow.resolve(JOB, false);
+        assertEq(registry.totalStaked(), staked - 100 ether);
+        (uint256 bonded, uint256 unbonding,) = registry.stakeOf(provider, P);
+        assertEq(bonded, 0);
+        assertEq(unbonding, STAKE - 100 ether);
+        assertEq(_locked(), 0);
+        assertEq(escrow.stakeLockOf(JOB), 0);
+        assertEq(escrow.lockedJobs(), 0);
+        assertEq(musd.balanceOf(buyer), 100_000e6);
+        assertEq(gcx.balanceOf(challenger), 20 ether); // 20 % reward
+        assertEq(gcx.balanceOf(buyer), 30 ether); // 30 % compensation
+    }
+
+    /// Every exit (finalize, refund, resolve won, timeoutDispute) releases its job's lock exactly once: with four
+    /// jobs of different locks live at once, each end takes off exactly its own lock (a double unlock would eat
+    /// another job's lock), a second end is refused, and nothing is left locked at the end. Changing the lock
+    /// parameters meanwhile does not change what open jobs release.
+    function test_attack2_everyExitReleasesItsLockExactlyOnce() public {
+        bytes32 fin = _id(1);
+        bytes32 ref = _id(2);
+        bytes32 won = _id(3);
+        bytes32 tim = _id(4);
+        _openJob(fin, 100e6); // 100 GCX
+        _openJob(ref, 200e6); // 200 GCX
+        _openJob(won, 300e6); // 300 GCX
+        _openJob(tim, 400e6); // 400 GCX
+        assertEq(_locked(), 1_000 ether);
+        vm.prank(admin);
+        escrow.setLockParams(1 ether, 3e12); // later jobs lock more; these keep their locks
+        _submit(fin);
+        _challenge(won);
+        _challenge(tim);
+
+        vm.warp(block.timestamp + 60);
+        escrow.finalize(fin);
+        assertEq(_locked(), 900 ether);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongState.selector, fin, JobEscrow.State.Finalized));
+        escrow.finalize(fin);
+
+        vm.warp(block.timestamp + 1 hours);
+        escrow.refund(ref);
+        assertEq(_locked(), 700 ether);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongState.selector, ref, JobEscrow.State.Refunded));
+        escrow.refund(ref);
+
+        vm.prank(game);
+        escrow.resolve(won, true);
+        assertEq(_locked(), 400 ether);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongState.selector, won, JobEscrow.State.Finalized));
+        vm.prank(game);
+        escrow.resolve(won, false);
+
+        vm.warp(block.timestamp + escrow.maxDisputeDuration());
+        escrow.timeoutDispute(tim);
+        assertEq(_locked(), 0);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongState.selector, tim, JobEscrow.State.Refunded));
+        escrow.timeoutDispute(tim);
+
+        assertEq(escrow.lockedJobs(), 0);
+        for (uint96 n = 1; n <= 4; ++n) assertEq(escrow.stakeLockOf(_id(n)), 0);
+        (uint256 bonded,,) = registry.stakeOf(provider, P);
+        assertEq(bonded, STAKE); // nothing slashed
+        vm.prank(provider); // and all of it can leave again
+        registry.requestUnbond(P, STAKE);
+    }
+
+    /// Attack 2: the unbonding delay must outlast the longest challenge window plus the longest dispute. The
+    /// escrow keeps the registry's floor there: it cannot be undercut, and raising either bound raises it (or is
+    /// refused while the delay is shorter).
+    function test_attack2_unbondingDelayFloorFollowsWindowAndDispute() public {
+        assertEq(registry.minUnbondingDelay(), 2 days + 3 days);
+        vm.startPrank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, 5 days - 1, 5 days)
+        );
+        registry.setUnbondingDelay(5 days - 1);
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, 0, 5 days));
+        registry.setUnbondingDelay(0);
+
+        escrow.setMaxChallengeWindow(4 days);
+        assertEq(registry.minUnbondingDelay(), 7 days);
+        vm.expectRevert(
+            abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, 7 days - 1, 7 days)
+        );
+        registry.setUnbondingDelay(7 days - 1);
+        // a window the delay cannot cover is refused until the delay is raised
+        vm.expectRevert(
+            abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, UNBONDING_DELAY, 8 days)
+        );
+        escrow.setMaxChallengeWindow(5 days);
+        vm.expectRevert(
+            abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, UNBONDING_DELAY, 4 days + 4 days)
+        );
+        escrow.setMaxDisputeDuration(4 days);
+        registry.setUnbondingDelay(10 days);
+        escrow.setMaxDisputeDuration(4 days);
+        assertEq(registry.minUnbondingDelay(), 8 days);
+        // lowering a bound never lowers the floor
+        escrow.setMaxChallengeWindow(1 days);
+        assertEq(registry.minUnbondingDelay(), 8 days);
+        vm.stopPrank();
+        // jobs cannot ask for more than the maximum window
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.BadChallengeWindow.selector, 1 days + 1));
+        vm.prank(buyer);
+        escrow.open(JOB, provider, 1e6, 1 days + 1, uint40(block.timestamp + 1 hours));
+    }
+
+    /// open + finalize against the real registry, steady state: the escrow, the provider and the fee accumulator
+    /// already hold tokens, and the provider holds another live job's lock (so its lock counter is non-zero).
+    function test_gas_openPlusFinalize_realRegistry() public {
+        _openJob(_id(1), 10e6);
+        _submit(_id(1));
+        vm.warp(block.timestamp + 60);
+        escrow.finalize(_id(1));
+        _openJob(_id(2), 10e6); // stays live
+        bytes32 id = _id(3);
+        uint40 by = uint40(block.timestamp + 1 hours);
+        vm.cool(address(escrow));
+        vm.cool(address(musd));
+        vm.cool(address(registry));
+        vm.prank(buyer);
+        uint256 g0 = gasleft();
+        escrow.open(id, provider, 10e6, 60, by);
+        uint256 gOpen = g0 - gasleft();
+        _submit(id);
+        vm.warp(block.timestamp + 60);
+        vm.cool(address(escrow));
+        vm.cool(address(musd));
+        vm.cool(address(registry));
+        g0 = gasleft();
+        escrow.finalize(id);
+        uint256 gFin = g0 - gasleft();
+        console.log("real registry: open / finalize / sum", gOpen, gFin, gOpen + gFin);
+        // Above the 150k target: the lock's fresh slot (22k), two cold registry calls and their events.
+        assertLe(gOpen + gFin, 175_000);
+    }
+
+    /// Without LOCKER_ROLE the escrow cannot take jobs: the registry's refusal is passed on, not misreported as
+    /// missing stake.
+    function test_openWithoutLockerRoleRevertsWithTheRegistrysError() public {
+        bytes32 role = registry.LOCKER_ROLE();
+        vm.prank(admin);
+        registry.revokeRole(role, address(escrow));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, address(escrow), role)
+        );
+        _openJob(JOB, 1e6);
     }
 
     /// Attack 1 with a raised minimum: a provider below the minimum is not active either.
@@ -890,11 +1218,11 @@ contract JobEscrowStakingIntegrationTest is GCXFixtures {
         escrow.markChallenged(JOB, challenger);
         uint256 staked = registry.totalStaked();
         vm.expectEmit(address(escrow));
-        emit JobEscrow.ProviderSlashed(JOB, provider, 1_000 ether, challenger);
+        emit JobEscrow.ProviderSlashed(JOB, provider, 100 ether, challenger);
         vm.prank(game);
         escrow.resolve(JOB, false);
-        assertEq(registry.totalStaked(), staked - 1_000 ether);
-        assertEq(musd.balanceOf(buyer), 100e6);
+        assertEq(registry.totalStaked(), staked - 100 ether);
+        assertEq(musd.balanceOf(buyer), 100_000e6);
         assertGt(gcx.balanceOf(challenger) + gcx.balanceOf(buyer), 0);
     }
 }

@@ -158,6 +158,17 @@ contract StakingRegistryTest is GCXFixtures {
         assertEq(registry.unbondingDelay(), 1 days);
     }
 
+    /// Attack 2: `setUnbondingDelay(0)` let stake leave at once; it is refused even before any floor was raised.
+    function test_setUnbondingDelay_zeroRefusedWithoutAFloor() public {
+        assertEq(registry.minUnbondingDelay(), 0);
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooShort.selector, 0, 1));
+        vm.prank(admin);
+        registry.setUnbondingDelay(0);
+        vm.prank(admin);
+        registry.setUnbondingDelay(1);
+        assertEq(registry.unbondingDelay(), 1);
+    }
+
     function test_setUnbondingDelay_revertsAboveMax() public {
         vm.expectRevert(
             abi.encodeWithSelector(StakingRegistry.UnbondingDelayTooLong.selector, 365 days + 1, 365 days)
@@ -578,7 +589,7 @@ contract StakingRegistryTest is GCXFixtures {
     function testFuzz_stakeUnbondWithdraw(uint256 amount, uint256 unbond, uint64 delay, uint256 wait) public {
         amount = bound(amount, 1, CAP);
         unbond = bound(unbond, 1, amount);
-        delay = uint64(bound(delay, 0, registry.MAX_UNBONDING_DELAY()));
+        delay = uint64(bound(delay, 1, registry.MAX_UNBONDING_DELAY()));
         wait = bound(wait, 0, 2 * uint256(delay) + 1);
         vm.prank(admin);
         registry.setUnbondingDelay(delay);

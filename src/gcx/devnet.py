@@ -35,13 +35,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
 from .backoff import RestartPolicy
 from .errors import GCXError
 from .paths import ensure_home
+
+if TYPE_CHECKING:
+    from gcx.chain import DeployParams
 
 log = logging.getLogger("gcx.devnet")
 
@@ -77,6 +80,17 @@ COORDINATOR_ENV = {
     "GCX_AUDIT__TARGET_S": "0.3",
     "GCX_AUDIT__FIRST_WITHIN_S": "1",
 }
+
+
+def devnet_deploy_params() -> DeployParams:
+    """The devnet's contract parameters: jobs use ~10 s challenge windows, and unbonding must
+    outlast the longest challenge window plus the longest dispute (the floor that JobEscrow sets
+    in the StakingRegistry)."""
+    from gcx.chain import DeployParams
+
+    return DeployParams(
+        unbonding_delay_s=240, min_challenge_window_s=5, max_challenge_window_s=120, max_dispute_s=120
+    )
 
 
 @dataclass(slots=True)
@@ -378,7 +392,6 @@ class Devnet:
         from gcx.chain import (
             Chain,
             ChainError,
-            DeployParams,
             deploy_all,
             read_deployment,
             run_anvil,
@@ -409,7 +422,12 @@ class Devnet:
                 write_deployment(dataclasses.replace(deployment, rpc_url=node.rpc_url), path)
         else:
             write_deployment(
-                deploy_all(node.rpc_url, self._deployer, DeployParams(unbonding_delay_s=60)), path
+                deploy_all(
+                    node.rpc_url,
+                    self._deployer,
+                    devnet_deploy_params(),
+                ),
+                path,
             )
         self.chain = {
             "rpc_url": node.rpc_url,

@@ -3,9 +3,11 @@ pragma solidity 0.8.37;
 
 import {IStakingRegistry} from "../../src/interfaces/IStakingRegistry.sol";
 
-/// @notice Records `slash` calls; can be told to fail or to re-enter a target.
+/// @notice Records `slashLocked` calls and keeps lock books like the real registry (every account has a large
+///         bonded stake unless told otherwise); can be told to fail a slash, re-enter a target, or refuse locks.
 contract MockStakingRegistry is IStakingRegistry {
     error InsufficientStake();
+    error LockRefused();
 
     uint256 public calls;
     address public lastAccount;
@@ -14,10 +16,16 @@ contract MockStakingRegistry is IStakingRegistry {
     address public lastRewardTo;
     address public lastCompensateTo;
     bool public fail;
+    bool public refuseLocks;
     address public reenterTarget;
     bytes public reenterData;
+    uint64 public minUnbondingDelay;
+    uint64 public unbondingDelay = 365 days;
 
     mapping(address => bool) public inactive;
+    mapping(address => uint256) internal _locked;
+    mapping(address => bool) internal _bondedSet;
+    mapping(address => uint256) internal _bonded;
 
     function setInactive(address account, bool i) external {
         inactive[account] = i;
@@ -31,12 +39,53 @@ contract MockStakingRegistry is IStakingRegistry {
         fail = f;
     }
 
+    function setRefuseLocks(bool r) external {
+        refuseLocks = r;
+    }
+
+    function setBonded(address account, uint256 bonded) external {
+        _bondedSet[account] = true;
+        _bonded[account] = bonded;
+    }
+
+    function setUnbondingDelay(uint64 d) external {
+        unbondingDelay = d;
+    }
+
     function setReenter(address target, bytes calldata data) external {
         reenterTarget = target;
         reenterData = data;
     }
 
-    function slash(address account, uint8 role, uint256 amount, address rewardTo, address compensateTo)
+    function stakeOf(address account, uint8) public view returns (uint256 bonded, uint256, uint64) {
+        return (_bondedSet[account] ? _bonded[account] : 1e40, 0, 0);
+    }
+
+    function lockedOf(address account, uint8) external view returns (uint256) {
+        return _locked[account];
+    }
+
+    function lock(address account, uint8 role, uint256 amount) external {
+        if (refuseLocks) revert LockRefused();
+        (uint256 bonded,,) = stakeOf(account, role);
+        if (_locked[account] + amount > bonded) revert InsufficientStake();
+        _locked[account] += amount;
+    }
+
+    function unlock(address account, uint8, uint256 amount) external {
+        _locked[account] -= amount;
+    }
+
+    function raiseMinUnbondingDelay(uint64 newMin) external {
+        if (unbondingDelay < newMin) revert InsufficientStake();
+        if (newMin > minUnbondingDelay) minUnbondingDelay = newMin;
+    }
+
+    function slash(address, uint8, uint256 amount, address, address) external pure returns (uint256) {
+        return amount;
+    }
+
+    function slashLocked(address account, uint8 role, uint256 amount, address rewardTo, address compensateTo)
         external
         returns (uint256)
     {
@@ -49,6 +98,7 @@ contract MockStakingRegistry is IStakingRegistry {
                 }
             }
         }
+        _locked[account] -= amount;
         calls++;
         lastAccount = account;
         lastRole = role;

@@ -2,8 +2,12 @@
 
 Order and wiring: MockUSD (local networks only) → GCXToken → StakingRegistry (per-role minimum
 stakes) → InsuranceFund → CollateralVault (the deployer is its operator) → JobEscrow (fees to the
-insurance fund, slashing through the staking registry), then roles: JobEscrow gets SLASHER_ROLE on
-the staking registry, and the deployer MINTER_ROLE on the token for the devnet faucet. The result is written as the deployment file (:mod:`gcx.chain.deployment`).
+insurance fund, provider stake locked per job in the staking registry), then roles and bounds:
+JobEscrow gets LOCKER_ROLE on the staking registry (lock, unlock and slash the stake behind each open
+job; raise the unbonding-delay floor), its per-job lock, maximum challenge window and maximum dispute
+duration are set (each raise of the last two raises the registry's floor to their sum, so the
+unbonding delay must cover it), and the deployer gets MINTER_ROLE on the token for the devnet faucet.
+The result is written as the deployment file (:mod:`gcx.chain.deployment`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ PROVIDER, GUARANTOR, VERIFIER = 0, 1, 2
 
 @dataclass(frozen=True, slots=True)
 class DeployParams:
+    """What :func:`deploy_all` deploys with; every money amount is an integer in the token's wei.
+
+    ``unbonding_delay_s`` must be at least ``max_challenge_window_s + max_dispute_s`` (the
+    registry's floor, raised by JobEscrow; deployment fails otherwise), and
+    ``min_challenge_window_s ≤ max_challenge_window_s``. A job paying ``amount`` micro-USD locks
+    ``max(min_job_lock, amount * lock_per_unit)`` GCX wei of its provider's bonded stake until it
+    ends (defaults: at least 10 GCX, 1 GCX per USD), so a provider's stake bounds its open jobs.
+    """
+
     gcx_cap: int = 1_000_000_000 * TOKEN
     fee_burn_bps: int = 2_000
     unbonding_delay_s: int = 7 * 86_400
@@ -45,6 +58,25 @@ class DeployParams:
     escrow_fee_bps: int = 100  # 1 % exchange fee on job payments, to the insurance fund
     escrow_fee_burn_bps: int = 2_000  # of which 20 % is burned
     min_challenge_window_s: int = 600
+    max_challenge_window_s: int = 2 * 86_400  # longest challenge window a job may ask for
+    max_dispute_s: int = 3 * 86_400  # a challenged job times out (buyer refunded) after this
+    min_job_lock: int = 10 * TOKEN  # least provider stake a job locks
+    lock_per_unit: int = 10**12  # GCX wei locked per micro-USD of payment: 1 GCX per USD
+
+    def __post_init__(self) -> None:
+        if self.unbonding_delay_s < self.max_challenge_window_s + self.max_dispute_s:
+            raise ChainError(
+                f"unbonding_delay_s ({self.unbonding_delay_s}) is shorter than max_challenge_window_s "
+                f"+ max_dispute_s ({self.max_challenge_window_s} + {self.max_dispute_s}): stake could "
+                "leave before a challenge is decided"
+            )
+        if not 0 <= self.min_challenge_window_s <= self.max_challenge_window_s:
+            raise ChainError(
+                f"min_challenge_window_s ({self.min_challenge_window_s}) must be between 0 and "
+                f"max_challenge_window_s ({self.max_challenge_window_s})"
+            )
+        if self.min_job_lock <= 0 or self.lock_per_unit < 0:
+            raise ChainError("min_job_lock must be positive and lock_per_unit not negative")
 
 
 def _signer(rpc_url: str, private_key: bytes) -> tuple[Web3, str]:
@@ -113,10 +145,18 @@ def deploy_all(
         BURN_SINK,
         p.escrow_fee_bps,
         p.escrow_fee_burn_bps,
-        p.min_challenge_window_s,
+        0,  # the minimum window is set below, once the maximum allows it
     )
-    _send(w3, me, escrow, "setSlashParams", staking.address, PROVIDER, p.min_stake[PROVIDER])
-    _send(w3, me, staking, "grantRole", keccak(b"SLASHER_ROLE"), escrow.address)
+    # The escrow locks, unlocks and slashes the stake behind each open job and raises the
+    # registry's unbonding-delay floor: it needs LOCKER_ROLE before any of the calls below.
+    _send(w3, me, staking, "grantRole", keccak(b"LOCKER_ROLE"), escrow.address)
+    # The bounds go in before the registry, so its floor is raised once, to window + dispute, when
+    # setSlashParams connects it (the contract defaults, 2 + 3 days, could exceed a short delay).
+    _send(w3, me, escrow, "setMaxChallengeWindow", p.max_challenge_window_s)
+    _send(w3, me, escrow, "setMinChallengeWindow", p.min_challenge_window_s)
+    _send(w3, me, escrow, "setMaxDisputeDuration", p.max_dispute_s)
+    _send(w3, me, escrow, "setSlashParams", staking.address, PROVIDER)
+    _send(w3, me, escrow, "setLockParams", p.min_job_lock, p.lock_per_unit)
     _send(w3, me, token, "grantRole", keccak(b"MINTER_ROLE"), me)
     block = w3.eth.block_number
     return Deployment(chain_id=chain_id, rpc_url=rpc_url, block=block, contracts=contracts)

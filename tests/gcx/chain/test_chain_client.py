@@ -17,6 +17,7 @@ from gcx.chain import (
     Chain,
     ChainError,
     Deployment,
+    DeployParams,
     RpcUnreachable,
     TransactionFailed,
     active_providers,
@@ -214,3 +215,62 @@ def test_run_anvil_reports_anvils_own_pid_and_leaves_no_process_behind() -> None
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))  # free: nothing of that anvil is left
+
+
+def test_the_deployment_locks_provider_stake_per_job_and_floors_the_unbonding_delay(
+    anvil: AnvilNode, deployment: Deployment, deployer: bytes
+) -> None:
+    """Issue 13, attack 2, as deployed: JobEscrow holds LOCKER_ROLE (and no SLASHER_ROLE), each job
+    locks max(10 GCX, 1 GCX per USD) of its provider's stake, so the provider minimum (1,000 GCX)
+    backs 1,000 USD of open jobs and none of it can be unbonded meanwhile; the unbonding delay
+    cannot go below the longest challenge window plus the longest dispute."""
+    from eth_hash.auto import keccak
+
+    escrow = deployment.address("JobEscrow")
+    admin = Chain(deployment, deployer)
+    assert admin.call("StakingRegistry", "hasRole", keccak(b"LOCKER_ROLE"), escrow)
+    assert not admin.call("StakingRegistry", "hasRole", keccak(b"SLASHER_ROLE"), escrow)
+    assert admin.call("JobEscrow", "maxChallengeWindow") == 2 * 86_400
+    assert admin.call("JobEscrow", "maxDisputeDuration") == 3 * 86_400
+    assert admin.call("StakingRegistry", "minUnbondingDelay") == 5 * 86_400
+    assert admin.call("JobEscrow", "lockAmountFor", 1) == 10 * 10**18
+    assert admin.call("JobEscrow", "lockAmountFor", 1_000 * 10**6) == 1_000 * 10**18
+    with pytest.raises(TransactionFailed, match="UnbondingDelayTooShort"):
+        admin.transact("StakingRegistry", "setUnbondingDelay", 5 * 86_400 - 1)
+    with pytest.raises(TransactionFailed, match="UnbondingDelayTooShort"):
+        admin.transact("StakingRegistry", "setUnbondingDelay", 0)
+
+    buyer, provider = funded(anvil, deployment, deployer), funded(anvil, deployment, deployer)
+    assert buyer.address is not None and provider.address is not None
+    ensure_provider_stake(provider)  # the provider minimum, 1,000 GCX
+    now = buyer.w3.eth.get_block("latest")["timestamp"]
+    buyer.transact("MockUSD", "approve", escrow, 2_000 * 10**6)
+    first = bytes.fromhex(buyer.address[2:]) + (1).to_bytes(12, "big")
+    second = bytes.fromhex(buyer.address[2:]) + (2).to_bytes(12, "big")
+    buyer.transact("JobEscrow", "open", first, provider.address, 1_000 * 10**6, 600, now + 3600)
+    assert buyer.call("StakingRegistry", "lockedOf", provider.address, PROVIDER) == 1_000 * 10**18
+    with pytest.raises(TransactionFailed, match="InsufficientFreeStake"):
+        buyer.transact("JobEscrow", "open", second, provider.address, 1, 600, now + 3600)
+    with pytest.raises(TransactionFailed, match="InsufficientBondedStake"):
+        provider.transact("StakingRegistry", "requestUnbond", PROVIDER, 1)
+    buyer.w3.provider.make_request("evm_increaseTime", [3601])  # type: ignore[arg-type]
+    buyer.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    buyer.transact("JobEscrow", "refund", first)  # the job ends: its lock is released
+    assert buyer.call("StakingRegistry", "lockedOf", provider.address, PROVIDER) == 0
+    provider.transact("StakingRegistry", "requestUnbond", PROVIDER, 1)
+
+
+def test_the_devnet_parameters_deploy_and_a_delay_below_the_floor_is_refused(
+    anvil: AnvilNode, deployer: bytes
+) -> None:
+    from gcx.devnet import devnet_deploy_params
+
+    devnet = deploy_all(anvil.rpc_url, deployer, devnet_deploy_params())
+    chain = Chain(devnet)
+    assert chain.call("JobEscrow", "minChallengeWindow") == 5
+    assert chain.call("JobEscrow", "maxChallengeWindow") == 120
+    assert chain.call("StakingRegistry", "minUnbondingDelay") == 240
+    with pytest.raises(ChainError, match="shorter than max_challenge_window_s"):
+        DeployParams(unbonding_delay_s=60)  # what the devnet deployed before the floor
+    with pytest.raises(ChainError, match="min_challenge_window_s"):
+        DeployParams(min_challenge_window_s=3 * 86_400)
