@@ -67,12 +67,15 @@ def _line(view: JobView) -> str:
 
 def submit(
     file: Annotated[Path, typer.Argument(help="The job file (.gcxjob).")],
+    max_price: Annotated[
+        int,
+        typer.Option(
+            "--max-price", min=1, help="Most the whole job may cost, micro-USDC.", show_default=False
+        ),
+    ],
     grade: Annotated[
         str, typer.Option("--grade", help="Worst acceptable provider grade: A, B, C or D.")
     ] = "B",
-    max_price: Annotated[
-        int, typer.Option("--max-price", min=1, help="Most the whole job may cost, micro-USDC.")
-    ] = 1_000_000,
     provider: Annotated[
         str | None, typer.Option("--provider", help="Ask for this provider (peer id).")
     ] = None,
