@@ -1,0 +1,48 @@
+"""Fixtures of the SDK tests: one real anvil chain with the real contracts and two staked
+providers, shared by the job tests (each test runs inside an evm snapshot, reverted after)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from buyer_fakes import funded_key
+from eth_account import Account
+
+from gcx.chain import AnvilNode, Chain, Deployment, deploy_all, ensure_provider_stake, run_anvil
+from gcx.p2p import configure_libp2p_logging
+
+
+@dataclass(frozen=True)
+class JobsChain:
+    node: AnvilNode
+    deployment: Deployment
+    deployer: bytes
+    providers: tuple[bytes, ...]  # staked provider keys
+    unstaked: bytes  # a funded key that never staked
+
+
+@pytest.fixture(scope="session")
+def jobs_chain_session() -> Iterator[JobsChain]:
+    configure_libp2p_logging(logging.WARNING)
+    with run_anvil() as node:
+        deployer = bytes(Account.create().key)
+        deployment = deploy_all(node.rpc_url, deployer)
+        providers = []
+        for _ in range(2):
+            raw = funded_key(node.rpc_url, deployment, deployer)
+            ensure_provider_stake(Chain(deployment, raw))
+            providers.append(raw)
+        unstaked = funded_key(node.rpc_url, deployment, deployer)
+        yield JobsChain(node, deployment, deployer, tuple(providers), unstaked)
+
+
+@pytest.fixture
+def jobs_chain(jobs_chain_session: JobsChain) -> Iterator[JobsChain]:
+    """The shared chain, reverted to its state before the test afterwards."""
+    rpc = Chain(jobs_chain_session.deployment).w3.provider
+    snapshot = rpc.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    yield jobs_chain_session
+    assert rpc.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
