@@ -115,6 +115,9 @@ ESCROW_STATES: Final = ("None", "Open", "Submitted", "Challenged", "Finalized", 
 UINT96_MAX: Final = 2**96 - 1
 MICRO: Final = 1_000_000
 _UNSUBMITTED: Final = frozenset({"open", "delivered", "lost"})
+REFUND_GAS: Final = 200_000
+REFUND_MARGIN_S: Final = 1
+"""Seconds past a submit deadline before the SDK refunds a job itself (clocks differ a little)."""
 
 
 # ------------------------------------------------------------------------------ pure parts
@@ -896,20 +899,36 @@ class JobsClient:
         escrow = self._escrow_job(view.job_id)
         if escrow["state"] == "Refunded":
             return True
+        if escrow["state"] in ("Submitted", "Challenged", "Finalized") and view.state != "refunded":
+            return False  # the provider did submit; the coordinator has not caught up yet
         if escrow["state"] != "Open":
             raise JobFailed(
                 view.job_id,
                 view.state,
                 f"the coordinator says job {view.job_id} is {view.state}, but JobEscrow says {escrow['state']}",
             )
-        if self._clock() <= escrow["deadline"]:
+        if self._clock() <= escrow["deadline"] + REFUND_MARGIN_S:
             return False
-        try:
-            self._require_chain().transact("JobEscrow", "refund", _hex_bytes(view.job_id, 32, "a job id"))
-            log.info("refunded job %s (its submit deadline passed)", view.job_id)
-        except TransactionFailed as exc:  # someone else was faster, or the chain's clock is behind
-            log.info("refund of %s not done: %s", view.job_id, exc)
+        self._send_refund(view.job_id)
         return bool(self._escrow_job(view.job_id)["state"] == "Refunded")
+
+    def _send_refund(self, job_id: str) -> None:
+        """Send ``JobEscrow.refund(job_id)`` with a fixed gas limit (no estimate: an idle anvil
+        estimates against its last block, whose timestamp may still be before the deadline,
+        and would refuse a refund the next block accepts). A revert (someone refunded first,
+        the chain's clock is behind) is logged; the caller re-reads the state."""
+        chain = self._require_chain()
+        fn = chain.contract("JobEscrow").functions.refund(_hex_bytes(job_id, 32, "a job id"))
+        try:
+            tx = fn.transact({"from": chain.address, "gas": REFUND_GAS})
+            receipt = chain.w3.eth.wait_for_transaction_receipt(tx, timeout=60)
+        except Exception as exc:  # web3 and requests errors of every kind: the state decides
+            log.info("refund of %s not sent: %s", job_id, _describe(exc))
+            return
+        if receipt["status"] == 1:
+            log.info("refunded job %s (its submit deadline passed)", job_id)
+        else:
+            log.info("refund of %s reverted (transaction %s)", job_id, tx.to_0x_hex())
 
     def _reoffer(self, view: JobView) -> JobView:
         record = self.store.load(view.job_id)

@@ -22,7 +22,7 @@ import numpy as np
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from gcx.chain import Chain, Deployment, faucet
+from gcx.chain import AnvilNode, Chain, Deployment, faucet
 from gcx.keys import ParticipantKey
 from gcx.p2p import peer_id_of
 from gcx.reference import load_profile
@@ -37,9 +37,20 @@ PROFILE = load_profile()
 STATES = ("None", "Open", "Submitted", "Challenged", "Finalized", "Refunded")
 
 
+@dataclass(frozen=True)
+class JobsChain:
+    node: AnvilNode
+    deployment: Deployment
+    deployer: bytes
+    providers: tuple[bytes, ...]  # staked provider keys
+    unstaked: bytes  # a funded key that never staked
+
+
 def participant(private_key: bytes, name: str = "buyer") -> ParticipantKey:
     """A key object for ``private_key`` (no file: the SDK only needs its address and bytes)."""
-    return ParticipantKey(name, Account.from_key(private_key).address, Path("/nonexistent"), False, private_key)
+    return ParticipantKey(
+        name, Account.from_key(private_key).address, Path("/nonexistent"), False, private_key
+    )
 
 
 def funded_key(rpc_url: str, deployment: Deployment, deployer: bytes, usd: int = 100_000 * 10**6) -> bytes:
@@ -62,7 +73,9 @@ def classifier_job(seed: int = 1, rows: int = 16, with_evaluation: bool = True) 
     sources = {"x": SeededInput(seed), "w": SeededInput(seed + 1)}
     values = make_job(unrooted, sources).values()
     roots = commit_inputs(unrooted, values)
-    program = make_program([InputDecl(d.name, d.type, c.root) for d, c in zip(decls, roots, strict=True)], ops, outputs)
+    program = make_program(
+        [InputDecl(d.name, d.type, c.root) for d, c in zip(decls, roots, strict=True)], ops, outputs
+    )
     evaluation = None
     if with_evaluation:
         pred = execute(program, values, open_backend("numpy")).outputs["pred"].astype(np.int32)
@@ -136,7 +149,9 @@ class FakeCoordinator:
             and "ABCD".index(p.grade) <= "ABCD".index(body["grade"])
             and (body.get("provider") is None or p.peer_id == body["provider"])
         ]
-        priced = sorted(((max(1, -(-(micro_ch * p.price_per_ch) // 10**6)), p) for p in candidates), key=lambda t: t[0])
+        priced = sorted(
+            ((max(1, -(-(micro_ch * p.price_per_ch) // 10**6)), p) for p in candidates), key=lambda t: t[0]
+        )
         priced = [(a, p) for a, p in priced if a <= body["max_price"]]
         if not priced:
             return 409, {"error": "no_provider", "message": "no provider qualifies"}

@@ -4,24 +4,15 @@ providers, shared by the job tests (each test runs inside an evm snapshot, rever
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from buyer_fakes import funded_key
+from buyer_fakes import JobsChain, funded_key
 from eth_account import Account
 
-from gcx.chain import AnvilNode, Chain, Deployment, deploy_all, ensure_provider_stake, run_anvil
+from gcx.chain import Chain, deploy_all, ensure_provider_stake, run_anvil
 from gcx.p2p import configure_libp2p_logging
-
-
-@dataclass(frozen=True)
-class JobsChain:
-    node: AnvilNode
-    deployment: Deployment
-    deployer: bytes
-    providers: tuple[bytes, ...]  # staked provider keys
-    unstaked: bytes  # a funded key that never staked
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +32,12 @@ def jobs_chain_session() -> Iterator[JobsChain]:
 
 @pytest.fixture
 def jobs_chain(jobs_chain_session: JobsChain) -> Iterator[JobsChain]:
-    """The shared chain, reverted to its state before the test afterwards."""
+    """The shared chain, reverted to its state before the test afterwards (a revert also turns
+    anvil's clock back, so the chain is first brought to the wall clock: deadlines in the tests
+    are wall-clock times, as the coordinator's are)."""
     rpc = Chain(jobs_chain_session.deployment).w3.provider
+    rpc.make_request("evm_setNextBlockTimestamp", [int(time.time()) + 1])  # type: ignore[arg-type]
+    rpc.make_request("evm_mine", [])  # type: ignore[arg-type]
     snapshot = rpc.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     yield jobs_chain_session
     assert rpc.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]

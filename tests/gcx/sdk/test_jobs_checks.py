@@ -188,7 +188,14 @@ def view(**changes: Any) -> dict[str, Any]:
 def test_job_views_decode_and_malformed_ones_are_invalid_responses() -> None:
     v = decode_job_view(view())
     assert v.state == "open" and v.leaves is None and v.history[0]["event"] == "open"
-    for bad in (view(state="paid"), view(amount="3"), view(provider=None), view(leaves="0x"), [], view(created=None)):
+    for bad in (
+        view(state="paid"),
+        view(amount="3"),
+        view(provider=None),
+        view(leaves="0x"),
+        [],
+        view(created=None),
+    ):
         with pytest.raises(ApiError) as info:
             decode_job_view(bad)
         assert info.value.code == "invalid_response"
