@@ -1052,6 +1052,15 @@ class JobsClient:
         import trio
 
         try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass  # no trio loop in this thread: run one
+        else:
+            raise InvalidRequest(
+                "JobsClient.result downloads in its own trio run: call it from a worker thread "
+                "(trio.to_thread.run_sync) when a trio loop runs in this thread"
+            )
+        try:
             return trio.run(self._fetch, provider, dict(roots))
         except BaseExceptionGroup as group:
             found = group.subgroup(lambda e: isinstance(e, GCXError))
