@@ -137,6 +137,14 @@ def _hex_bytes(value: Any, size: int | None, what: str) -> bytes:
     return raw
 
 
+def _job_id_bytes(job_id: Any) -> bytes:
+    """The 32 bytes of a ``0x`` + 64 hex job id; :class:`InvalidRequest` for anything else."""
+    try:
+        return _hex_bytes(job_id, 32, "a job id")
+    except ValueError as exc:
+        raise InvalidRequest(f"not a job id (0x + 64 hex): {job_id!r:.80}: {exc}") from None
+
+
 def job_id_for(buyer: str, nonce: int) -> str:
     """``JobEscrow.jobIdFor(buyer, nonce)``: the buyer's address in the top 20 bytes, the uint96
     nonce in the low 12, as ``0x`` + 64 hex."""
@@ -149,7 +157,7 @@ def job_id_for(buyer: str, nonce: int) -> str:
 
 def buyer_of(job_id: str) -> str:
     """The checksummed buyer address in a job id's top 20 bytes."""
-    return Web3.to_checksum_address(_hex(_hex_bytes(job_id, 32, "a job id")[:20]))
+    return Web3.to_checksum_address(_hex(_job_id_bytes(job_id)[:20]))
 
 
 def quote_amount(micro_ch: int, price_per_ch: int) -> int:
@@ -521,11 +529,11 @@ class BuyerStore:
         self.directory = directory or gcx_home() / "buyer" / "jobs"
 
     def job_path(self, job_id: str) -> Path:
-        _hex_bytes(job_id, 32, "a job id")
+        _job_id_bytes(job_id)
         return self.directory / f"{job_id}.gcxjob"
 
     def record_path(self, job_id: str) -> Path:
-        _hex_bytes(job_id, 32, "a job id")
+        _job_id_bytes(job_id)
         return self.directory / f"{job_id}.json"
 
     def save(self, record: LocalJob, job_bytes: bytes | None = None) -> None:
@@ -676,7 +684,7 @@ class JobsClient:
     def _escrow_job(self, job_id: str) -> dict[str, Any]:
         """``JobEscrow.getJob(job_id)`` as a dict (``state`` by name)."""
         chain = self._require_chain()
-        j = chain.call("JobEscrow", "getJob", _hex_bytes(job_id, 32, "a job id"))
+        j = chain.call("JobEscrow", "getJob", _job_id_bytes(job_id))
         return {
             "buyer": j[0],
             "state": ESCROW_STATES[int(j[1])] if int(j[1]) < len(ESCROW_STATES) else str(j[1]),
@@ -766,7 +774,7 @@ class JobsClient:
             chain.transact(
                 "JobEscrow",
                 "open",
-                _hex_bytes(job_id, 32, "a job id"),
+                _job_id_bytes(job_id),
                 provider,
                 quote.amount,
                 quote.challenge_window_s,
@@ -872,7 +880,7 @@ class JobsClient:
 
     def status(self, job_id: str) -> JobView:
         """``GET /v1/jobs/{job_id}``."""
-        _hex_bytes(job_id, 32, "a job id")
+        _job_id_bytes(job_id)
         _, answer = self._request("GET", f"/v1/jobs/{job_id.lower()}")
         return decode_job_view(answer)
 
@@ -918,7 +926,7 @@ class JobsClient:
         and would refuse a refund the next block accepts). A revert (someone refunded first,
         the chain's clock is behind) is logged; the caller re-reads the state."""
         chain = self._require_chain()
-        fn = chain.contract("JobEscrow").functions.refund(_hex_bytes(job_id, 32, "a job id"))
+        fn = chain.contract("JobEscrow").functions.refund(_job_id_bytes(job_id))
         try:
             tx = fn.transact({"from": chain.address, "gas": REFUND_GAS})
             receipt = chain.w3.eth.wait_for_transaction_receipt(tx, timeout=60)
