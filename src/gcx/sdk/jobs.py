@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 from eth_hash.auto import keccak
 from web3 import Web3
+from web3.types import TxParams
 
 from gcx import __version__
 from gcx.chain.deploy import PROVIDER
@@ -928,7 +929,8 @@ class JobsClient:
         chain = self._require_chain()
         fn = chain.contract("JobEscrow").functions.refund(_job_id_bytes(job_id))
         try:
-            tx = fn.transact({"from": chain.address, "gas": REFUND_GAS})
+            params: TxParams = {"from": Web3.to_checksum_address(chain.address or ""), "gas": REFUND_GAS}
+            tx = fn.transact(params)
             receipt = chain.w3.eth.wait_for_transaction_receipt(tx, timeout=60)
         except Exception as exc:  # web3 and requests errors of every kind: the state decides
             log.info("refund of %s not sent: %s", job_id, _describe(exc))
