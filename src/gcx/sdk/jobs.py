@@ -834,7 +834,11 @@ class JobsClient:
             reoffer_of=reoffer_of,
         )
         self.store.save(record, job_bytes)
-        job_id = self.open_escrow(q, nonce)
+        try:
+            job_id = self.open_escrow(q, nonce)
+        except EscrowError:  # refused before or by the contract: no escrow exists
+            self.store.save(replace(record, stage="abandoned"))
+            raise
         record = replace(record, stage="escrowed")
         self.store.save(record)
         view = self._post(q.quote_id, job_id, job_bytes)

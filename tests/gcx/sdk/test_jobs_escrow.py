@@ -125,6 +125,10 @@ def test_an_unstaked_provider_is_refused_with_a_clear_message(
     with pytest.raises(ProviderNotStaked, match="not staked") as info:
         client.open_escrow(q)
     assert isinstance(info.value, EscrowError)
+    with pytest.raises(ProviderNotStaked):
+        client.submit(classifier_job()[1], "A", 10_000)
+    (record,) = client.store.records()
+    assert record.stage == "abandoned" and client.resume() == []
 
 
 def test_a_quote_for_another_escrow_is_refused_and_nothing_is_paid(
