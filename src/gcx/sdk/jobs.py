@@ -990,6 +990,10 @@ class JobsClient:
             if view.state == "refunded" or expired:
                 if view.state == "refunded" and not (reoffer and view.reoffer):
                     raise JobFailed(current, view.state, f"job {current} was refunded (not re-offered)")
+                record = self.store.load(current)
+                if reoffer and record is not None and record.reoffered_by is not None:
+                    current = record.reoffered_by  # re-offered already (an earlier wait): follow it
+                    continue
                 if reoffer and self._refunded_on_chain(view) and (view.reoffer or expired):
                     current = self._reoffer(view).job_id
                     continue

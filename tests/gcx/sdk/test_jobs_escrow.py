@@ -230,6 +230,10 @@ def test_wait_refunds_an_expired_job_and_re_offers_it_to_another_provider(
     assert old is not None and old.reoffered_by == final.job_id
     quote_bodies = [b for m, p, b in fake.requests if p == "/v1/jobs/quote"]
     assert quote_bodies[-1]["exclude"] == [fake.providers[0].peer_id]
+    # waiting on the old job again follows the re-offer instead of paying for a third escrow
+    again = client.wait(first.job_id, timeout_s=10, poll_s=0.1)
+    assert again.job_id == final.job_id and usd(client.chain, me) == before - final.amount
+    assert sum(1 for _, p, _ in fake.requests if p == "/v1/jobs/quote") == len(quote_bodies)
 
 
 def test_wait_without_re_offer_fails_and_times_out_cleanly(fake: FakeCoordinator, client: JobsClient) -> None:
