@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -185,3 +186,21 @@ async def test_result_writes_verified_outputs_and_scores_them(
         np.testing.assert_array_equal(saved["pred"], run.execution.outputs["pred"])
         np.testing.assert_array_equal(saved["logits"], run.execution.outputs["logits"])
     assert human.returncode == 0 and "accuracy 93.75 %" in human.stdout
+
+
+def test_submit_wait_returns_once_the_result_is_submitted(
+    home: Path, api: str, job_file: Path, jobs_chain: JobsChain, fake: FakeCoordinator
+) -> None:
+    taken = fake.submit
+
+    def submitted_at_once(body: dict[str, Any]) -> tuple[int, Any]:
+        status, view = taken(body)
+        if status == 201:
+            view["state"] = "submitted"
+        return status, view
+
+    fake.submit = submitted_at_once  # type: ignore[method-assign]
+    proc = gcx(home, "job", "submit", str(job_file), "--max-price", "5000", "--wait", "--timeout", "30",
+               "--api", api, "--json", env=chain_env(jobs_chain))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["state"] == "submitted"
