@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from gcx.tp.metering import Metering
     from gcx.tp.runner import JobRun
 
-app = typer.Typer(help="GCX-TP jobs: write example jobs, inspect and run them locally.", no_args_is_help=True)
+app = typer.Typer(
+    help="GCX-TP jobs: write, inspect and run them locally; submit them to the network and fetch verified results.",
+    no_args_is_help=True,
+)
 example_app = typer.Typer(help="Write an example job file.", no_args_is_help=True)
 app.add_typer(example_app, name="example")
 
@@ -199,3 +202,12 @@ def example_digits(
         f"wrote {out} ({n:,} bytes): {model.test_images} test images, program {_hex(job.program.digest)}; "
         f"float model accuracy {100 * model.float_accuracy:.2f} % (trained on {model.train_images})"
     )
+
+
+def _register_market() -> None:
+    from .job_market import register
+
+    register(app)
+
+
+_register_market()

@@ -108,3 +108,62 @@ class FeedGap(SdkError, FeedGapError):  # noqa: N818 - like FeedClosed, reads as
     """The feed lost its sequence (the rule of :class:`gcx.feed.FeedSequence`: a gap, a stale or a
     duplicate message): resubscribe from a new snapshot. Both an :class:`SdkError` and a
     :class:`gcx.feed.FeedGapError`, with its ``expected`` and ``got``."""
+
+
+# ------------------------------------------------------------------------------ the job path
+# (gcx.sdk.jobs, docs/jobs-buyer.md)
+
+
+class QuoteRejected(SdkError):  # noqa: N818 - reads as what happened
+    """The coordinator's quote does not hold up: a price above ``max_price`` or not the formula's,
+    an escrow, token or chain other than this deployment's, a provider whose address is not its
+    peer id's, a digest or metering that is not the job's … Nothing was escrowed."""
+
+
+class EscrowError(SdkError):
+    """Opening (or refunding) a job's escrow on chain failed; ``reason`` names the contract's
+    custom error when it reverted."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InsufficientBalance(EscrowError):  # noqa: N818 - reads as a state
+    """The buyer holds less MockUSD than the job's amount."""
+
+
+class ProviderNotStaked(EscrowError):  # noqa: N818 - reads as a state
+    """The quoted provider is not active in the StakingRegistry, so JobEscrow refuses the job."""
+
+
+class JobFailed(SdkError):  # noqa: N818 - reads as what happened
+    """A job ended without a result (refunded and not re-offered, or its chain state contradicts
+    the coordinator). ``job_id`` is the job, ``state`` its last state."""
+
+    def __init__(self, job_id: str, state: str, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.state = state
+
+
+class WaitTimeout(SdkError):  # noqa: N818 - reads as what happened
+    """:meth:`gcx.sdk.jobs.JobsClient.wait` ran out of time; ``job_id`` and ``state`` are the last seen."""
+
+    def __init__(self, job_id: str, state: str, timeout_s: float) -> None:
+        super().__init__(f"job {job_id} is still {state} after {timeout_s:g} s")
+        self.job_id = job_id
+        self.state = state
+
+
+class ResultError(SdkError):
+    """A job's result cannot be had (not submitted yet, no local record, nothing on chain)."""
+
+
+class ResultMismatch(ResultError):  # noqa: N818 - the name says what was found
+    """A job's result does not verify: the op leaves do not commit to the on-chain result root,
+    they do not describe the program, or a downloaded tensor is not its committed root."""
+
+
+class ProviderUnreachable(ResultError):  # noqa: N818 - reads as a state
+    """The provider could not be dialled, or it does not (or no longer) serve the result's tensors."""
