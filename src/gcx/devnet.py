@@ -79,7 +79,18 @@ COORDINATOR_ENV = {
     # devnet's providers are verified within seconds on a small machine.
     "GCX_AUDIT__TARGET_S": "0.3",
     "GCX_AUDIT__FIRST_WITHIN_S": "1",
+    # Jobs: 10 s challenge windows (within the devnet's 5..120 s contract bounds), deadlines a
+    # re-offer waits for kept short, a silent provider noticed in 10 s, the chain followed each second.
+    "GCX_JOBS__CHALLENGE_WINDOW_S": "10",
+    "GCX_JOBS__MIN_SUBMIT_S": "45",
+    "GCX_JOBS__PROVIDER_TIMEOUT_S": "10",
+    "GCX_JOBS__FOLLOW_S": "1.0",
 }
+# The devnet's verifier re-executes every job (a production verifier samples: verifier.sample_ppm).
+VERIFIER_ENV = {"GCX_VERIFIER__SAMPLE_PPM": "1000000", "GCX_VERIFIER__POLL_S": "1.0"}
+BLOCK_TIME_S = 1
+"""anvil mines a block every second, so that time passes on chain as on a real one (a challenge
+window ends, a deadline passes) even while nobody sends a transaction."""
 
 
 def devnet_deploy_params() -> DeployParams:
@@ -248,6 +259,8 @@ class Devnet:
         coordinator_env: dict[str, str] | None = None,
         fresh: bool = False,
         restart_policy: RestartPolicy | None = None,
+        node_envs: dict[int, dict[str, str]] | None = None,
+        verifier: bool = True,
     ) -> None:
         if not 1 <= nodes <= 64:
             raise DevnetError("--nodes must be between 1 and 64")
@@ -255,6 +268,9 @@ class Devnet:
         self.base = base or devnet_dir()
         self.node_env = {**NODE_ENV, **(node_env or {})}
         self.coordinator_env = {**COORDINATOR_ENV, **(coordinator_env or {})}
+        self.node_envs = node_envs or {}  # per node (1-based): e.g. {3: {"GCX_FAULT__WRONG_OP": "0"}}
+        self.verifier_env = dict(VERIFIER_ENV)
+        self.with_verifier = verifier
         self.policy = restart_policy or RestartPolicy()
         self.children: list[Child] = []
         self.chain: dict[str, Any] = {}
@@ -303,6 +319,11 @@ class Devnet:
             self.children.append(self.start_node(i, bootstrap))
         nodes = [_await_ready(c, deadline) for c in self.children[1:]]
         self._await_listed(info["api"], {n["peer_id"] for n in nodes}, deadline)
+        verifier: dict[str, Any] | None = None
+        if self.with_verifier:
+            child = self.start_verifier(info["api"])
+            self.children.append(child)
+            verifier = _await_ready(child, deadline)
         self.summary = {
             "api": info["api"],
             "coordinator": {
@@ -311,6 +332,7 @@ class Devnet:
                 "multiaddrs": info["multiaddrs"],
             },
             "nodes": [],
+            "verifier": verifier,
             "home": str(self.base),
             "chain": self.chain,
             "resumed": self.resumed,
@@ -402,7 +424,10 @@ class Devnet:
         chain_dir.mkdir(parents=True, exist_ok=True)
         path = chain_dir / "deployment.json"
         self._anvil = run_anvil(
-            port=int(self.config["anvil_port"]), log=chain_dir / "anvil.log", state=chain_dir / ANVIL_STATE
+            port=int(self.config["anvil_port"]),
+            log=chain_dir / "anvil.log",
+            state=chain_dir / ANVIL_STATE,
+            block_time_s=BLOCK_TIME_S,
         )
         try:
             node = self._anvil.__enter__()
@@ -451,7 +476,31 @@ class Devnet:
         if first:
             deployment = read_deployment(Path(self.chain["deployment"]))
             faucet(self.chain["rpc_url"], deployment, self._deployer, address)
-        return _spawn(f"node-{i}", home, ["node", "run", "--json", "--bootstrap", bootstrap], self.node_env)
+        env = {**self.node_env, **self.node_envs.get(i, {})}
+        return _spawn(f"node-{i}", home, ["node", "run", "--json", "--bootstrap", bootstrap], env)
+
+    def fund(self, address: str) -> None:
+        """Give ``address`` devnet ETH, GCX and mock USD from the faucet (e.g. a buyer's key)."""
+        from gcx.chain import faucet, read_deployment
+
+        deployment = read_deployment(Path(self.chain["deployment"]))
+        faucet(self.chain["rpc_url"], deployment, self._deployer, address)
+
+    def start_verifier(self, api: str) -> Child:
+        """Start the devnet's verifier (`gcx verifier run`), funded the first time so that it can
+        stake as a verifier; it follows the coordinator's job feed and re-executes every job."""
+        home = self.base / "verifier"
+        first = not (home / "keys" / "verifier.json").exists()
+        address = _make_key(home, "verifier")
+        if first:
+            self.fund(address)
+        env = {
+            **self.verifier_env,
+            "GCX_VERIFIER__COORDINATOR_API": api,
+            "GCX_CHAIN__RPC_URL": self.chain["rpc_url"],
+            "GCX_CHAIN__DEPLOYMENT": self.chain["deployment"],
+        }
+        return _spawn("verifier", home, ["verifier", "run", "--json"], env)
 
     def _await_listed(self, api: str, peers: set[str], deadline: float) -> None:
         """Wait until the registry lists every node of ``peers`` and has audited each once (or
@@ -559,7 +608,7 @@ class Devnet:
     def _write_state(self, running: bool = True) -> None:
         """``state.json``: endpoints and live process ids, for ``gcx devnet status``."""
         nodes = [
-            {"name": c.name, "pid": c.proc.pid, **c.info} for c in self.children if c.name != "coordinator"
+            {"name": c.name, "pid": c.proc.pid, **c.info} for c in self.children if c.name.startswith("node-")
         ]
         self.summary["nodes"] = nodes
         state = {

@@ -86,9 +86,16 @@ class AnvilNode:
 
 @contextmanager
 def run_anvil(
-    port: int = 0, chain_id: int = 31337, log: Path | None = None, state: Path | None = None
+    port: int = 0,
+    chain_id: int = 31337,
+    log: Path | None = None,
+    state: Path | None = None,
+    block_time_s: int | None = None,
 ) -> Iterator[AnvilNode]:
     """Start anvil on ``127.0.0.1:port`` (0: a free port), wait until it answers, stop it on exit.
+
+    ``block_time_s``: mine a block that often even without transactions (default: only on a
+    transaction, so that ``block.timestamp`` stands still on an idle chain).
 
     With ``state``, the chain is loaded from that file if it exists and saved to it every
     ``STATE_INTERVAL_S`` and on exit (SIGTERM included), so a later run continues the chain.
@@ -96,6 +103,8 @@ def run_anvil(
     port = port or _free_port()
     out = log.open("ab") if log else subprocess.DEVNULL
     persist = ["--state", str(state), "--state-interval", str(STATE_INTERVAL_S)] if state else []
+    if block_time_s is not None:
+        persist += ["--block-time", str(block_time_s)]
     try:
         process = subprocess.Popen(
             [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),

@@ -197,3 +197,85 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         )
     except (httpx.HTTPError, KeyError, ValueError):
         console.print("exchange: not answering")
+
+
+scenario_app = typer.Typer(help="Scripted runs of the whole network, end to end.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+
+def _print_jobs_scenario(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(width=160)
+    table = Table(title="jobs", show_lines=False)
+    for col in ("job", "node", "state", "µCH", "amount µUSDC", "paid µUSDC", "job id"):
+        table.add_column(col)
+    for j in out["per_job"]:
+        table.add_row(
+            j["name"],
+            j["node"],
+            j["state"],
+            str(j["micro_ch"]),
+            str(j["amount"]),
+            str(j["paid"]),
+            j["job_id"][:18] + "…",
+        )
+    console.print(table)
+    faulty = out["faulty"]
+    lines = [
+        f"{out['finalized']} of {out['jobs']} jobs finalized, {out['paid_micro_usdc']} micro-USDC paid for "
+        f"{out['ch_metered']:.6f} CH",
+        f"digits classifier (downloaded and verified by the buyer): accuracy {out['accuracy']:.2%}, "
+        f"agreement with the float model {out['agreement']:.2%}",
+        f"verifier: {out['verified_samples']} jobs re-executed, {len(out['mismatches'])} mismatches "
+        f"(faulty node {faulty['node']}, fault.wrong_op = {faulty['wrong_op']}; honest nodes blamed: "
+        f"{out['honest_mismatches']})",
+    ]
+    lines += [
+        f"  mismatch: job {m['job_id'][:18]}… on {m['node']}: first wrong op {m['op']}, row {m['row']}"
+        for m in out["mismatches"]
+    ]
+    lines.append(
+        f"capacity audits: {out['audits']} ({out['audit_failures']} failed); {out['seconds']} s in all"
+    )
+    for line in lines:
+        console.print(escape(line))
+
+
+@scenario_app.command("jobs")
+def scenario_jobs(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
+    nodes: Annotated[int, typer.Option(help="Node agents (at least 3; node 3 is the faulty one).")] = 3,
+    timeout_s: Annotated[float, typer.Option(help="How long each job may take to finalize.")] = 600.0,
+) -> None:
+    """Start a fresh devnet with a verifier and one faulty node (fault.wrong_op), submit the
+    digits classifier and a few GEMM jobs as a buyer, wait until every job is finalized and the
+    verifier has reported the faulty node's results, print what happened, and tear down."""
+    from rich.console import Console
+
+    from gcx.devnet_jobs import run_jobs_scenario, scenario_devnet
+    from gcx.logs import FORMAT
+
+    logging.basicConfig(format=FORMAT, level=logging.WARNING)
+    console = Console(stderr=True)
+    net = scenario_devnet(nodes)
+    previous = {s: signal.signal(s, signal.default_int_handler) for s in (signal.SIGTERM,)}
+    try:
+        with (
+            console.status(f"starting a coordinator, {nodes} node(s) and a verifier…")
+            if not as_json
+            else nullcontext()
+        ):
+            net.start()
+        with console.status("running jobs…") if not as_json else nullcontext():
+            out = run_jobs_scenario(net, timeout_s=timeout_s)
+    finally:
+        net.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if as_json:
+        print(json.dumps(out), flush=True)
+    else:
+        _print_jobs_scenario(out)
