@@ -24,10 +24,10 @@ from coordinator.jobs.core import (
     submit_deadline,
     transition,
 )
+from gcx.reference import load_profile
+from gcx.tp.backends import NumpyBackend
 from gcx.tp.examples.matmul import matmul_job
 from gcx.tp.runner import run_job
-from gcx.tp.backends import NumpyBackend
-from gcx.reference import load_profile
 
 
 def view(peer: str, **kw: Any) -> dict[str, Any]:
@@ -150,7 +150,7 @@ _views = st.lists(
             hours=hours,
             uptime=uptime,
             ch_per_hour_micro=rate,
-        ),  # fmt: skip
+        ),
         st.integers(0, 30),
         st.booleans(),
         st.booleans(),
