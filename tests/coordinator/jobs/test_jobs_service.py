@@ -11,6 +11,7 @@ import base64
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,21 @@ import numpy as np
 import pytest
 import trio
 from eth_account import Account
+from eth_account.messages import encode_defunct
 
 from coordinator.daemon import run_coordinator
+from coordinator.jobs.service import mismatch_message
 from gcx.advert import ADVERT_PROTOCOL, HEARTBEAT_PROTOCOL, make_advert, make_heartbeat, report_digest
-from gcx.chain import AnvilNode, Chain, DeployParams, deploy_all, ensure_provider_stake, faucet, run_anvil
+from gcx.chain import (
+    VERIFIER,
+    AnvilNode,
+    Chain,
+    DeployParams,
+    deploy_all,
+    ensure_provider_stake,
+    faucet,
+    run_anvil,
+)
 from gcx.chain.deployment import Deployment, write_deployment
 from gcx.jobs.data import DataClient
 from gcx.jobs.delivery import MAX_MESSAGE, PROTOCOL, Accept, Ack, Offer, Refuse, Result, decode, encode
@@ -37,14 +49,16 @@ from gcx.settings import (
     JobsSettings,
     Settings,
 )
-from gcx.tp.attest import commit_inputs
+from gcx.tp.attest import commit_inputs, commit_run
 from gcx.tp.backends import NumpyBackend
+from gcx.tp.commit import prove_op, prove_row
 from gcx.tp.jobfile import JobFile, SeededInput, encode_job, make_job
 from gcx.tp.ops import MatmulNT
 from gcx.tp.program import InputDecl, OutputDecl, decode_program, make_program
 from gcx.tp.runner import run_job
 from gcx.tp.tensor import TensorType
 from gcx.wire import unpack
+from verifier.compare import Mismatch, first_mismatch
 
 pytestmark = pytest.mark.timeout(240)
 PROFILE = load_profile()
@@ -91,6 +105,9 @@ class FakeProvider:
         self.host: Any = None
         self.peer_id = ""
         self.result_ready = trio.Event()
+        self.wrong = False
+        self.wrong_tensors: list[Any] = []
+        self.wrong_commitment: Any = None
 
     async def run(
         self, coordinator: str, report: dict[str, Any], *, task_status: Any = trio.TASK_STATUS_IGNORED
@@ -127,11 +144,10 @@ class FakeProvider:
         self.offers.append(offer)
         if self.mode == "refuse":
             return encode(Refuse(offer.job_id, "busy", "queue full"))
-        if len(self.offers) == 1:
-            self._nursery.start_soon(self._execute, peer, offer)
+        self._nursery.start_soon(self._execute, peer, offer, len(self.offers) == 1)
         return encode(Accept(offer.job_id))
 
-    async def _execute(self, peer: Any, offer: Offer) -> None:
+    async def _execute(self, peer: Any, offer: Offer, first: bool) -> None:
         program = decode_program(offer.program)
         sources: dict[str, Any] = {}
         for decl, given in zip(program.inputs, offer.inputs, strict=True):
@@ -144,11 +160,24 @@ class FakeProvider:
                 self.fetched[decl.name] = given.root
                 sources[decl.name] = array
         run = await trio.to_thread.run_sync(run_job, make_job(program, sources), NumpyBackend(), PROFILE)
+        commitment = run.commitment
+        if self.wrong:  # a cheating provider: one wrong element in the op's output
+            tensors = list(run.execution.tensors)
+            tensors[-1] = tensors[-1].copy()
+            tensors[-1][1, 2] += 1
+            self.wrong_tensors = tensors
+            commitment = commit_run(program, replace(run.execution, tensors=tuple(tensors)))
+            self.wrong_commitment = commitment
         receipt = await trio.to_thread.run_sync(
-            self.chain.transact, "JobEscrow", "submitResult", offer.job_id, run.result_root
+            self.chain.transact, "JobEscrow", "submitResult", offer.job_id, commitment.root
         )
-        leaves = tuple(run.commitment.result.leaves)
+        leaves = tuple(commitment.result.leaves)
         tx = bytes(receipt["transactionHash"])
+        if not first:
+            self.acks.append(
+                self._ack(await self._send(peer, Result(offer.job_id, commitment.root, leaves, tx)))
+            )
+            return
         # a Result whose leaves do not commit to its root: refused, nothing stored
         wrong = Result(offer.job_id, b"\x05" * 32, leaves, tx)
         self.acks.append(self._ack(await self._send(peer, wrong)))
@@ -384,6 +413,7 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
         assert r.status_code == 200 and r.json()["provider"]["peer_id"] == run_p.peer_id, r.text
         q2 = r.json()
         re_id = await escrow(q2)
+        run_p.wrong = True  # this time it cheats
         v = (await submit(q2, re_id)).json()
         assert v["reoffer_of"] == lost["silent"][1]  # the newest refunded job of this buyer and job file
         feed = (await http.get(f"{api}/v1/jobs/feed", params={"after": 0, "limit": 1000})).json()
@@ -393,7 +423,75 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
         assert seqs == sorted(set(seqs)) and feed["last_seq"] == seqs[-1]
         listing = (await http.get(f"{api}/v1/jobs", params={"buyer": buyer_key.address})).json()["jobs"]
         assert [j["job_id"] for j in listing][:1] == [re_id]
+
+        # -- a verifier shows the cheat: evidence checked, provider flagged -------------------
+        await _wait("the wrong result", lambda: _state_in(view, re_id, {"submitted"}))
+        await _wait("its leaves", lambda: _true(len(run_p.acks) == 3))
+        assert run_p.acks[-1].accepted  # the leaves commit to the (wrong) root it submitted
+        evidence = _evidence(job, run_p)
+        verifier_key, stranger_key = new_key("verifier"), new_key("not-staked")
+        vchain = funded_chain(anvil, deployment, deployer, verifier_key)
+        minimum = await trio.to_thread.run_sync(vchain.call, "StakingRegistry", "minStake", VERIFIER)
+        await trio.to_thread.run_sync(vchain.transact, "GCXToken", "approve",
+                                      deployment.address("StakingRegistry"), minimum)  # fmt: skip
+        await trio.to_thread.run_sync(vchain.transact, "StakingRegistry", "stake", VERIFIER, minimum)
+
+        async def report(
+            ev: bytes, key: ParticipantKey, jid: str = re_id, sign_for: str | None = None
+        ) -> httpx.Response:
+            message = mismatch_message(bytes.fromhex((sign_for or jid)[2:]), ev)
+            sig = Account.sign_message(encode_defunct(primitive=message), key.private_key).signature.hex()
+            body = {
+                "evidence": base64.b64encode(ev).decode(),
+                "verifier": key.address,
+                "signature": "0x" + sig,
+            }
+            return await http.post(f"{api}/v1/jobs/{jid}/mismatch", json=body)
+
+        ev = evidence.encode()
+        r = await report(ev, verifier_key, sign_for=jid)  # signed for another job
+        assert (r.status_code, r.json()["error"]) == (401, "bad_signature")
+        r = await report(ev, stranger_key)
+        assert (r.status_code, r.json()["error"]) == (403, "not_a_verifier")
+        r = await report(b"junk", verifier_key)
+        assert (r.status_code, r.json()["error"]) == (422, "bad_evidence")
+        r = await report(ev, verifier_key, jid=jid)  # the finalized job: another result root
+        assert (r.status_code, r.json()["error"]) == (409, "wrong_state")
+        assert (await view(re_id))["mismatches"] == []
+        r = await report(ev, verifier_key)
+        assert r.status_code == 202 and r.json() == {"accepted": True, "provider_flagged": True}, r.text
+        v = await view(re_id)
+        assert [(m["verifier"], m["op"], m["row"]) for m in v["mismatches"]] == [
+            (verifier_key.address.lower(), 0, 1)
+        ]
+        feed = (await http.get(f"{api}/v1/jobs/feed", params={"after": feed["last_seq"]})).json()
+        assert [(e["kind"], e["job_id"]) for e in feed["events"]][-1] == ("mismatch", re_id)
+        r = await quote(provider=run_p.peer_id)
+        assert r.status_code == 409 and "flagged" in r.json()["message"]
+        # evidence that does not hold: refused, and that verifier waits
+        forged = replace(evidence, expected_row=evidence.claimed_row.row if evidence.claimed_row else None)
+        r = await report(forged.encode(), verifier_key)
+        assert (r.status_code, r.json()["error"]) == (422, "bad_evidence")
+        r = await report(ev, verifier_key)
+        assert (r.status_code, r.json()["error"]) == (429, "rate_limited")
         nursery.cancel_scope.cancel()
+
+
+def _evidence(job: JobFile, provider: FakeProvider) -> Mismatch:
+    """What a verifier finds comparing its own run with the provider's committed one."""
+    own = run_job(job, NumpyBackend(), PROFILE)
+    wrong = provider.wrong_commitment
+    n_in = len(job.program.inputs)
+    found = first_mismatch(
+        job.program,
+        own.commitment,
+        own.execution.tensors,
+        wrong.root,
+        lambda k: prove_op(wrong.result, k),
+        lambda k, root, i: prove_row(wrong.tensors[n_in + k], provider.wrong_tensors[n_in + k], i),
+    )
+    assert found is not None
+    return found
 
 
 async def _mine(chain: Chain) -> None:
