@@ -8,6 +8,8 @@ coordinator over ``/gcx/data/1``, run the job with the real runner, submit on ch
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +41,7 @@ from gcx.chain.deployment import Deployment, write_deployment
 from gcx.jobs.data import DataClient
 from gcx.jobs.delivery import MAX_MESSAGE, PROTOCOL, Accept, Ack, Offer, Refuse, Result, decode, encode
 from gcx.keys import ParticipantKey, new_key
-from gcx.p2p import connect, open_host, request, serve
+from gcx.p2p import P2PError, connect, open_host, request, serve
 from gcx.reference import load_profile
 from gcx.settings import (
     AuditSettings,
@@ -47,6 +49,7 @@ from gcx.settings import (
     CoordinatorSettings,
     ExchangeSettings,
     JobsSettings,
+    NetworkSettings,
     Settings,
 )
 from gcx.tp.attest import commit_inputs, commit_run
@@ -115,8 +118,8 @@ class FakeProvider:
         async with open_host(self.key.private_key, LOOPBACK) as host, trio.open_nursery() as n:
             self.host, self.peer_id = host, host.get_id().to_base58()
             self._nursery = n
-            if self.mode != "silent":
-                serve(host, PROTOCOL, self.on_offer, max_size=MAX_MESSAGE, timeout_s=30)
+            if self.mode not in ("silent", "late"):
+                self.serve_jobs()
             peer = await connect(host, coordinator, 10)
             self.coordinator = peer
             addrs = [str(a) + f"/p2p/{self.peer_id}" for a in host.get_addrs()]
@@ -130,12 +133,16 @@ class FakeProvider:
             task_status.started()
             await trio.sleep_forever()
 
+    def serve_jobs(self) -> None:
+        serve(self.host, PROTOCOL, self.on_offer, max_size=MAX_MESSAGE, timeout_s=30)
+
     async def _beat(self, peer: Any, digest: str) -> None:
         seq = 0
         while self.beating:
             seq += 1
-            await request(self.host, peer, HEARTBEAT_PROTOCOL, make_heartbeat(seq, int(time.time()), digest),
-                          timeout_s=10)  # fmt: skip
+            with contextlib.suppress(P2PError):  # the coordinator may be restarting
+                await request(self.host, peer, HEARTBEAT_PROTOCOL, make_heartbeat(seq, int(time.time()), digest),
+                              timeout_s=5)  # fmt: skip
             await trio.sleep(0.5)
 
     async def on_offer(self, peer: Any, data: bytes) -> bytes:
@@ -155,8 +162,8 @@ class FakeProvider:
                 sources[decl.name] = SeededInput(given.seed or 0)
             else:
                 assert given.root == decl.root  # the coordinator serves the buyer's committed tensor
-                array, commitment = await DataClient(self.host).fetch_committed(peer, given.root)
-                assert commitment.root == given.root
+                array, fetched = await DataClient(self.host).fetch_committed(peer, given.root)
+                assert fetched.root == given.root
                 self.fetched[decl.name] = given.root
                 sources[decl.name] = array
         run = await trio.to_thread.run_sync(run_job, make_job(program, sources), NumpyBackend(), PROFILE)
@@ -198,6 +205,14 @@ class FakeProvider:
         ack = decode(data, (Ack,))
         assert isinstance(ack, Ack)
         return ack
+
+
+def _ready(info: dict[str, Any], up: trio.Event) -> Callable[[dict[str, Any]], None]:
+    def ready(got: dict[str, Any]) -> None:
+        info.update(got)
+        up.set()
+
+    return ready
 
 
 def funded_chain(anvil: AnvilNode, deployment: Deployment, deployer: bytes, key: ParticipantKey) -> Chain:
@@ -258,9 +273,7 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
     async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=30) as http:
         info: dict[str, Any] = {}
         up = trio.Event()
-        nursery.start_soon(
-            run_coordinator, settings, coordinator_key, PROFILE, lambda i: (info.update(i), up.set())
-        )
+        nursery.start_soon(run_coordinator, settings, coordinator_key, PROFILE, _ready(info, up))
         with trio.fail_after(60):
             await up.wait()
         api = info["api"]
@@ -381,7 +394,7 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
 
         await _wait("finalized on chain", finalize)
         await _wait("finalized here", lambda: _state_in(view, jid, {"finalized"}))
-        events = {}
+        events: dict[str, list[str]] = {}
         for e in (await http.get(f"{api}/v1/jobs/feed", params={"after": 0})).json()["events"]:
             events.setdefault(e["job_id"], []).append(e["kind"])
         assert events[jid] == ["submitted", "finalized"]
@@ -401,7 +414,9 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
         assert providers["refuse"].offers[0].job_id.hex() == lost["refuse"][1][2:]
         await _wait("silent: lost", lambda: _state_in(view, lost["silent"][1], {"lost"}))
         for mode in ("refuse", "silent"):
-            await _wait("refunded", lambda m=mode: _state_in(view, lost[m][1], {"refunded"}), timeout=90)
+            await _wait(
+                "refunded", functools.partial(_state_in, view, lost[mode][1], {"refunded"}), timeout=90
+            )
             v = await view(lost[mode][1])
             assert v["reoffer"] is True
             onchain = await trio.to_thread.run_sync(
@@ -508,3 +523,121 @@ async def _state_in(view: Any, jid: str, states: set[str]) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.trio
+async def test_a_restarted_coordinator_resumes_delivery_and_its_feed(  # noqa: PLR0915
+    isolated_home: Path,
+    tmp_path: Path,
+    anvil: AnvilNode,
+    deployer: bytes,
+    deployment: Deployment,
+    make_report: Callable[..., dict[str, Any]],
+) -> None:
+    """An open job whose provider does not speak /gcx/job/1 yet is retried; the coordinator
+    stops; the provider starts serving; the restarted coordinator (same files) delivers the job,
+    takes its result, and its feed continues the seq."""
+    deployment_path = write_deployment(deployment, tmp_path / "deployment.json")
+    coordinator_key, buyer_key = new_key("coordinator"), new_key("buyer")
+    faucet(anvil.rpc_url, deployment, deployer, coordinator_key.address)
+    buyer = funded_chain(anvil, deployment, deployer, buyer_key)
+    settings = Settings(
+        network=NetworkSettings(listen=[f"/ip4/127.0.0.1/tcp/{_free_port()}"]),
+        coordinator=CoordinatorSettings(api_port=0, database=tmp_path / "registry.sqlite", uptime_slot_s=1),
+        chain=ChainSettings(rpc_url=anvil.rpc_url, deployment=deployment_path, stake_refresh_s=0.3),
+        jobs=JobsSettings(
+            database=tmp_path / "jobs.sqlite",
+            store=tmp_path / "data",
+            challenge_window_s=1,
+            min_submit_s=60,
+            submit_slack=1.0,
+            provider_timeout_s=60.0,
+            follow_s=0.3,
+        ),
+        exchange=ExchangeSettings(enabled=False),
+        audit=AuditSettings(enabled=False),
+    )
+    pkey = new_key("provider-late")
+    pchain = funded_chain(anvil, deployment, deployer, pkey)
+    await trio.to_thread.run_sync(ensure_provider_stake, pchain)
+    late = FakeProvider(pkey, pchain, "late", 100)
+    await trio.to_thread.run_sync(
+        buyer.transact, "MockUSD", "approve", deployment.address("JobEscrow"), 10**12
+    )
+    job_b64 = base64.b64encode(encode_job(data_job(seed=9))).decode()
+
+    async def start(nursery: trio.Nursery) -> tuple[dict[str, Any], trio.CancelScope]:
+        info: dict[str, Any] = {}
+        up = trio.Event()
+        scope = trio.CancelScope()
+
+        async def coordinator() -> None:
+            with scope:
+                await run_coordinator(settings, coordinator_key, PROFILE, _ready(info, up))
+
+        nursery.start_soon(coordinator)
+        with trio.fail_after(60):
+            await up.wait()
+        return info, scope
+
+    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=30) as http:
+        nursery.start_soon(_mine, buyer)
+        info, scope = await start(nursery)
+        api = info["api"]
+        await nursery.start(late.run, info["multiaddrs"][0], make_report(pkey, now=None))
+
+        async def listed() -> bool:
+            r = (await http.get(f"{api}/v1/providers")).json()["providers"]
+            return late.peer_id in {p["peer_id"] for p in r}
+
+        await _wait("listed", listed)
+        body = {"job": job_b64, "grade": "D", "max_price": 10_000, "provider": late.peer_id}
+        q = (await http.post(f"{api}/v1/jobs/quote", json=body)).json()
+        jid = ((int(buyer_key.address, 16) << 96) | 77).to_bytes(32, "big")
+        await trio.to_thread.run_sync(
+            buyer.transact, "JobEscrow", "open", jid, q["provider"]["address"], q["amount"],
+            q["challenge_window_s"], q["submit_deadline"],
+        )  # fmt: skip
+        key = "0x" + jid.hex()
+        r = await http.post(f"{api}/v1/jobs", json={"quote_id": q["quote_id"], "job_id": key, "job": job_b64})
+        assert r.status_code == 201, r.text
+
+        async def history() -> list[str]:
+            return [h["event"] for h in (await http.get(f"{api}/v1/jobs/{key}")).json()["history"]]
+
+        await _wait("an offer failed", lambda: _true_async(history, "offer_failed"))
+        assert (await http.get(f"{api}/v1/jobs/{key}")).json()["state"] == "open"
+        seq_before = (await http.get(f"{api}/v1/jobs/feed")).json()["last_seq"]
+        scope.cancel()  # the coordinator stops
+        await trio.sleep(0.5)
+        late.serve_jobs()
+        info, scope = await start(nursery)  # same key, files and p2p port
+        api = info["api"]
+
+        async def state() -> str:
+            return str((await http.get(f"{api}/v1/jobs/{key}")).json()["state"])
+
+        await _wait("delivered after the restart", lambda: _in(state, {"delivered", "submitted"}))
+        await _wait("its result", lambda: _true(hasattr(late, "good")))
+        ack = await late.send_good()
+        assert ack.accepted, ack.reason
+        feed = (await http.get(f"{api}/v1/jobs/feed", params={"after": seq_before})).json()["events"]
+        assert [(e["kind"], e["job_id"]) for e in feed] == [("submitted", key)]
+        assert feed[0]["seq"] > seq_before
+        nursery.cancel_scope.cancel()
+
+
+async def _true_async(read: Callable[[], Any], item: str) -> bool:
+    return item in await read()
+
+
+async def _in(read: Callable[[], Any], states: set[str]) -> bool:
+    return await read() in states
