@@ -37,7 +37,7 @@ from gcx import __version__
 from .body_limit import BodyLimit
 from .exchange.api import install_exchange
 from .exchange.service import ExchangeService
-from .jobs.api import install_jobs
+from .jobs.api import install_jobs, jobs_body_limit
 from .jobs.service import JobBook
 from .registry.core import Registry
 from .registry.metrics import Metrics
@@ -232,5 +232,5 @@ def create_app(
     if exchange is not None:
         install_exchange(app, exchange)
     install_jobs(app, jobs)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, limit_for=jobs_body_limit(jobs))
     return app

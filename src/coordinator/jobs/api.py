@@ -7,6 +7,7 @@ Routes run on the server's trio thread, where the book's SQLite connection lives
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, Path, Query
@@ -140,6 +141,21 @@ def _error(exc: JobsError) -> JSONResponse:
 _UNAVAILABLE = JobsError(
     503, "jobs_unavailable", "this coordinator takes no jobs (jobs disabled or no chain)"
 )
+
+
+def jobs_body_limit(book: JobBook | None) -> Callable[[str], int | None]:
+    """The request body limit of the job routes that carry a job file (its base64 and 64 KiB
+    of JSON around it); other paths keep the app's limit."""
+    size = 4 * (book.settings.max_job_bytes // 3 + 1) + 64 * 1024 if book is not None else None
+
+    def limit_for(path: str) -> int | None:
+        if path in ("/v1/jobs", "/v1/jobs/quote") or (
+            path.startswith("/v1/jobs/") and path.endswith("/mismatch")
+        ):
+            return size
+        return None
+
+    return limit_for
 
 
 def install_jobs(app: FastAPI, book: JobBook | None) -> None:

@@ -84,10 +84,10 @@ def deployment(anvil: AnvilNode, deployer: bytes) -> Deployment:
     return deploy_all(anvil.rpc_url, deployer, DeployParams(min_challenge_window_s=1))
 
 
-def data_job(seed: int = 5) -> JobFile:
+def data_job(seed: int = 5, rows: int = 4, k: int = 8) -> JobFile:
     """``c = a·bᵀ`` with ``a`` a data input (the coordinator serves it) and ``b`` seeded."""
-    a = np.random.default_rng(seed).integers(-128, 128, (4, 8), dtype=np.int8)
-    decls = [InputDecl("a", TensorType("int8", (4, 8))), InputDecl("b", TensorType("int8", (8, 8)))]
+    a = np.random.default_rng(seed).integers(-128, 128, (rows, k), dtype=np.int8)
+    decls = [InputDecl("a", TensorType("int8", (rows, k))), InputDecl("b", TensorType("int8", (8, k)))]
     unrooted = make_program(decls, [MatmulNT(0, 1)], [OutputDecl("c", 2)])
     sources: dict[str, Any] = {"a": a, "b": SeededInput(seed)}
     roots = commit_inputs(unrooted, make_job(unrooted, sources).values())
@@ -249,7 +249,7 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
         jobs=JobsSettings(
             database=tmp_path / "jobs.sqlite",
             store=tmp_path / "data",
-            max_job_bytes=4096,
+            max_job_bytes=310_000,
             challenge_window_s=2,
             min_submit_s=20,
             submit_slack=1.0,
@@ -319,8 +319,13 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
             return dict(r.json())
 
         # -- bad input: typed errors, nothing stored ------------------------------------------
-        r = await http.post(f"{api}/v1/jobs/quote", json={"job": "A" * 6000, "grade": "D", "max_price": 5})
+        big = base64.b64encode(encode_job(data_job(rows=300, k=1024))).decode()  # 300 KiB: over the app's
+        r = await http.post(f"{api}/v1/jobs/quote", json={"job": big, "grade": "D", "max_price": 10**6})
+        assert r.status_code == 200, r.text  # default body limit, within the job routes' one
+        r = await http.post(f"{api}/v1/jobs/quote", json={"job": "A" * 420_000, "grade": "D", "max_price": 5})
         assert (r.status_code, r.json()["error"]) == (413, "too_large")
+        r = await http.post(f"{api}/v1/jobs/quote", json={"job": "A" * 600_000, "grade": "D", "max_price": 5})
+        assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")  # the whole body
         r = await http.post(f"{api}/v1/jobs/quote", json={"job": "!!!!", "grade": "D", "max_price": 5})
         assert (r.status_code, r.json()["error"]) == (422, "bad_job")
         r = await http.post(f"{api}/v1/jobs/quote", json={"job": base64.b64encode(b"\x80").decode(), "grade": "D",
