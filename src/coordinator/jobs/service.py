@@ -124,6 +124,7 @@ class JobBook:
         self._failed_at: dict[str, float] = {}  # verifier → when its last evidence failed
         self._tx_lock = trio.Lock()  # one transaction at a time from the coordinator's key
         self._nursery: trio.Nursery | None = None
+        self._started: float | None = None  # when run() started (see watch_once)
 
     def _now(self) -> int:
         return int(self.clock())
@@ -535,11 +536,15 @@ class JobBook:
     # -- lost providers, refunds -------------------------------------------------------------
 
     def watch_once(self) -> None:
-        """Mark jobs of silent providers lost; start refunds and missing deliveries."""
+        """Mark jobs of silent providers lost (once this process has been up for
+        ``provider_timeout_s``); start refunds and missing deliveries."""
         now = self._now()
         timeout = self.settings.provider_timeout_s
+        # Heartbeats sent while this coordinator was down were lost: judge nobody until it has
+        # been up for a whole timeout.
+        judging = self._started is not None and now - self._started >= timeout
         for job in self.store.in_states(UNSUBMITTED):
-            if job["state"] != "lost":
+            if job["state"] != "lost" and judging:
                 view = self.registry.provider(job["provider_peer"], now=now)
                 last_seen = int(view["last_seen"]) if view else 0
                 if now - last_seen > timeout:
@@ -651,6 +656,7 @@ class JobBook:
         from gcx.jobs.data import DataServer
 
         self.host = host
+        self._started = self.clock()
         serve(host, PROTOCOL, self.on_result, max_size=MAX_MESSAGE, timeout_s=30.0)
         DataServer(self.tensors, peer_quota=0, max_uploads_per_peer=0).register(host)
         async with trio.open_nursery() as n:

@@ -548,8 +548,9 @@ async def test_a_restarted_coordinator_resumes_delivery_and_its_feed(  # noqa: P
     make_report: Callable[..., dict[str, Any]],
 ) -> None:
     """An open job whose provider does not speak /gcx/job/1 yet is retried; the coordinator
-    stops; the provider starts serving; the restarted coordinator (same files) delivers the job,
-    takes its result, and its feed continues the seq."""
+    stops for longer than the provider timeout; the provider starts serving; the restarted
+    coordinator (same files) does not count its own downtime as the provider's silence, delivers
+    the job, takes its result, and its feed continues the seq."""
     deployment_path = write_deployment(deployment, tmp_path / "deployment.json")
     coordinator_key, buyer_key = new_key("coordinator"), new_key("buyer")
     faucet(anvil.rpc_url, deployment, deployer, coordinator_key.address)
@@ -564,7 +565,7 @@ async def test_a_restarted_coordinator_resumes_delivery_and_its_feed(  # noqa: P
             challenge_window_s=1,
             min_submit_s=60,
             submit_slack=1.0,
-            provider_timeout_s=60.0,
+            provider_timeout_s=3.0,
             follow_s=0.3,
         ),
         exchange=ExchangeSettings(enabled=False),
@@ -621,8 +622,8 @@ async def test_a_restarted_coordinator_resumes_delivery_and_its_feed(  # noqa: P
         await _wait("an offer failed", lambda: _true_async(history, "offer_failed"))
         assert (await http.get(f"{api}/v1/jobs/{key}")).json()["state"] == "open"
         seq_before = (await http.get(f"{api}/v1/jobs/feed")).json()["last_seq"]
-        scope.cancel()  # the coordinator stops
-        await trio.sleep(0.5)
+        scope.cancel()  # the coordinator stops, longer than the provider timeout
+        await trio.sleep(4.0)
         late.serve_jobs()
         info, scope = await start(nursery)  # same key, files and p2p port
         api = info["api"]
@@ -636,6 +637,7 @@ async def test_a_restarted_coordinator_resumes_delivery_and_its_feed(  # noqa: P
         assert ack.accepted, ack.reason
         feed = (await http.get(f"{api}/v1/jobs/feed", params={"after": seq_before})).json()["events"]
         assert [(e["kind"], e["job_id"]) for e in feed] == [("submitted", key)]
+        assert "lost" not in await history()
         assert feed[0]["seq"] > seq_before
         nursery.cancel_scope.cancel()
 
