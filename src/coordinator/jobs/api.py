@@ -172,7 +172,7 @@ def install_jobs(app: FastAPI, book: JobBook | None) -> None:
     async def quote(body: QuoteRequest) -> Any:
         """Meter a job, choose a provider and price it."""
         try:
-            return need().quote(
+            return await need().quote(
                 body.job,
                 grade=body.grade,
                 max_price=body.max_price,
@@ -231,7 +231,7 @@ def install_jobs(app: FastAPI, book: JobBook | None) -> None:
     async def job_spec(job_id: JobIdParam) -> Response:
         """The job file without its evaluation (what verifiers re-execute)."""
         try:
-            return Response(need().spec(job_id), media_type="application/octet-stream")
+            return Response(await need().spec(job_id), media_type="application/octet-stream")
         except JobsError as exc:
             return _error(exc)
 

@@ -160,14 +160,15 @@ class JobBook:
             micro[job["provider_peer"]] = micro.get(job["provider_peer"], 0) + job["micro_ch"]
         return {peer: estimated_hours(m, rates.get(peer, 0)) for peer, m in micro.items()}
 
-    def quote(
+    async def quote(
         self, job: str, *, grade: str, max_price: int, provider: str | None, exclude: list[str]
     ) -> dict[str, Any]:
         """Meter the job, choose a provider, price it and store the quote (see the spec)."""
-        data, jobfile = self.decode_job_bytes(job)
+        data, jobfile = await trio.to_thread.run_sync(self.decode_job_bytes, job)
         micro_ch = meter(jobfile.program, self.registry.profile).micro_ch
         now = self._now()
-        views = self.registry.listing(now=now)
+        # a named provider is judged even when unlisted, so that the answer says why
+        views = self.registry.listing(now=now, include_expired=provider is not None)
         chosen = select_provider(
             views,
             micro_ch=micro_ch,
@@ -214,7 +215,7 @@ class JobBook:
         assert key is not None
         if (known := self.store.job(key)) is not None:
             return False, self.view(key)
-        data, jobfile = self.decode_job_bytes(job)
+        data, jobfile = await trio.to_thread.run_sync(self.decode_job_bytes, job)
         q = self.store.quote(quote_id)
         now = self._now()
         if q is None:
@@ -314,13 +315,17 @@ class JobBook:
         """Job views newest first."""
         return [self._view(j) for j in self.store.jobs(buyer=buyer, state=state, limit=limit)]
 
-    def spec(self, job_id: str) -> bytes:
+    async def spec(self, job_id: str) -> bytes:
         """The job file without its evaluation (what verifiers re-execute)."""
         data = self.store.job_file(job_id.lower())
         if data is None:
             raise JobsError(404, "unknown_job", f"no job {job_id}")
-        job = decode_job(data)
-        return encode_job(JobFile(job.program, job.sources, None))
+
+        def strip() -> bytes:
+            job = decode_job(data)
+            return encode_job(JobFile(job.program, job.sources, None))
+
+        return await trio.to_thread.run_sync(strip)
 
     def feed(self, after: int, limit: int) -> dict[str, Any]:
         """Feed events after ``after`` and the last seq ever appended."""
@@ -330,6 +335,10 @@ class JobBook:
         """The verified mismatches against the provider of ``address`` (empty: not flagged)."""
         return self.store.mismatches_against(address)
 
+    async def _decode_stored(self, key: str) -> JobFile:
+        """A stored job file, decoded in a worker thread (it may be large)."""
+        return await trio.to_thread.run_sync(decode_job, self.store.job_file(key) or b"")
+
     # -- delivery ----------------------------------------------------------------------------
 
     def _start_delivery(self, job_id: str) -> None:
@@ -337,8 +346,7 @@ class JobBook:
             self._delivering.add(job_id)
             self._nursery.start_soon(self._deliver, job_id)
 
-    def _offer(self, job: dict[str, Any]) -> Offer:
-        jobfile = decode_job(self.store.job_file(job["job_id"]) or b"")
+    def _offer(self, job: dict[str, Any], jobfile: JobFile) -> Offer:
         inputs = tuple(
             OfferInput(i["name"], seed=i["seed"])
             if "seed" in i
@@ -381,12 +389,16 @@ class JobBook:
     async def _deliver(self, job_id: str) -> None:
         try:
             attempt = 0
+            offer: Offer | None = None
             while True:
                 job = self.store.job(job_id)
                 if job is None or job["state"] != "open" or self._now() >= job["submit_deadline"]:
                     return
+                if offer is None:
+                    jobfile = await self._decode_stored(job_id)
+                    offer = self._offer(job, jobfile)
                 try:
-                    answer = await self._send_offer(job, self._offer(job))
+                    answer = await self._send_offer(job, offer)
                 except (P2PError, JobMessageError) as exc:
                     wait = min(
                         DELIVERY_BACKOFF.delay(attempt), max(0.1, job["submit_deadline"] - self.clock())
@@ -430,7 +442,7 @@ class JobBook:
             return ack("unknown job")
         if job["leaves"] is not None:
             return ack(None if job["result_root"] == hx(msg.result_root) else "another result was accepted")
-        jobfile = decode_job(self.store.job_file(key) or b"")
+        jobfile = await self._decode_stored(key)
         try:
             escrow: EscrowJob | None = await self._read_job(msg.job_id)
         except GCXError as exc:
@@ -586,7 +598,7 @@ class JobBook:
 
     async def mismatch(self, job_id: str, evidence_b64: str, verifier: str, signature: str) -> dict[str, Any]:
         """Check a verifier's evidence; flag the provider when it holds (see the spec)."""
-        from verifier.compare import EvidenceError, check_mismatch, decode_mismatch
+        from verifier.compare import EvidenceError, decode_mismatch
 
         key = job_id.lower()
         job = self.store.job(key)
@@ -613,25 +625,9 @@ class JobBook:
             raise JobsError(
                 429, "rate_limited", f"this verifier's last evidence failed; wait {MISMATCH_BACKOFF_S:g} s"
             )
-        active = await trio.to_thread.run_sync(
-            self.chain.call, "StakingRegistry", "isActive", signer, VERIFIER_ROLE
-        )
-        if not active:
-            raise JobsError(403, "not_a_verifier", f"{signer} is not an active verifier in StakingRegistry")
-        if job["state"] not in ("submitted", "challenged") or job["result_root"] != hx(record.result_root):
-            raise JobsError(
-                409, "wrong_state", f"job {key} is {job['state']} with result root {job['result_root']}"
-            )
-        jobfile = decode_job(self.store.job_file(key) or b"")
-        self._checking.add(who)
+        self._checking.add(who)  # before the first await: one check per verifier at a time
         try:
-            from gcx.tp.backends import NumpyBackend
-
-            holds = await trio.to_thread.run_sync(
-                check_mismatch, jobfile.program, jobfile.values(), NumpyBackend(), record
-            )
-        except GCXError:
-            holds = False
+            holds = await self._check_evidence(key, signer, record)
         finally:
             self._checking.discard(who)
         if not holds:
@@ -643,6 +639,35 @@ class JobBook:
         log.warning("job %s: verified mismatch at op %d by %s; provider %s flagged", key, record.op_index, who,
                     job["provider_address"])  # fmt: skip
         return {"accepted": True, "provider_flagged": True}
+
+    async def _check_evidence(self, key: str, signer: str, record: Any) -> bool:
+        """Whether ``record`` holds against job ``key``, after the stake and state checks."""
+        from gcx.tp.backends import NumpyBackend
+        from verifier.compare import check_mismatch
+
+        try:
+            active = await trio.to_thread.run_sync(
+                self.chain.call, "StakingRegistry", "isActive", signer, VERIFIER_ROLE
+            )
+        except GCXError as exc:
+            raise JobsError(503, "jobs_unavailable", f"cannot read the verifier's stake: {exc}") from None
+        if not active:
+            raise JobsError(403, "not_a_verifier", f"{signer} is not an active verifier in StakingRegistry")
+        job = self.store.job(key)
+        assert job is not None
+        if job["state"] not in ("submitted", "challenged") or job["result_root"] != hx(record.result_root):
+            raise JobsError(
+                409, "wrong_state", f"job {key} is {job['state']} with result root {job['result_root']}"
+            )
+        jobfile = await self._decode_stored(key)
+
+        def check() -> bool:
+            try:
+                return check_mismatch(jobfile.program, jobfile.values(), NumpyBackend(), record)
+            except GCXError:
+                return False
+
+        return await trio.to_thread.run_sync(check)
 
     def close(self) -> None:
         """Close the job book's SQLite file."""
