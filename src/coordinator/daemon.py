@@ -10,7 +10,8 @@ is acknowledged as a duplicate). The HTTP API (FastAPI on hypercorn's trio worke
 With ``[audit] enabled`` the coordinator also audits every listed provider's claimed capacity
 (:func:`run_audits`, docs/audits.md): claims are listed unverified until an audit sized to them
 has passed. Once everything listens, the endpoints are written to ``$GCX_HOME/coordinator/endpoint.json``
-for local tools (``gcx devnet``) to find.
+for local tools (``gcx devnet``) to find. With a chain and ``jobs.enabled``, the job book
+(:mod:`coordinator.jobs`) runs on the same host and API.
 
 Ready means ready: with a chain configured, the coordinator first waits for its RPC (retrying
 with backoff, one log line per attempt, at most ``chain.connect_timeout_s``, then it stops with
@@ -59,6 +60,7 @@ from gcx.settings import Settings
 from .exchange.service import open_exchange
 from .http_app import create_app
 from .http_server import serve_api
+from .jobs.service import JobBook, open_job_book
 from .registry.adverts import AdvertPolicy
 from .registry.audits import AuditPolicy
 from .registry.base import HeartbeatOutcome
@@ -349,6 +351,7 @@ async def run_coordinator(
     """Run the coordinator until cancelled."""
     metrics = Metrics()
     registry = build_registry(settings, profile, metrics)
+    jobs: JobBook | None = None
     c = settings.coordinator
     try:
         exchange = open_exchange(settings) if settings.exchange.enabled else None
@@ -358,6 +361,8 @@ async def run_coordinator(
     try:
         async with open_host(key.private_key, settings.network.listen) as host:
             chain = await _connect_chain(settings) if settings.chain.rpc_url else None
+            if chain is not None and settings.jobs.enabled:
+                jobs = await trio.to_thread.run_sync(open_job_book, settings, registry, key)
             info: dict[str, Any] = {
                 "peer_id": host.get_id().to_base58(),
                 "address": key.address,
@@ -371,7 +376,9 @@ async def run_coordinator(
             ):
                 if exchange is not None:
                     await n.start(exchange.run)
-                app = create_app(registry, info=info, exchange=exchange, registry_metrics=metrics)
+                if jobs is not None:
+                    await n.start(jobs.run, host)
+                app = create_app(registry, info=info, exchange=exchange, registry_metrics=metrics, jobs=jobs)
                 port = await n.start(serve_api, app, c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
                 registry.observe()  # this process's observation session starts
@@ -402,3 +409,5 @@ async def run_coordinator(
         registry.store.close()
         if exchange is not None:
             exchange.close()
+        if jobs is not None:
+            jobs.close()

@@ -15,6 +15,7 @@ Routes::
     GET /healthz                 liveness
     GET /metrics                 Prometheus text format of the registry's metrics
     GET /openapi.json            the OpenAPI document (served by FastAPI)
+    /v1/jobs...                  the job book (coordinator.jobs.api; docs/jobs-api.md)
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from gcx import __version__
 from .body_limit import BodyLimit
 from .exchange.api import install_exchange
 from .exchange.service import ExchangeService
+from .jobs.api import install_jobs, jobs_body_limit
+from .jobs.service import JobBook
 from .registry.core import Registry
 from .registry.metrics import Metrics
 
@@ -203,13 +206,15 @@ def create_app(
     clock: Callable[[], float] = time.time,
     exchange: ExchangeService | None = None,
     registry_metrics: Metrics | None = None,
+    jobs: JobBook | None = None,
 ) -> FastAPI:
     """The coordinator's FastAPI app over ``registry`` (and ``exchange``'s routes when given).
 
     ``info`` is returned verbatim by ``GET /v1/info`` (the coordinator's ``peer_id``,
     ``multiaddrs``, ``reference`` profile ident and ``version``). ``clock`` gives unix seconds.
     ``registry_metrics`` (the registry's observer) is served by ``GET /metrics`` (all zero when
-    not given).
+    not given). ``jobs`` serves the ``/v1/jobs`` routes (without it they answer 503
+    ``jobs_unavailable``; docs/jobs-api.md).
     """
     served = registry_metrics if registry_metrics is not None else Metrics()
     app = FastAPI(
@@ -297,5 +302,6 @@ def create_app(
 
     if exchange is not None:
         install_exchange(app, exchange)
-    app.add_middleware(BodyLimit)
+    install_jobs(app, jobs)
+    app.add_middleware(BodyLimit, limit_for=jobs_body_limit(jobs))
     return app
