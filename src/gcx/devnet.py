@@ -306,14 +306,7 @@ class Devnet:
         coord_first = not (coord_home / "keys" / "coordinator.json").exists()
         coord_address = _make_key(coord_home, "coordinator")
         if coord_first:  # the coordinator pays the gas of refunds at jobs' deadlines
-            from gcx.chain import faucet, read_deployment
-
-            faucet(
-                self.chain["rpc_url"],
-                read_deployment(Path(self.chain["deployment"])),
-                self._deployer,
-                coord_address,
-            )
+            self.fund(coord_address)
         # Fixed ports, so a restarted coordinator is found where the nodes expect it.
         self.coordinator_env["GCX_NETWORK__LISTEN"] = f'["/ip4/127.0.0.1/tcp/{self.config["p2p_port"]}"]'
         coord = _spawn(

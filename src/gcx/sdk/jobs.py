@@ -233,6 +233,7 @@ def check_quote(
     provider: str | None = None,
     exclude: Iterable[str] = (),
     now: float | None = None,
+    grade: str | None = None,
 ) -> Quote:
     """The :class:`Quote` in a quote answer, or :class:`QuoteRejected` saying what does not hold.
 
@@ -307,8 +308,15 @@ def check_quote(
         raise QuoteRejected(f"asked for provider {provider}, the quote names {qp.peer_id}")
     if qp.peer_id in set(exclude):
         raise QuoteRejected(f"the quote names the excluded provider {qp.peer_id}")
-    if qp.grade not in GRADES:
-        raise QuoteRejected(f"the quoted provider's grade {qp.grade!r} is not one of {', '.join(GRADES)}")
+    # The provider's full grade (performance letter, reliability digit, energy letter, e.g.
+    # "C2X" or "D??"): its performance letter must be one of A-D and, when asked, no worse.
+    letter = qp.grade[:1]
+    if letter not in GRADES:
+        raise QuoteRejected(
+            f"the quoted provider's grade {qp.grade!r} has no performance letter {'/'.join(GRADES)}"
+        )
+    if grade is not None and letter > grade:
+        raise QuoteRejected(f"the quoted provider's grade {qp.grade!r} is below the asked {grade}")
     t = time.time() if now is None else now
     if q.submit_deadline <= t or q.expires_at <= t:
         raise QuoteRejected("the quote has already expired (or its submit deadline has passed)")
@@ -737,6 +745,7 @@ class JobsClient:
             chain_id=dep.chain_id,
             provider=provider,
             exclude=excluded,
+            grade=grade,
             now=self._clock(),
         )
 

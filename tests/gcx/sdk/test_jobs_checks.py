@@ -130,6 +130,7 @@ LIES = {
     "expired": (_lie("expires_at", 1), "expired"),
     "deadline passed": (_lie("submit_deadline", 1), "expired"),
     "bad grade": (_lie("provider.grade", "?"), "grade"),
+    "no performance letter": (_lie("provider.grade", "?2X"), "performance letter"),
     "amount not an int": (_lie("amount", "1"), "amount"),
     "amount a bool": (_lie("amount", True), "amount"),
     "no provider": (_lie("provider", None), "provider"),
@@ -248,3 +249,21 @@ def test_outputs_are_scored_against_the_evaluation(run: Any) -> None:
     plain, _ = classifier_job(with_evaluation=False)
     assert score_outputs(plain, outputs) is None
     assert isinstance(outputs["pred"], np.ndarray)
+
+
+def test_a_full_grade_is_checked_by_its_performance_letter() -> None:
+    """Quotes name the provider's full grade (``C2X``, ``D??``): the letter counts."""
+    assert (
+        check(
+            honest_quote(**{"provider": {**honest_quote()["provider"], "grade": "C2X"}}), grade="C"
+        ).provider.grade
+        == "C2X"
+    )
+    assert (
+        check(
+            honest_quote(**{"provider": {**honest_quote()["provider"], "grade": "A??"}}), grade="D"
+        ).provider.grade
+        == "A??"
+    )
+    with pytest.raises(QuoteRejected, match="below the asked B"):
+        check(honest_quote(**{"provider": {**honest_quote()["provider"], "grade": "C2X"}}), grade="B")
