@@ -45,12 +45,14 @@ gas-snapshot: contracts
 
 # One provider's signed capacity card, then a whole local network: a coordinator and 3 node
 # agents as separate processes on loopback, the registry's providers table, teardown; then a
-# quantized digits classifier written as a GCX-TP job and run here (accuracy, result root, CH).
+# quantized digits classifier written as a GCX-TP job and run here (accuracy, result root, CH);
+# and jobs end to end on a fresh devnet with a verifier and a faulty node (gcx devnet scenario jobs).
 demo: $(STAMP) $(NATIVE_INFO) contracts
 	@GCX_HOME=$(DEMO_HOME) $(GCX) keys new --exist-ok
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node bench --quick --out $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node verify-report $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet up --nodes 3 --once --fresh
+	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet scenario jobs
 	@GCX_HOME=$(DEMO_HOME) $(GCX) job example digits --out $(DEMO_HOME)/digits.gcxjob
 	@GCX_HOME=$(DEMO_HOME) $(GCX) job run $(DEMO_HOME)/digits.gcxjob
 

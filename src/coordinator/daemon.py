@@ -342,6 +342,22 @@ def _write_endpoint(info: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _start_registry_tasks(
+    n: trio.Nursery, registry: Registry, settings: Settings, chain: Any, host: Any, key: ParticipantKey
+) -> None:
+    """The registry's background work: its own liveness, pruning, stakes (with a chain) and
+    capacity audits (with ``[audit] enabled``)."""
+    n.start_soon(_observe, registry, max(1.0, min(5.0, settings.coordinator.uptime_slot_s / 2)))
+    n.start_soon(_prune, registry)
+    if chain is not None:
+        registry.staked = set()  # nobody is listed until their stake has been read
+        n.start_soon(_refresh_stakes, registry, settings, chain)
+    if registry.audit_policy is not None:
+        config = AuditConfig(target_s=settings.audit.target_s)
+        poll_s = min(0.5, settings.audit.first_within_s / 4)
+        n.start_soon(functools.partial(run_audits, registry, host, key.private_key, config, poll_s=poll_s))
+
+
 async def run_coordinator(
     settings: Settings,
     key: ParticipantKey,
@@ -382,19 +398,9 @@ async def run_coordinator(
                 port = await n.start(serve_api, app, c.api_host, c.api_port)
                 info["api"] = f"http://{c.api_host}:{port}"
                 registry.observe()  # this process's observation session starts
-                n.start_soon(_observe, registry, max(1.0, min(5.0, c.uptime_slot_s / 2)))
                 n.start_soon(_consume_adverts, pubsub, registry)
                 _serve_direct(host, registry, settings.network.request_timeout_s)
-                n.start_soon(_prune, registry)
-                if chain is not None:
-                    registry.staked = set()  # nobody is listed until their stake has been read
-                    n.start_soon(_refresh_stakes, registry, settings, chain)
-                if registry.audit_policy is not None:
-                    config = AuditConfig(target_s=settings.audit.target_s)
-                    poll_s = min(0.5, settings.audit.first_within_s / 4)
-                    n.start_soon(
-                        functools.partial(run_audits, registry, host, key.private_key, config, poll_s=poll_s)
-                    )
+                _start_registry_tasks(n, registry, settings, chain, host, key)
                 _write_endpoint(info)
                 log.info(
                     "coordinator %s: API %s, p2p %s", key.address, info["api"], ", ".join(info["multiaddrs"])

@@ -164,9 +164,22 @@ class ProviderView(_View):
     listen_addrs: list[str] = Field(description="multiaddrs the node listens on")
 
 
+class MismatchEntry(_View):
+    job_id: str = Field(description="the job whose result a verifier proved wrong")
+    verifier: str = Field(description="the verifier's address (0x…)")
+    op: int = Field(description="the first wrong op")
+    row: int | None = Field(description="the first wrong row of that op's output; null: its header")
+    time: int = Field(description="unix seconds when the coordinator verified the evidence")
+
+
 class ProviderDetail(ProviderView):
     report: dict[str, Any] = Field(description="the signed gcx.bench/1 report embedded in the advert")
     audits: list[AuditEntry] = Field(description="the latest capacity audit records, newest first")
+    mismatches: list[MismatchEntry] = Field(
+        default_factory=list,
+        description="verified job mismatches against this provider, oldest first: a provider with any "
+        "is flagged and never selected for jobs again (docs/jobs-api.md); empty without a job book",
+    )
 
 
 class ProviderListing(_View):
@@ -279,6 +292,7 @@ def create_app(
         view = registry.provider(peer_id, now=clock(), audits_limit=audits)
         if view is None:
             return _error(404, "unknown_provider", f"no provider with peer id {peer_id!r} is known")
+        view["mismatches"] = [] if jobs is None else jobs.flagged(view["address"])
         return view
 
     @app.get("/v1/info", tags=["coordinator"])

@@ -229,11 +229,12 @@ async def test_provider_with_report(registry: Registry, populated: dict[str, dic
         expired = await client.get("/v1/providers/peer-old")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == VIEW_FIELDS | {"report", "audits"}
+    assert set(body) == VIEW_FIELDS | {"report", "audits", "mismatches"}
+    assert body["mismatches"] == []  # no job book here
     assert body["report"] == json.loads(json.dumps(populated["peer-2"]))
     assert body["report"]["ch_per_hour"] == 2.0
     assert body["audits"] == []  # this registry runs no audits: claims are believed
-    assert {k: v for k, v in body.items() if k not in ("report", "audits")} == listing["providers"][1]
+    assert {k: v for k, v in body.items() if k not in ("report", "audits", "mismatches")} == listing["providers"][1]
     assert expired.status_code == 200  # known providers are answered whether listed or not
     assert expired.json()["listed"] is False
 
@@ -324,7 +325,7 @@ async def test_openapi_documents_routes_and_fields(registry: Registry) -> None:
     schemas = doc["components"]["schemas"]
     assert set(schemas["ProviderView"]["properties"]) == VIEW_FIELDS
     assert set(schemas["Grades"]["properties"]) == {"performance", "reliability", "energy"}
-    assert {"report", "audits"} <= set(schemas["ProviderDetail"]["properties"])
+    assert {"report", "audits", "mismatches"} <= set(schemas["ProviderDetail"]["properties"])
     params = {p["name"]: p for p in doc["paths"]["/v1/providers"]["get"]["parameters"]}
     assert set(params) == {"include_expired", "grade", "min_ch_per_hour"}
     assert "404" in doc["paths"]["/v1/providers/{peer_id}"]["get"]["responses"]

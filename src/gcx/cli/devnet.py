@@ -220,7 +220,7 @@ def _print_jobs_scenario(out: dict[str, Any]) -> None:
             str(j["micro_ch"]),
             str(j["amount"]),
             str(j["paid"]),
-            j["job_id"][:18] + "…",
+            "…" + j["job_id"][-12:],
         )
     console.print(table)
     faulty = out["faulty"]
@@ -229,12 +229,12 @@ def _print_jobs_scenario(out: dict[str, Any]) -> None:
         f"{out['ch_metered']:.6f} CH",
         f"digits classifier (downloaded and verified by the buyer): accuracy {out['accuracy']:.2%}, "
         f"agreement with the float model {out['agreement']:.2%}",
-        f"verifier: {out['verified_samples']} jobs re-executed, {len(out['mismatches'])} mismatches "
+        f"verifier: {out['verified_samples']} jobs re-executed, {len(out['mismatches'])} mismatch(es) "
         f"(faulty node {faulty['node']}, fault.wrong_op = {faulty['wrong_op']}; honest nodes blamed: "
         f"{out['honest_mismatches']})",
     ]
     lines += [
-        f"  mismatch: job {m['job_id'][:18]}… on {m['node']}: first wrong op {m['op']}, row {m['row']}"
+        f"  mismatch: job …{m['job_id'][-12:]} on {m['node']}: first wrong op {m['op']}, row {m['row']}"
         for m in out["mismatches"]
     ]
     lines.append(

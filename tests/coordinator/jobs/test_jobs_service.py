@@ -488,6 +488,8 @@ async def test_job_path_end_to_end(  # noqa: PLR0915 - one story, told in order
         assert [(e["kind"], e["job_id"]) for e in feed["events"]][-1] == ("mismatch", re_id)
         r = await quote(provider=run_p.peer_id)
         assert r.status_code == 409 and "flagged" in r.json()["message"]
+        detail = (await http.get(f"{api}/v1/providers/{run_p.peer_id}")).json()
+        assert [(m["job_id"], m["op"], m["row"]) for m in detail["mismatches"]] == [(re_id, 0, 1)]
         # evidence that does not hold: refused, and that verifier waits
         forged = replace(evidence, expected_row=evidence.claimed_row.row if evidence.claimed_row else None)
         r = await report(forged.encode(), verifier_key)
