@@ -116,10 +116,14 @@ def disqualified(
     load_hours: float,
     flagged: bool,
     excluded: bool,
+    free_stake: int | None = None,
+    lock: LockParams | None = None,
 ) -> str | None:
     """Why provider view ``p`` cannot take the job, or None when it qualifies.
 
-    ``load_hours``: the estimated hours of its jobs not yet submitted."""
+    ``load_hours``: the estimated hours of its jobs not yet submitted; ``free_stake`` its bonded
+    stake not locked by open jobs (None: unknown, not checked) and ``lock`` the escrow's lock
+    parameters: ``JobEscrow.open`` would revert if the job's lock exceeds the free stake."""
     if excluded:
         return "excluded by the buyer"
     if flagged:
@@ -139,7 +143,21 @@ def disqualified(
     hours = int(p.get("hours", 0))
     if hours < 1 or load_hours >= hours:
         return f"no free capacity ({load_hours:.3g} of {hours} advertised hours taken)"
+    if free_stake is not None and lock is not None and free_stake < lock.amount_for(amount):
+        return f"its free stake ({free_stake} wei of GCX) does not cover the job's stake lock ({lock.amount_for(amount)})"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class LockParams:
+    """``JobEscrow``'s per-job stake lock: ``max(min_job_lock, amount · lock_per_unit)`` GCX wei."""
+
+    min_job_lock: int
+    lock_per_unit: int
+
+    def amount_for(self, amount: int) -> int:
+        """The stake a job paying ``amount`` micro-USDC locks (``JobEscrow.lockAmountFor``)."""
+        return max(self.min_job_lock, amount * self.lock_per_unit)
 
 
 def _rank(p: Mapping[str, Any], micro_ch: int) -> tuple[int, float, str]:
@@ -157,12 +175,16 @@ def select_provider(
     flagged: Iterable[str] = (),
     exclude: Iterable[str] = (),
     named: str | None = None,
+    free_stake: Mapping[str, int] | None = None,
+    lock: LockParams | None = None,
 ) -> Selection:
     """The provider for a job of ``micro_ch`` (see the spec's rules and :func:`disqualified`):
     the cheapest that qualifies (ties: higher uptime, then peer id), or exactly ``named``.
 
     ``load`` maps peer id → estimated hours of its unsubmitted jobs; ``flagged`` holds the
-    lower-cased addresses of flagged providers; ``exclude`` peer ids. :class:`JobsError`
+    lower-cased addresses of flagged providers; ``exclude`` peer ids; ``free_stake`` maps
+    lower-cased addresses to unlocked bonded stake (a provider missing from it is not checked)
+    and ``lock`` is the escrow's lock rule. :class:`JobsError`
     409 ``no_provider`` saying why when none qualifies."""
     if grade not in GRADES:
         raise JobsError(422, "invalid_request", f"grade must be one of {', '.join(GRADES)}")
@@ -179,6 +201,8 @@ def select_provider(
             load_hours=load.get(str(p.get("peer_id")), 0.0),
             flagged=str(p.get("address", "")).lower() in bad_flags,
             excluded=p.get("peer_id") in excluded,
+            free_stake=None if free_stake is None else free_stake.get(str(p.get("address", "")).lower()),
+            lock=lock,
         )
 
     if named is not None:

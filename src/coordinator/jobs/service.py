@@ -60,6 +60,7 @@ from .core import (
     EscrowJob,
     IllegalTransition,
     JobsError,
+    LockParams,
     buyer_of,
     check_escrow,
     check_result,
@@ -76,7 +77,7 @@ DIAL_TIMEOUT_S = 5.0
 WATCH_EVERY_S = 1.0
 MISMATCH_BACKOFF_S = 60.0
 FOLLOWED = ("ResultSubmitted", "JobFinalized", "JobRefunded", "JobChallenged")
-VERIFIER_ROLE = 2
+PROVIDER_ROLE, VERIFIER_ROLE = 0, 2  # StakingRegistry.Role
 MISMATCH_DOMAIN = b"gcx-mismatch/1"
 
 
@@ -125,6 +126,8 @@ class JobBook:
         self._tx_lock = trio.Lock()  # one transaction at a time from the coordinator's key
         self._nursery: trio.Nursery | None = None
         self._started: float | None = None  # when run() started (see watch_once)
+        self.free_stake: dict[str, int] = {}  # lower-cased address → bonded stake not locked
+        self.lock: LockParams | None = None  # JobEscrow's lock rule, read from the chain
 
     def _now(self) -> int:
         return int(self.clock())
@@ -178,6 +181,8 @@ class JobBook:
             flagged=self.store.flagged_addresses(),
             exclude=exclude,
             named=provider,
+            free_stake=self.free_stake,
+            lock=self.lock,
         )
         p = chosen.provider
         d = self.chain.deployment
@@ -690,7 +695,29 @@ class JobBook:
                 self._start_delivery(job["job_id"])
             n.start_soon(self._follow)
             n.start_soon(self._watch)
+            n.start_soon(self._watch_stakes)
             task_status.started()
+
+    def read_stakes(self) -> None:
+        """Read (blocking) the escrow's lock rule and every known provider's unlocked stake, so
+        that quotes skip providers whose open jobs already lock all they bonded."""
+        self.lock = LockParams(
+            int(self.chain.call("JobEscrow", "minJobLock")), int(self.chain.call("JobEscrow", "lockPerUnit"))
+        )
+        free = {}
+        for record in self.registry.store.providers():
+            bonded = int(self.chain.call("StakingRegistry", "stakeOf", record.address, PROVIDER_ROLE)[0])
+            locked = int(self.chain.call("StakingRegistry", "lockedOf", record.address, PROVIDER_ROLE))
+            free[record.address.lower()] = bonded - locked
+        self.free_stake = free
+
+    async def _watch_stakes(self, every_s: float = 5.0) -> None:
+        while True:
+            try:
+                await trio.to_thread.run_sync(self.read_stakes)
+            except GCXError as exc:  # keep the last known figures; the next round retries
+                log.warning("cannot read providers' free stake: %s", exc)
+            await trio.sleep(every_s)
 
 
 def open_job_book(settings: Any, registry: Any, key: Any) -> JobBook:

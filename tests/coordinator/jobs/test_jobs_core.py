@@ -15,6 +15,7 @@ from coordinator.jobs.core import (
     EscrowJob,
     IllegalTransition,
     JobsError,
+    LockParams,
     buyer_of,
     check_escrow,
     check_result,
@@ -116,6 +117,26 @@ def test_selection_reasons() -> None:
     assert "price" in (why(max_price=999) or "")
     assert "capacity" in (why(load_hours=4.0) or "")
     assert "capacity" in (why(v={"hours": 0}) or "")
+
+
+def test_a_provider_whose_free_stake_cannot_cover_the_lock_is_skipped() -> None:
+    """JobEscrow.open would revert (InsufficientFreeStake): the quote must not name it."""
+    lock = LockParams(min_job_lock=10 * 10**18, lock_per_unit=10**12)
+    assert lock.amount_for(1) == 10 * 10**18 and lock.amount_for(10**8) == 10**20  # floor, then scaled
+    a, b = view("a", price=1000), view("b", price=2000)
+    free = {a["address"].lower(): 10 * 10**18 - 1, b["address"].lower(): 10 * 10**18}
+    sel = select_provider(
+        [a, b], micro_ch=1000, grade="B", max_price=10**6, load={}, free_stake=free, lock=lock
+    )
+    assert sel.provider["peer_id"] == "b"  # the cheaper one is 1 wei short
+    with pytest.raises(JobsError, match="free stake"):
+        select_provider(
+            [a], micro_ch=1000, grade="B", max_price=10**6, load={}, free_stake=free, lock=lock, named="a"
+        )
+    unknown = select_provider(
+        [a], micro_ch=1000, grade="B", max_price=10**6, load={}, free_stake={}, lock=lock
+    )
+    assert unknown.provider["peer_id"] == "a"  # not read yet: not held against it
 
 
 def test_named_provider_is_refused_with_its_reason() -> None:
