@@ -85,10 +85,9 @@ async def test_an_offer_is_run_submitted_reported_and_finalized(env: ChainEnv, t
         out_root = result.leaves[-1].output_root
         got = await DataClient(coord.host).fetch_tensor(node_id, out_root)
         assert np.array_equal(got, job.honest.execution.outputs["y"])
-        fetch_op_proof = getattr(DataClient(coord.host), "fetch_op_proof", None)
-        if fetch_op_proof is not None:  # op proofs from the stored result (the data helper's op_proof)
-            proof = await fetch_op_proof(node_id, result.result_root, 1)
-            assert proof.leaf == result.leaves[1] and proof.program_digest == job.program.digest
+        # and op proofs from the stored result
+        proof = await DataClient(coord.host).fetch_op_proof(node_id, result.result_root, 1)
+        assert proof.leaf == result.leaves[1] and proof.program_digest == job.program.digest
 
         before = int(buyer.call("MockUSD", "balanceOf", node_chain.address))
         nursery.start_soon(mine_blocks, buyer)
