@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from gcx.advert import ADVERT_PROTOCOL, CAPACITY_TOPIC, HEARTBEAT_PROTOCOL, MAX_
 from gcx.audit.core import AuditConfig
 from gcx.backoff import Backoff
 from gcx.errors import GCXError
+from gcx.files import write_atomic
 from gcx.keys import ParticipantKey
 from gcx.p2p import (
     REJECT_BUSY,
@@ -336,10 +336,7 @@ async def _prune(registry: Registry) -> None:
 
 def _write_endpoint(info: dict[str, Any]) -> None:
     path = ensure_home() / "coordinator" / "endpoint.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(info, indent=2).encode())
 
 
 def _start_registry_tasks(

@@ -41,6 +41,7 @@ import httpx
 
 from .backoff import RestartPolicy
 from .errors import GCXError
+from .files import write_atomic
 from .paths import ensure_home
 
 if TYPE_CHECKING:
@@ -406,10 +407,8 @@ class Devnet:
             }
         self.api_port = int(self.config["api_port"])
         self.base.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.config, indent=2), encoding="utf-8")
-        tmp.chmod(0o600)  # the deployer key mints devnet tokens
-        os.replace(tmp, path)
+        # 0o600: the deployer key mints devnet tokens
+        write_atomic(path, json.dumps(self.config, indent=2).encode(), mode=0o600)
 
     def _start_chain(self) -> None:
         """Start anvil (continuing the saved chain when resuming), deploy every contract on a new
@@ -621,9 +620,7 @@ class Devnet:
             "given_up": [c.name for c in self.children if c.failed],
             "supervisor": os.getpid() if running else None,
         }
-        tmp = self.base / "state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
-        os.replace(tmp, self.base / "state.json")
+        write_atomic(self.base / "state.json", json.dumps(state, indent=2).encode())
 
     # -- stop -----------------------------------------------------------------------------------
 

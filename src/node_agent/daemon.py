@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +47,7 @@ from gcx.advert import (
 )
 from gcx.audit.server import AuditServer
 from gcx.errors import GCXError
+from gcx.files import write_atomic
 from gcx.keys import ParticipantKey
 from gcx.p2p import (
     P2PError,
@@ -85,10 +85,7 @@ class NonceSource:
 
     def next(self) -> int:
         self.last = max(self.last + 1, int(self.clock() * 1_000_000))
-        tmp = self.path.with_suffix(".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"last_nonce": self.last}), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"last_nonce": self.last}).encode())
         return self.last
 
 

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 import httpx
 import trio
@@ -47,6 +47,7 @@ from eth_account.messages import encode_defunct
 from eth_hash.auto import keccak
 
 from gcx.errors import GCXError
+from gcx.jobs.data import DataClient
 from gcx.jobs.errors import DataError, DataMismatch
 from gcx.keys import ParticipantKey
 from gcx.p2p import P2PError, connect, open_host
@@ -183,20 +184,6 @@ class CoordinatorApi:
 # --------------------------------------------------------------------------- the daemon
 
 
-class ProofClient(Protocol):
-    """What the verifier fetches from a provider over ``/gcx/data/1`` (:class:`gcx.jobs.data.DataClient`)."""
-
-    async def fetch_op_proof(self, peer: Any, result_root: bytes, index: int) -> OpProof: ...
-
-    async def fetch_row_proof(self, peer: Any, root: bytes, index: int) -> RowProof: ...
-
-
-def _data_client(host: Any) -> ProofClient:
-    from gcx.jobs.data import DataClient
-
-    return cast(ProofClient, DataClient(host))
-
-
 @dataclass(frozen=True, slots=True)
 class VerifierConfig:
     """Everything :class:`Verifier` needs, resolved from the settings (:func:`config_from_settings`)."""
@@ -270,19 +257,16 @@ def _peer_addrs(record: JobRecord) -> list[str]:
 
 
 class Verifier:
-    """The verifier daemon (:meth:`run` until cancelled). ``proof_client`` builds the
-    ``/gcx/data/1`` client from the host (default :class:`gcx.jobs.data.DataClient`)."""
+    """The verifier daemon (:meth:`run` until cancelled)."""
 
     def __init__(
         self,
         config: VerifierConfig,
         key: ParticipantKey,
         *,
-        proof_client: Callable[[Any], ProofClient] = _data_client,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config, self.key, self.clock = config, key, clock
-        self.proof_client = proof_client
         self.secret = load_secret(config.secret)
         self.state = VerifierState(config.state, clock)
         self.api = CoordinatorApi(config.api, timeout_s=max(HTTP_TIMEOUT_S, config.request_timeout_s))
@@ -295,7 +279,7 @@ class Verifier:
         self._wake = trio.Event()
         self._report_wake = trio.Event()
         self._down_since: float | None = None
-        self._client: ProofClient | None = None
+        self._client: DataClient | None = None
         self._host: Any = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -308,7 +292,7 @@ class Verifier:
                 log.info("verifier stake: %d GCX (wei) bonded", self.stake)
             async with open_host(self.key.private_key, list(self.config.listen)) as host:
                 self._host = host
-                self._client = self.proof_client(host)
+                self._client = DataClient(host)
                 peer_id = host.get_id().to_base58()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._feed_loop)

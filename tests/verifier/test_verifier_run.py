@@ -21,7 +21,7 @@ import trio
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_hash.auto import keccak
-from verifier_fakes import NP, PROGRAM, FakeCoordinator, fake_provider, job, proof_client, provider_run
+from verifier_fakes import NP, PROGRAM, FakeCoordinator, fake_provider, job, provider_run
 
 from gcx.keys import ParticipantKey
 from gcx.settings import Settings
@@ -90,7 +90,7 @@ async def test_a_wrong_op_is_reported_at_its_first_bad_row_and_an_honest_run_ver
         good_root = provider.holds(*provider_run(good_job))
         bad_id = coordinator.add_job(bad_job, provider, bad_root)
         good_id = coordinator.add_job(good_job, provider, good_root)
-        verifier = Verifier(config(tmp_path, coordinator.api), key, proof_client=proof_client)
+        verifier = Verifier(config(tmp_path, coordinator.api), key)
         await run_until(verifier, settled(2))
     with VerifierState(tmp_path / "verifier" / "state.sqlite") as state:
         bad, good = state.job(bad_id), state.job(good_id)
@@ -119,7 +119,7 @@ async def test_the_sampling_decision_is_what_gets_re_executed(
         for seed in (3, 4, 5):
             j = job(seed)
             ids.append(coordinator.add_job(j, provider, provider.holds(*provider_run(j))))
-        verifier = Verifier(config(tmp_path, coordinator.api, ppm), key, proof_client=proof_client)
+        verifier = Verifier(config(tmp_path, coordinator.api, ppm), key)
         await run_until(verifier, settled(3))
     assert verifier.executions == executed
     assert sum(coordinator.spec_gets.values()) == executed
@@ -137,13 +137,13 @@ async def test_a_restart_neither_skips_nor_repeats_a_job(
         for seed in (6, 7):
             j = job(seed)
             coordinator.add_job(j, provider, provider.holds(*provider_run(j)))
-        first = Verifier(cfg, key, proof_client=proof_client)
+        first = Verifier(cfg, key)
         await run_until(first, settled(2))
         for seed in (8, 9):
             j = job(seed)
             coordinator.add_job(j, provider, provider.holds(*provider_run(j, corrupt=(3, 0, 0))))
         coordinator.feed_afters.clear()
-        second = Verifier(cfg, key, proof_client=proof_client)
+        second = Verifier(cfg, key)
         await run_until(second, settled(4))
     assert coordinator.feed_afters[0] == 2  # the restarted verifier reads on from its cursor
     assert (first.executions, second.executions) == (2, 2)
@@ -163,7 +163,7 @@ async def test_a_provider_withholding_its_proofs_is_recorded_withheld(
     async with fake_provider(tmp_path / "provider", withhold=True) as provider:
         root = provider.holds(*provider_run(j, corrupt=(0, 1, 1)))
         job_id = coordinator.add_job(j, provider, root, challenge_deadline=int(time.time()) + 2)
-        verifier = Verifier(config(tmp_path, coordinator.api), key, proof_client=proof_client)
+        verifier = Verifier(config(tmp_path, coordinator.api), key)
         await run_until(verifier, settled(1))
     with VerifierState(tmp_path / "verifier" / "state.sqlite") as state:
         record = state.job(job_id)
@@ -181,7 +181,7 @@ async def test_an_unreachable_coordinator_is_waited_for_and_a_refused_report_rec
     coordinator.report_status = 409
     async with fake_provider(tmp_path / "provider") as provider:
         job_id = coordinator.add_job(j, provider, provider.holds(*provider_run(j, corrupt=(2, 4, 0))))
-        verifier = Verifier(config(tmp_path, coordinator.api), key, proof_client=proof_client)
+        verifier = Verifier(config(tmp_path, coordinator.api), key)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(verifier.run)
             await trio.sleep(1.5)  # several polls against a coordinator answering 503
@@ -213,7 +213,7 @@ async def test_with_a_chain_the_verifier_bonds_its_stake_before_it_is_ready(
         path = write_deployment(deployment, tmp_path / "deployment.json")
         cfg = dataclasses.replace(config(tmp_path, coordinator.api), rpc_url=node.rpc_url, deployment=path)
         ready: list[dict[str, Any]] = []
-        verifier = Verifier(cfg, key, proof_client=proof_client)
+        verifier = Verifier(cfg, key)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(verifier.run, ready.append)
             with trio.fail_after(60):

@@ -1,13 +1,7 @@
 """The other side of the verifier's wires, for its tests: a fake coordinator (a stdlib HTTP server
 on 127.0.0.1 serving the job feed, job specs and views, recording mismatch reports) and a fake
 provider (a real libp2p host serving ``/gcx/data/1`` from a real :class:`TensorStore` holding a
-committed run, honest or with one corrupted element).
-
-Op proofs: ``TensorStore.put_result`` / ``op_proof`` and ``DataClient.fetch_op_proof`` come from
-the data helper's branch. Where they are present the provider serves op proofs through the real
-:class:`DataServer`; until then it serves them on a test-local protocol
-(:data:`TEST_OP_PROTOCOL`) read by :class:`OpProofClient`, a :class:`DataClient` with that one
-method added.
+committed run and its op leaves, honest or with one corrupted element).
 """
 
 from __future__ import annotations
@@ -18,23 +12,20 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from gcx.jobs.data import DataClient, DataServer
-from gcx.jobs.errors import DataMismatch, DataNotFound
+from gcx.jobs.data import DataServer
 from gcx.jobs.store import TensorStore
-from gcx.p2p import Host, listen_addrs, open_host, request, serve
+from gcx.p2p import Host, listen_addrs, open_host
 from gcx.tp import Add, InputDecl, MatmulNT, OutputDecl, Relu, Requant, TensorType, execute, make_program
 from gcx.tp.attest import RunCommitment, commit_inputs, commit_run
 from gcx.tp.backends import NumpyBackend
-from gcx.tp.commit import OpProof, decode_op_proof, prove_op, verify_op
 from gcx.tp.execute import ExecutionResult
 from gcx.tp.jobfile import JobFile, SeededInput, encode_job, make_job
-from gcx.wire import canonical_bytes, expect_bytes, expect_int, unpack
 
 NP = NumpyBackend()
 PROGRAM = make_program(
@@ -47,8 +38,6 @@ PROGRAM = make_program(
     [OutputDecl("y", 6)],
 )
 N_IN = len(PROGRAM.inputs)
-REAL_OP_PROOFS = hasattr(DataClient, "fetch_op_proof") and hasattr(TensorStore, "put_result")
-TEST_OP_PROTOCOL = "/gcx/test-op-proof/1"
 
 
 def job(seed: int) -> JobFile:
@@ -74,38 +63,10 @@ def provider_run(
 # --------------------------------------------------------------------------- fake provider
 
 
-class OpProofClient(DataClient):
-    """:class:`DataClient` plus ``fetch_op_proof`` over :data:`TEST_OP_PROTOCOL` (verified with
-    ``verify_op``, as the real one does), until the data helper's lands."""
-
-    async def fetch_op_proof(self, peer: Any, result_root: bytes, index: int) -> OpProof:
-        from gcx.p2p.errors import RemoteError
-
-        try:
-            body = await request(
-                self.host, peer, TEST_OP_PROTOCOL, canonical_bytes({"root": result_root, "index": index}),
-                timeout_s=self.timeout_s,
-            )  # fmt: skip
-        except RemoteError as exc:
-            if exc.code == "DataNotFound":
-                raise DataNotFound(result_root, f"peer: {exc.message}", remote=True) from None
-            raise
-        proof = decode_op_proof(body)
-        if proof.leaf.op_index != index or not verify_op(result_root, proof):
-            raise DataMismatch(result_root, None, f"the peer's proof of op {index} does not verify")
-        return proof
-
-
-def proof_client(host: Any) -> Any:
-    """The verifier's ``/gcx/data/1`` client for these tests."""
-    return DataClient(host) if REAL_OP_PROOFS else OpProofClient(host)
-
-
 @dataclass
 class FakeProvider:
     host: Host
     store: TensorStore
-    results: dict[bytes, RunCommitment] = field(default_factory=dict)
     withhold: bool = False
 
     @property
@@ -117,28 +78,16 @@ class FakeProvider:
         if not self.withhold:
             for tid, t in enumerate(c.tensors):
                 self.store.put(tid, run.tensors[tid], commitment=t)
-            if REAL_OP_PROOFS:
-                self.store.put_result(PROGRAM.digest, c.result.leaves)  # type: ignore[attr-defined]
-        self.results[c.root] = c
+            self.store.put_result(PROGRAM.digest, c.result.leaves)
         return c.root
-
-    async def _op_proof(self, peer: Any, data: bytes) -> bytes:
-        m = unpack(data, 4096)
-        root = expect_bytes(m["root"], "root", 32, 32)
-        k = expect_int(m["index"], "index", 0, 2**32 - 1)
-        c = None if self.withhold else self.results.get(root)
-        if c is None:
-            raise DataNotFound(root, f"no result {root.hex()}")
-        return prove_op(c.result, k).encode()
 
 
 @asynccontextmanager
 async def fake_provider(directory: Path, *, withhold: bool = False) -> AsyncIterator[FakeProvider]:
-    """A provider host on loopback serving ``/gcx/data/1`` (and test op proofs) from a store."""
+    """A provider host on loopback serving ``/gcx/data/1`` (tensors, rows, op proofs) from a store."""
     async with open_host(secrets.token_bytes(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
         p = FakeProvider(host, TensorStore(directory), withhold=withhold)
         DataServer(p.store).register(host)
-        serve(host, TEST_OP_PROTOCOL, p._op_proof, max_size=1 << 20, timeout_s=10)
         yield p
 
 

@@ -36,7 +36,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final
 
 import numpy as np
 import trio
@@ -98,16 +98,6 @@ _MICRO: Final = 1_000_000
 
 class JobError(GCXError):
     """A job that cannot be completed (bad input data, a deadline passed, the escrow changed)."""
-
-
-class _ResultStore(Protocol):
-    """The result half of :class:`TensorStore` (``put_result`` …, JOBS-SPEC "Shared Python names")."""
-
-    def put_result(self, program_digest: bytes, leaves: Sequence[OpLeaf]) -> bytes: ...
-
-    def has_result(self, root: bytes) -> bool: ...
-
-    def delete_result(self, root: bytes) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +189,8 @@ class JobExecutor:
     # ------------------------------------------------------------------ wiring
 
     def register(self, host: IHost) -> None:
-        """Serve ``/gcx/job/1`` and (unless ``fault.withhold_data`` cannot be honoured) ``/gcx/data/1``
-        from the node's store on ``host``."""
+        """Serve ``/gcx/job/1`` and ``/gcx/data/1`` from the node's store on ``host`` (with
+        ``fault.withhold_data``, reads of this node's results are refused: :meth:`withheld`)."""
         self.host = host
         net = self.settings.network
         serve(
@@ -214,14 +204,8 @@ class JobExecutor:
         if not self.settings.fault.withhold_data:
             DataServer(self.store).register(host)
             return
-        options: dict[str, Any] = {"withhold": self.withheld}
-        try:
-            server = DataServer(self.store, **options)
-        except TypeError:  # a DataServer without `withhold`: withhold everything by not serving
-            log.warning("fault.withhold_data: this DataServer cannot withhold; /gcx/data/1 is not served")
-            return
         log.warning("fault.withhold_data: refusing reads of this node's results")
-        server.register(host)
+        DataServer(self.store, withhold=self.withheld).register(host)
 
     def withheld(self, root: bytes) -> bool:
         """Whether ``root`` is one of this node's results or op outputs (``fault.withhold_data``)."""
@@ -501,7 +485,7 @@ class JobExecutor:
             for value, c in zip(execution.tensors, commitment.tensors, strict=True)
         )
         leaves = commitment.result.leaves
-        root = cast(_ResultStore, self.store).put_result(program.digest, leaves)
+        root = self.store.put_result(program.digest, leaves)
         if root != commitment.root:
             raise JobError("the store's result root differs from the run's")
         return _Run(root, tuple(leaves), roots, seconds)
@@ -635,7 +619,6 @@ class JobExecutor:
         due = [r for r in jobs if r.state in ENDED and r.purged is None and (r.ended or 0) + retention <= now]
         if not due:
             return
-        results = cast(_ResultStore, self.store)
         gone = {r.job_id for r in due}
         kept = [r for r in jobs if r.purged is None and r.job_id not in gone]
         used = {t for r in kept for t in r.tensors}
@@ -644,7 +627,7 @@ class JobExecutor:
                 if root not in used:
                     self.store.delete(root)
             if rec.result_root is not None and all(r.result_root != rec.result_root for r in kept):
-                results.delete_result(rec.result_root)
+                self.store.delete_result(rec.result_root)
             self.table.mark_purged(rec.job_id)
             log.info(
                 "job 0x%s: tensors deleted (%s %d s ago)",

@@ -33,7 +33,7 @@ from gcx.p2p import Host, RemoteError, connect, listen_addrs, open_host, serve
 from gcx.reference import load_profile
 from gcx.settings import FaultSettings, NetworkSettings, NodeSettings, Settings
 from gcx.tp.backends import NumpyBackend
-from gcx.tp.commit import OpLeaf, commit_result, commit_tensor
+from gcx.tp.commit import commit_tensor
 from gcx.tp.jobfile import SeededInput, make_job
 from gcx.tp.metering import meter
 from gcx.tp.ops import MatmulNT, Op, Relu
@@ -47,31 +47,6 @@ from node_agent.jobs.state import JobTable
 PROFILE = load_profile()
 PRICE_PER_CH = 10**9  # micro-USDC per CH: a tiny job costs a few thousand micro-USDC
 WINDOW_S = 3
-
-
-if not hasattr(TensorStore, "put_result"):  # until the data helper's TensorStore results land
-
-    class _ShimStore(TensorStore):
-        """TEST SHIM ONLY: ``put_result``/``has_result``/``delete_result`` in memory."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.results: dict[bytes, tuple[OpLeaf, ...]] = {}
-
-        def put_result(self, program_digest: bytes, leaves: Any) -> bytes:
-            root = commit_result(program_digest, leaves).root
-            self.results[root] = tuple(leaves)
-            return root
-
-        def has_result(self, root: bytes) -> bool:
-            return bytes(root) in self.results
-
-        def delete_result(self, root: bytes) -> bool:
-            return self.results.pop(bytes(root), None) is not None
-
-    NodeStore: type[TensorStore] = _ShimStore
-else:
-    NodeStore = TensorStore
 
 
 @dataclass
@@ -247,7 +222,7 @@ async def running(
 
 def make_executor(settings: Settings, tmp_path: Path, chain: Chain, **kw: Any) -> JobExecutor:
     return JobExecutor(
-        settings, PROFILE, JobTable(tmp_path / "node" / "jobs.sqlite"), NodeStore(tmp_path / "node" / "data"),
+        settings, PROFILE, JobTable(tmp_path / "node" / "jobs.sqlite"), TensorStore(tmp_path / "node" / "data"),
         chain, poll_s=0.2, **kw,
     )  # fmt: skip
 

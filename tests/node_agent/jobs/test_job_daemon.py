@@ -13,14 +13,12 @@ from node_jobs_helpers import (
     PRICE_PER_CH,
     PROFILE,
     ChainEnv,
-    NodeStore,
     fake_coordinator,
     make_test_job,
     open_job,
     wait_for,
 )
 
-import gcx.jobs.store
 from gcx.chain import Chain, faucet, write_deployment
 from gcx.jobs.delivery import Accept
 from gcx.keys import new_key
@@ -39,9 +37,7 @@ async def test_the_daemon_runs_offered_jobs_and_advertises_its_free_hours(
     isolated_home: Path,
     tmp_path: Path,
     make_report: Callable[..., dict[str, Any]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(gcx.jobs.store, "TensorStore", NodeStore)  # the results shim until it lands
     key = new_key("node")
     save_report(latest_report_path(), make_report(key, now=None))  # 1 CH/h, reused: no benchmark
     faucet(env.anvil.rpc_url, env.deployment, env.deployer, key.address)

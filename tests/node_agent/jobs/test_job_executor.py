@@ -23,10 +23,9 @@ from node_jobs_helpers import (
 )
 
 from gcx.chain import Chain
-from gcx.jobs.data import DataClient, DataServer
+from gcx.jobs.data import DataClient
 from gcx.jobs.delivery import Accept, OfferInput, Query, Refuse, Status
 from gcx.jobs.errors import DataNotFound
-from gcx.p2p import ProtocolError
 from gcx.tp.commit import commit_result
 from node_agent.jobs.executor import advertised_hours
 
@@ -86,10 +85,9 @@ async def test_an_offer_is_run_submitted_reported_and_finalized(env: ChainEnv, t
         out_root = result.leaves[-1].output_root
         got = await DataClient(coord.host).fetch_tensor(node_id, out_root)
         assert np.array_equal(got, job.honest.execution.outputs["y"])
-        fetch_op_proof = getattr(DataClient(coord.host), "fetch_op_proof", None)
-        if fetch_op_proof is not None:  # op proofs from the stored result (the data helper's op_proof)
-            proof = await fetch_op_proof(node_id, result.result_root, 1)
-            assert proof.leaf == result.leaves[1] and proof.program_digest == job.program.digest
+        # and op proofs from the stored result
+        proof = await DataClient(coord.host).fetch_op_proof(node_id, result.result_root, 1)
+        assert proof.leaf == result.leaves[1] and proof.program_digest == job.program.digest
 
         before = int(buyer.call("MockUSD", "balanceOf", node_chain.address))
         nursery.start_soon(mine_blocks, buyer)
@@ -272,12 +270,8 @@ async def test_withhold_data_refuses_reads_of_the_nodes_results(env: ChainEnv, t
         out_root = coord.results[0].leaves[-1].output_root
         assert executor.store.has(out_root) and executor.withheld(out_root)
         assert not executor.withheld(job.program.inputs[0].root or b"")  # inputs are not results
-        # DataNotFound; before DataServer(withhold=) lands the node serves no /gcx/data/1 at all
-        expected = DataNotFound if "withhold" in DataServer.__dataclass_fields__ else ProtocolError
-        with pytest.raises(expected):
+        with pytest.raises(DataNotFound):
             await DataClient(coord.host).fetch_tensor(node_host.get_id(), out_root)
-        if expected is DataNotFound:  # its inputs are still served
-            a = await DataClient(coord.host).fetch_tensor(
-                node_host.get_id(), job.program.inputs[0].root or b""
-            )
-            assert np.array_equal(a, job.a)
+        # its inputs are still served
+        a = await DataClient(coord.host).fetch_tensor(node_host.get_id(), job.program.inputs[0].root or b"")
+        assert np.array_equal(a, job.a)
