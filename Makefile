@@ -77,6 +77,7 @@ bench: $(STAMP) $(NATIVE_INFO)
 	$(PY) -m bench.tp --json
 	$(PY) -m bench.data --json
 	$(PY) -m bench.audit --json
+	$(PY) -m bench.jobs --json
 
 # On a GPU machine: our CuPy GEMMs against torch.matmul, bandwidth against nominal peak;
 # GCX-TP's CuPy executor, commitment overhead and proofs.
