@@ -160,6 +160,20 @@ def test_a_provider_that_dies_mid_job_is_refunded_and_the_job_reoffered_and_paid
             assert escrow_state(client, final.job_id) == FINALIZED
             after = int(client.chain.call("MockUSD", "balanceOf", buyer))
             assert before - after == final.amount  # paid once: the first escrow came back
+            # refunded at (not before) the submit deadline, and re-offered only after the refund
+            (refund,) = [
+                e
+                for e in client.chain.events("JobEscrow", "JobRefunded", from_block=0)
+                if "0x" + bytes(e["args"]["jobId"]).hex() == first.job_id
+            ]
+            refunded_at = int(client.chain.w3.eth.get_block(refund["blockNumber"])["timestamp"])
+            assert refunded_at >= first.submit_deadline
+            (opened,) = [
+                e
+                for e in client.chain.events("JobEscrow", "JobOpened", from_block=0)
+                if "0x" + bytes(e["args"]["jobId"]).hex() == final.job_id
+            ]
+            assert opened["blockNumber"] > refund["blockNumber"]
         old = job_view(net, first.job_id)
         assert old["state"] == "refunded" and old["reoffer"] is True
         new = job_view(net, final.job_id)
@@ -206,6 +220,7 @@ def test_a_coordinator_restart_resumes_an_open_job(tmp_path: Path) -> None:
         wait_for("the node to be verified", lambda: verified(net), 60)
         with buyer_client(net) as client:
             view = client.submit(gemm(256), GRADE, MAX_PRICE, provider=peer_of(net, "node-1"))
+            assert view.state in ("open", "delivered")
             net.restart("coordinator")  # SIGTERM right after the POST returned, then start it again
             final = client.wait(view.job_id, until=("finalized",), timeout_s=180, poll_s=1.0)
             assert final.job_id == view.job_id and final.state == "finalized"
