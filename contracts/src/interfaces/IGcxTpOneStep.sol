@@ -114,20 +114,34 @@ interface IGcxTpOneStep {
     ///         header and its element `s.col` equals the recomputed value.
     function decide(Step calldata s, bytes calldata outRowProof) external view returns (bool providerRight);
 
-    /// @notice Commit a revealed row for a later, cheaper {decideRevealed}: verifies `rowProof` of row `row`
-    ///         under `tensorRoot` and returns a keccak word root over the row bytes (32-byte words, zero-padded;
-    ///         a position-binding tree of fixed depth; bound to the dtype and cols). The game stores the one word.
-    function revealRow(bytes32 tensorRoot, uint32 row, bytes calldata rowProof)
-        external
-        view
-        returns (bytes32 wordRoot);
+    /// @notice The provider's reveal of its disputed row, for a later, cheaper {decideClaimed} (so no one call
+    ///         carries the provider's row and the operand rows together). Verifies op `op`'s proof under
+    ///         `resultRoot` and `rowProof` of row `row` under the leaf's output root, and returns a keccak word
+    ///         root over the row bytes (32-byte words, the last one zero-padded; a position-binding tree of fixed
+    ///         depth `ceil(log2 words)`; `wordRoot = keccak256(dtype u8 ‖ cols u32 ‖ tree root)`). The game
+    ///         stores the one word; the challenger then opens one element with {revealedElement}.
+    /// @return leafValid False when the leaf is malformed, is not op `op`, or the row's proven header is not the
+    ///         leaf's output header: the provider loses.
+    function revealRow(
+        bytes32 resultRoot,
+        bytes32 programDigest,
+        uint32 nOps,
+        uint32 op,
+        uint32 row,
+        bytes calldata opProof,
+        bytes calldata rowProof
+    ) external view returns (bool leafValid, bytes32 wordRoot);
 
     /// @notice Element `col` of a row committed by {revealRow}: `word` is 32-byte word `col·width / 32` of the
     ///         row bytes and `siblings` its bottom-up keccak path.
-    function revealedElement(bytes32 wordRoot, uint8 dtype, uint32 cols, uint32 col, bytes32 word, bytes32[] calldata siblings)
-        external
-        pure
-        returns (int256 value);
+    function revealedElement(
+        bytes32 wordRoot,
+        uint8 dtype,
+        uint32 cols,
+        uint32 col,
+        bytes32 word,
+        bytes32[] calldata siblings
+    ) external pure returns (int256 value);
 
     /// @notice The one-step verdict against a provider's element already opened with {revealedElement}.
     function decideClaimed(Step calldata s, int256 claimed) external view returns (bool providerRight);
