@@ -102,7 +102,9 @@ library GcxTpMerkle {
     ///         root). Reverts with {MalformedProof} unless `p` is exactly a canonical row-proof encoding.
     function rowProofRoot(bytes calldata p) internal view returns (Row memory r) {
         if (p.length < ROW_PROOF_FIXED) revert MalformedProof("row proof truncated");
-        if (uint8(p[0]) != PROOF_VERSION || uint8(p[1]) != KIND_ROW) revert MalformedProof("not a row proof");
+        if (uint8(p[0]) != PROOF_VERSION || uint8(p[1]) != KIND_ROW) {
+            revert MalformedProof("not a row proof");
+        }
         IGcxTpOneStep.Header memory h = IGcxTpOneStep.Header({
             id: uint32(bytes4(p[2:6])),
             dtype: uint8(p[6]),
@@ -120,7 +122,9 @@ library GcxTpMerkle {
         uint256 depth = depthOf(h.rows);
         if (p.length != ROW_PROOF_FIXED + rowLength + 32 * depth) revert MalformedProof("row proof length");
         bytes32 leaf = sha256(
-            abi.encodePacked(TAG_ROW_LEAF, h.id, index, h.dtype, h.cols, p[ROW_PROOF_FIXED:ROW_PROOF_FIXED + rowLength])
+            abi.encodePacked(
+                TAG_ROW_LEAF, h.id, index, h.dtype, h.cols, p[ROW_PROOF_FIXED:ROW_PROOF_FIXED + rowLength]
+            )
         );
         uint256 rowOffset;
         assembly {
@@ -128,7 +132,12 @@ library GcxTpMerkle {
         }
         bytes32 tree = climb(TAG_ROW_NODE, leaf, index, rowOffset + rowLength, depth);
         r = Row({
-            header: h, index: index, rowOffset: rowOffset, rowLength: rowLength, leaf: leaf, root: tensorRoot(h, tree)
+            header: h,
+            index: index,
+            rowOffset: rowOffset,
+            rowLength: rowLength,
+            leaf: leaf,
+            root: tensorRoot(h, tree)
         });
     }
 
@@ -231,7 +240,11 @@ library GcxTpMerkle {
     /// @notice The keccak word root of row bytes at calldata `[offset, offset + length)`:
     ///         `keccak256(dtype u8 ‖ cols u32 ‖ tree root)` over the 32-byte words (last zero-padded), padded
     ///         with zero words to `2^ceil(log2 words)` leaves; node = `keccak256(left ‖ right)`.
-    function wordRoot(uint256 offset, uint256 length, uint8 dtype, uint32 cols) internal pure returns (bytes32 r) {
+    function wordRoot(uint256 offset, uint256 length, uint8 dtype, uint32 cols)
+        internal
+        pure
+        returns (bytes32 r)
+    {
         uint256 words = (length + 31) >> 5;
         uint256 depth = depthOf(words);
         uint256 n = 1 << depth;

@@ -193,11 +193,13 @@ contract GcxTpOneStep is IGcxTpOneStep {
     }
 
     /// @dev The provider's op `op` leaf proven under its result root at position `op` (decoded even if malformed).
-    function _providerLeaf(bytes32 resultRoot, bytes32 programDigest, uint32 nOps, uint32 op, bytes calldata proof)
-        internal
-        view
-        returns (OpLeaf memory leaf)
-    {
+    function _providerLeaf(
+        bytes32 resultRoot,
+        bytes32 programDigest,
+        uint32 nOps,
+        uint32 op,
+        bytes calldata proof
+    ) internal view returns (OpLeaf memory leaf) {
         (uint32 n, bytes32 digest, bytes32 root, OpLeaf memory l,) = M.opProofRoot(proof, op);
         if (n != nOps) revert WrongOp("op count");
         if (digest != programDigest) revert WrongOp("program digest");
@@ -207,7 +209,11 @@ contract GcxTpOneStep is IGcxTpOneStep {
 
     /// @dev Operand `slot` (tensor `t`): its root (the buyer's, or op `t − nIn`'s proven output root) and its
     ///      verified row (any row here; which row it must be is checked by {_want} once the shapes are known).
-    function _operand(Step calldata s, uint32 nIn, uint256 slot, uint32 t) internal view returns (Opnd memory o) {
+    function _operand(Step calldata s, uint32 nIn, uint256 slot, uint32 t)
+        internal
+        view
+        returns (Opnd memory o)
+    {
         Operand calldata e = s.operands[slot];
         bytes32 root;
         if (t < nIn) {
@@ -218,7 +224,9 @@ contract GcxTpOneStep is IGcxTpOneStep {
             uint32 j = t - nIn; // < s.op, since t < out id = nIn + op
             (uint32 n, bytes32 digest, bytes32 r, OpLeaf memory l, bool wf) = M.opProofRoot(e.opProof, j);
             if (!wf) revert BadOperand(slot, "malformed operand op leaf");
-            if (n != s.nOps || digest != s.programDigest || r != s.resultRoot) revert BadOperand(slot, "op proof");
+            if (n != s.nOps || digest != s.programDigest || r != s.resultRoot) {
+                revert BadOperand(slot, "op proof");
+            }
             if (l.out.id != t) revert BadOperand(slot, "operand op leaf is not of this tensor");
             root = l.outRoot;
         }
@@ -248,7 +256,8 @@ contract GcxTpOneStep is IGcxTpOneStep {
         uint8 op = l.opcode;
         if (op == M.MATMUL_NT) {
             return x.dtype == M.INT8 && y.dtype == M.INT8 && x.rank == 2 && y.rank == 2 && x.cols == y.cols
-                && x.cols <= MAX_K && o.dtype == M.INT32 && o.rank == 2 && o.rows == x.rows && o.cols == y.rows;
+                && x.cols <= MAX_K && o.dtype == M.INT32 && o.rank == 2 && o.rows == x.rows
+                && o.cols == y.rows;
         }
         if (op == M.ADD) {
             bool fits = _sameShape(x, y) || (x.rank == 2 && y.rank == 1 && y.cols == x.cols);
@@ -312,12 +321,18 @@ contract GcxTpOneStep is IGcxTpOneStep {
     function _argmax(uint256 row, uint256 n) internal pure returns (int256 best) {
         assembly {
             let w := calldataload(row)
-            let m := signextend(3, or(or(byte(0, w), shl(8, byte(1, w))), or(shl(16, byte(2, w)), shl(24, byte(3, w)))))
+            let m :=
+                signextend(
+                    3,
+                    or(or(byte(0, w), shl(8, byte(1, w))), or(shl(16, byte(2, w)), shl(24, byte(3, w))))
+                )
             for { let j := 1 } lt(j, n) { j := add(j, 1) } {
                 w := calldataload(add(row, shl(2, j)))
-                let v := signextend(
-                    3, or(or(byte(0, w), shl(8, byte(1, w))), or(shl(16, byte(2, w)), shl(24, byte(3, w))))
-                )
+                let v :=
+                    signextend(
+                        3,
+                        or(or(byte(0, w), shl(8, byte(1, w))), or(shl(16, byte(2, w)), shl(24, byte(3, w))))
+                    )
                 if sgt(v, m) {
                     m := v
                     best := j

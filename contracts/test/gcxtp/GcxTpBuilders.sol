@@ -75,11 +75,17 @@ abstract contract GcxTpBuilders is Test {
     }
 
     /// @dev Every level of a padded tree over `leaves` (level 0 = the padded leaves).
-    function _levels(bytes32[] memory leaves, bytes16 nodeTag, bytes32 pad) internal pure returns (bytes32[][] memory lv) {
+    function _levels(bytes32[] memory leaves, bytes16 nodeTag, bytes32 pad)
+        internal
+        pure
+        returns (bytes32[][] memory lv)
+    {
         uint256 d = _depth(leaves.length);
         lv = new bytes32[][](d + 1);
         lv[0] = new bytes32[](uint256(1) << d);
-        for (uint256 i = 0; i < lv[0].length; ++i) lv[0][i] = i < leaves.length ? leaves[i] : pad;
+        for (uint256 i = 0; i < lv[0].length; ++i) {
+            lv[0][i] = i < leaves.length ? leaves[i] : pad;
+        }
         for (uint256 l = 1; l <= d; ++l) {
             lv[l] = new bytes32[](lv[l - 1].length / 2);
             for (uint256 i = 0; i < lv[l].length; ++i) {
@@ -89,13 +95,17 @@ abstract contract GcxTpBuilders is Test {
     }
 
     function _path(bytes32[][] memory lv, uint256 index) internal pure returns (bytes memory sib) {
-        for (uint256 l = 0; l + 1 < lv.length; ++l) sib = bytes.concat(sib, lv[l][(index >> l) ^ 1]);
+        for (uint256 l = 0; l + 1 < lv.length; ++l) {
+            sib = bytes.concat(sib, lv[l][(index >> l) ^ 1]);
+        }
     }
 
     /// @dev Fill `leaves`, `treeRoot` and `root` of `t` from its data.
     function _commit(T memory t) internal pure returns (T memory) {
         t.leaves = new bytes32[](t.rows);
-        for (uint256 i = 0; i < t.rows; ++i) t.leaves[i] = _rowLeaf(t, i);
+        for (uint256 i = 0; i < t.rows; ++i) {
+            t.leaves[i] = _rowLeaf(t, i);
+        }
         bytes32[][] memory lv = _levels(t.leaves, ROW_NODE, sha256(abi.encodePacked(ROW_PAD_TAG)));
         t.treeRoot = lv[lv.length - 1][0];
         t.root = sha256(abi.encodePacked(TENSOR, _header(t), t.treeRoot));
@@ -124,9 +134,15 @@ abstract contract GcxTpBuilders is Test {
     }
 
     /// @dev A result commitment over op bodies: result root and one op proof per op.
-    function _result(bytes32 digest, bytes[] memory bodies) internal pure returns (bytes32 root, bytes[] memory proofs) {
+    function _result(bytes32 digest, bytes[] memory bodies)
+        internal
+        pure
+        returns (bytes32 root, bytes[] memory proofs)
+    {
         bytes32[] memory leaves = new bytes32[](bodies.length);
-        for (uint256 i = 0; i < bodies.length; ++i) leaves[i] = sha256(abi.encodePacked(OP_LEAF, bodies[i]));
+        for (uint256 i = 0; i < bodies.length; ++i) {
+            leaves[i] = sha256(abi.encodePacked(OP_LEAF, bodies[i]));
+        }
         bytes32[][] memory lv = _levels(leaves, OP_NODE, sha256(abi.encodePacked(OP_PAD_TAG)));
         uint32 n = uint32(bodies.length);
         root = sha256(abi.encodePacked(RESULT, digest, n, lv[lv.length - 1][0]));

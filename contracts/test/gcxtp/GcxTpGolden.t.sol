@@ -83,8 +83,12 @@ contract GcxTpGoldenTest is GcxTpBuilders {
             string memory p = _s(c, string.concat(".ops[", vm.toString(j), "]"));
             bodies[j] = vm.parseJsonBytes(json, string.concat(p, ".leaf_body"));
             assertEq(bodies[j].length, 66);
-            assertEq(sha256(abi.encodePacked(OP_LEAF, bodies[j])), vm.parseJsonBytes32(json, string.concat(p, ".leaf")));
-            opProofs[j] = vm.parseJsonBytes(json, _s(c, string.concat(".proofs.ops[", vm.toString(j), "].proof")));
+            assertEq(
+                sha256(abi.encodePacked(OP_LEAF, bodies[j])),
+                vm.parseJsonBytes32(json, string.concat(p, ".leaf"))
+            );
+            opProofs[j] =
+                vm.parseJsonBytes(json, _s(c, string.concat(".proofs.ops[", vm.toString(j), "].proof")));
             (uint32 n, IGcxTpOneStep.OpLeaf memory leaf) = osp.verifyOp(resultRoot, digest, opProofs[j]);
             assertEq(n, nOps);
             assertEq(leaf.k, j);
@@ -103,13 +107,17 @@ contract GcxTpGoldenTest is GcxTpBuilders {
         }
         (bytes32 rebuilt, bytes[] memory rebuiltProofs) = _result(digest, bodies);
         assertEq(rebuilt, resultRoot, "result root");
-        for (uint256 j = 0; j < nOps; ++j) assertEq(rebuiltProofs[j], opProofs[j], "op proof encoding");
+        for (uint256 j = 0; j < nOps; ++j) {
+            assertEq(rebuiltProofs[j], opProofs[j], "op proof encoding");
+        }
 
         _checkFileProofs(c, ts);
 
         // every output element of every op, recomputed and decided
         Ctx memory x = Ctx(ts, nIn, nOps, digest, resultRoot, opProofs, new bytes32[](nIn));
-        for (uint256 t = 0; t < nIn; ++t) x.inputRoots[t] = ts[t].root;
+        for (uint256 t = 0; t < nIn; ++t) {
+            x.inputRoots[t] = ts[t].root;
+        }
         for (uint256 j = 0; j < nOps; ++j) {
             T memory out = ts[nIn + j];
             uint256 stride = out.rows * out.cols > 64 ? 7 : 1; // a sample of larger outputs
@@ -217,10 +225,14 @@ contract GcxTpGoldenTest is GcxTpBuilders {
     }
 
     function test_constants() public view {
-        string[8] memory keys = ["row_leaf", "row_node", "row_pad", "tensor", "op_leaf", "op_node", "op_pad", "result"];
-        bytes16[8] memory tags = [ROW_LEAF, ROW_NODE, ROW_PAD_TAG, TENSOR, OP_LEAF, OP_NODE, OP_PAD_TAG, RESULT];
+        string[8] memory keys =
+            ["row_leaf", "row_node", "row_pad", "tensor", "op_leaf", "op_node", "op_pad", "result"];
+        bytes16[8] memory tags =
+            [ROW_LEAF, ROW_NODE, ROW_PAD_TAG, TENSOR, OP_LEAF, OP_NODE, OP_PAD_TAG, RESULT];
         for (uint256 i = 0; i < 8; ++i) {
-            assertEq(bytes16(vm.parseJsonBytes(json, string.concat(".constants.tags.", keys[i]))), tags[i], keys[i]);
+            assertEq(
+                bytes16(vm.parseJsonBytes(json, string.concat(".constants.tags.", keys[i]))), tags[i], keys[i]
+            );
         }
         assertEq(vm.parseJsonBytes32(json, ".constants.row_pad"), sha256(abi.encodePacked(ROW_PAD_TAG)));
         assertEq(vm.parseJsonBytes32(json, ".constants.op_pad"), sha256(abi.encodePacked(OP_PAD_TAG)));
@@ -229,22 +241,69 @@ contract GcxTpGoldenTest is GcxTpBuilders {
         assertEq(vm.parseJsonUint(json, ".version"), 1);
     }
 
-    function test_golden_matmul_k1() public { _checkCase(0, "matmul_k1"); }
-    function test_golden_matmul_k65536() public { _checkCase(1, "matmul_k65536"); }
-    function test_golden_matmul_one_row_one_col() public { _checkCase(2, "matmul_one_row_one_col"); }
-    function test_golden_matmul_general() public { _checkCase(3, "matmul_general"); }
-    function test_golden_add_wrap() public { _checkCase(4, "add_wrap"); }
-    function test_golden_add_bias_broadcast() public { _checkCase(5, "add_bias_broadcast"); }
-    function test_golden_relu() public { _checkCase(6, "relu"); }
-    function test_golden_requant_rounding() public { _checkCase(7, "requant_rounding"); }
-    function test_golden_requant_extremes() public { _checkCase(8, "requant_extremes"); }
-    function test_golden_argmax_ties() public { _checkCase(9, "argmax_ties"); }
-    function test_golden_rows_1() public { _checkCase(10, "rows_1"); }
-    function test_golden_rows_2() public { _checkCase(11, "rows_2"); }
-    function test_golden_rows_3() public { _checkCase(12, "rows_3"); }
-    function test_golden_rows_5() public { _checkCase(13, "rows_5"); }
-    function test_golden_rows_8() public { _checkCase(14, "rows_8"); }
-    function test_golden_mlp() public { _checkCase(15, "mlp"); }
+    function test_golden_matmul_k1() public {
+        _checkCase(0, "matmul_k1");
+    }
+
+    function test_golden_matmul_k65536() public {
+        _checkCase(1, "matmul_k65536");
+    }
+
+    function test_golden_matmul_one_row_one_col() public {
+        _checkCase(2, "matmul_one_row_one_col");
+    }
+
+    function test_golden_matmul_general() public {
+        _checkCase(3, "matmul_general");
+    }
+
+    function test_golden_add_wrap() public {
+        _checkCase(4, "add_wrap");
+    }
+
+    function test_golden_add_bias_broadcast() public {
+        _checkCase(5, "add_bias_broadcast");
+    }
+
+    function test_golden_relu() public {
+        _checkCase(6, "relu");
+    }
+
+    function test_golden_requant_rounding() public {
+        _checkCase(7, "requant_rounding");
+    }
+
+    function test_golden_requant_extremes() public {
+        _checkCase(8, "requant_extremes");
+    }
+
+    function test_golden_argmax_ties() public {
+        _checkCase(9, "argmax_ties");
+    }
+
+    function test_golden_rows_1() public {
+        _checkCase(10, "rows_1");
+    }
+
+    function test_golden_rows_2() public {
+        _checkCase(11, "rows_2");
+    }
+
+    function test_golden_rows_3() public {
+        _checkCase(12, "rows_3");
+    }
+
+    function test_golden_rows_5() public {
+        _checkCase(13, "rows_5");
+    }
+
+    function test_golden_rows_8() public {
+        _checkCase(14, "rows_8");
+    }
+
+    function test_golden_mlp() public {
+        _checkCase(15, "mlp");
+    }
 
     function test_golden_case_count() public view {
         assertTrue(vm.keyExistsJson(json, ".cases[15]"));

@@ -19,9 +19,15 @@ contract GcxTpOneStepTest is GcxTpBuilders {
 
     // -- fixtures -----------------------------------------------------------------------------------------------
 
-    function _vals(uint256 n, uint256 seed, int256 lo, int256 span) internal pure returns (int256[] memory v) {
+    function _vals(uint256 n, uint256 seed, int256 lo, int256 span)
+        internal
+        pure
+        returns (int256[] memory v)
+    {
         v = new int256[](n);
-        for (uint256 i = 0; i < n; ++i) v[i] = lo + int256(uint256(keccak256(abi.encode(seed, i))) % uint256(span));
+        for (uint256 i = 0; i < n; ++i) {
+            v[i] = lo + int256(uint256(keccak256(abi.encode(seed, i))) % uint256(span));
+        }
     }
 
     /// @dev A 1-op program `matmul_nt(A int8[3,5], B int8[2,5]) → C int32[3,2]`, with C given (right or not).
@@ -41,7 +47,9 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         for (uint256 i = 0; i < 3; ++i) {
             for (uint256 j = 0; j < 2; ++j) {
                 int256 acc;
-                for (uint256 l = 0; l < 5; ++l) acc += _elem(m.a, i, l) * _elem(m.b, j, l);
+                for (uint256 l = 0; l < 5; ++l) {
+                    acc += _elem(m.a, i, l) * _elem(m.b, j, l);
+                }
                 c[i * 2 + j] = acc;
             }
         }
@@ -84,7 +92,8 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         vm.expectRevert(abi.encodeWithSelector(GcxTpOneStep.WrongRow.selector, uint32(1), uint32(2)));
         osp.verifyRow(a.root, 1, p);
         // the same row bytes and siblings re-labelled as row 1 climb to another root
-        bytes memory relabelled = bytes.concat(_slice(p, 0, 16), bytes4(uint32(1)), _slice(p, 20, p.length - 20));
+        bytes memory relabelled =
+            bytes.concat(_slice(p, 0, 16), bytes4(uint32(1)), _slice(p, 20, p.length - 20));
         vm.expectRevert();
         osp.verifyRow(a.root, 1, relabelled);
         // row 1's own proof with row 2's bytes
@@ -167,8 +176,14 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         bodies[12] = _body(0, 1, 2, 0, 1, 0, 0, 0, r1); // matmul to rank 1
         bodies[13] = _body(0, 5, 1, 0, 0, 0, 0, 0, i32o); // argmax to rank 2
         bodies[14] = _body(1, 3, 1, 0, 0, 0, 0, 0, i32o); // k is not its position
-        bodies[15] = bytes.concat(_slice(_body(0, 3, 1, 0, 0, 0, 0, 0, i32o), 0, 26), bytes4(0), _slice(_body(0, 3, 1, 0, 0, 0, 0, 0, i32o), 30, 36)); // 0 rows
-        for (uint256 i = 0; i < bodies.length; ++i) _assertRefused(bodies[i], i32o, i);
+        bodies[15] = bytes.concat(
+            _slice(_body(0, 3, 1, 0, 0, 0, 0, 0, i32o), 0, 26),
+            bytes4(0),
+            _slice(_body(0, 3, 1, 0, 0, 0, 0, 0, i32o), 30, 36)
+        ); // 0 rows
+        for (uint256 i = 0; i < bodies.length; ++i) {
+            _assertRefused(bodies[i], i32o, i);
+        }
         // the well-formed neighbour of them all verifies
         (bytes32 goodRoot, bytes memory good) = _unary(_body(0, 3, 1, 0, 0, 0, 0, 0, i32o));
         (uint32 n, IGcxTpOneStep.OpLeaf memory leaf) = osp.verifyOp(goodRoot, DIGEST, good);
@@ -202,7 +217,8 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         vm.expectRevert();
         osp.verifyOp(keccak256("another root"), DIGEST, m.opProof);
         // another op count in the proof climbs to another root
-        bytes memory n2 = bytes.concat(bytes2(0x0103), bytes4(uint32(2)), _slice(m.opProof, 6, 98), bytes32(0));
+        bytes memory n2 =
+            bytes.concat(bytes2(0x0103), bytes4(uint32(2)), _slice(m.opProof, 6, 98), bytes32(0));
         vm.expectRevert();
         osp.verifyOp(m.resultRoot, DIGEST, n2);
         // the step names another op count or op than the proof's
@@ -228,7 +244,9 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         assertEq(v, _elem(m.c, 1, 1) - 1);
         Mm memory honest = _matmul(false);
         for (uint32 i = 0; i < 3; ++i) {
-            for (uint32 j = 0; j < 2; ++j) assertTrue(osp.decide(_mmStep(honest, i, j), _rowProof(honest.c, i)));
+            for (uint32 j = 0; j < 2; ++j) {
+                assertTrue(osp.decide(_mmStep(honest, i, j), _rowProof(honest.c, i)));
+            }
         }
     }
 
@@ -299,7 +317,9 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         // op 0: relu(X int32[2,3]) → tensor 1; op 1: relu(tensor 1) → tensor 2
         T memory x = _ints(0, 2, 2, 2, 3, _vals(6, 11, -50, 100));
         int256[] memory y = new int256[](6);
-        for (uint256 i = 0; i < 6; ++i) y[i] = _elem(x, i / 3, i % 3) > 0 ? _elem(x, i / 3, i % 3) : int256(0);
+        for (uint256 i = 0; i < 6; ++i) {
+            y[i] = _elem(x, i / 3, i % 3) > 0 ? _elem(x, i / 3, i % 3) : int256(0);
+        }
         T memory t1 = _ints(1, 2, 2, 2, 3, y);
         T memory t2 = _ints(2, 2, 2, 2, 3, y);
         bytes[] memory bodies = new bytes[](2);
@@ -337,7 +357,8 @@ contract GcxTpOneStepTest is GcxTpBuilders {
 
     function _checkWords(T memory t, uint32 r) internal view {
         bytes memory row = _row(t, r);
-        (bool ok, bytes memory ret) = address(osp).staticcall(abi.encodeCall(osp.verifyRow, (t.root, r, _rowProof(t, r))));
+        (bool ok, bytes memory ret) =
+            address(osp).staticcall(abi.encodeCall(osp.verifyRow, (t.root, r, _rowProof(t, r))));
         assertTrue(ok);
         ret;
         bytes32 wordRoot = _wordRootOf(t, r);
@@ -346,9 +367,10 @@ contract GcxTpOneStepTest is GcxTpBuilders {
             assertEq(osp.revealedElement(wordRoot, t.dtype, t.cols, col, word, sib), _elem(t, r, col));
             if (sib.length > 0) {
                 sib[0] = bytes32(uint256(sib[0]) ^ 1);
-                (ok,) = address(osp).staticcall(
-                    abi.encodeCall(osp.revealedElement, (wordRoot, t.dtype, t.cols, col, word, sib))
-                );
+                (ok,) = address(osp)
+                    .staticcall(
+                        abi.encodeCall(osp.revealedElement, (wordRoot, t.dtype, t.cols, col, word, sib))
+                    );
                 assertFalse(ok, "a bad word proof");
             }
         }
@@ -357,7 +379,8 @@ contract GcxTpOneStepTest is GcxTpBuilders {
     /// @dev The prover's word root of row `r` via a 1-op relu program over `t` as its input 0.
     function _wordRootOf(T memory t, uint32 r) internal view returns (bytes32 wordRoot) {
         T memory out = _copyAs(t, t.id + 1);
-        (bytes32 root, bytes memory proof) = _unary(_body(0, t.dtype == 1 ? 4 : 3, 1, t.id, 0, t.dtype == 1 ? int32(1) : int32(0), 0, 0, out));
+        (bytes32 root, bytes memory proof) =
+            _unary(_body(0, t.dtype == 1 ? 4 : 3, 1, t.id, 0, t.dtype == 1 ? int32(1) : int32(0), 0, 0, out));
         bool ok;
         (ok, wordRoot) = osp.revealRow(root, DIGEST, 1, 0, r, proof, _rowProof(out, r));
         assertTrue(ok);
@@ -385,12 +408,18 @@ contract GcxTpOneStepTest is GcxTpBuilders {
     function _wordRoot(bytes memory row, uint8 dtype, uint32 cols) internal pure returns (bytes32) {
         bytes32[] memory lv = _words(row);
         for (uint256 n = lv.length; n > 1; n /= 2) {
-            for (uint256 i = 0; i < n / 2; ++i) lv[i] = keccak256(abi.encodePacked(lv[2 * i], lv[2 * i + 1]));
+            for (uint256 i = 0; i < n / 2; ++i) {
+                lv[i] = keccak256(abi.encodePacked(lv[2 * i], lv[2 * i + 1]));
+            }
         }
         return keccak256(abi.encodePacked(dtype, cols, lv[0]));
     }
 
-    function _wordProof(bytes memory row, uint256 index) internal pure returns (bytes32 word, bytes32[] memory sib) {
+    function _wordProof(bytes memory row, uint256 index)
+        internal
+        pure
+        returns (bytes32 word, bytes32[] memory sib)
+    {
         bytes32[] memory lv = _words(row);
         word = lv[index];
         uint256 d = _depth(lv.length);
@@ -398,7 +427,9 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         for (uint256 l = 0; l < d; ++l) {
             sib[l] = lv[(index >> l) ^ 1];
             bytes32[] memory up = new bytes32[](lv.length / 2);
-            for (uint256 i = 0; i < up.length; ++i) up[i] = keccak256(abi.encodePacked(lv[2 * i], lv[2 * i + 1]));
+            for (uint256 i = 0; i < up.length; ++i) {
+                up[i] = keccak256(abi.encodePacked(lv[2 * i], lv[2 * i + 1]));
+            }
             lv = up;
         }
     }

@@ -96,7 +96,9 @@ contract GcxTpOneStepFuzzTest is GcxTpBuilders {
         rows[1] = 2;
         bytes memory body = _body(0, 1, 2, 0, 1, 0, 0, 0, _t(2, 2, 2, 2, 3));
         int256 want;
-        for (uint256 l = 0; l < k; ++l) want += _elem(ins[0], 1, l) * _elem(ins[1], 2, l);
+        for (uint256 l = 0; l < k; ++l) {
+            want += _elem(ins[0], 1, l) * _elem(ins[1], 2, l);
+        }
         assertEq(_value(_step(body, ins, rows, 1, 2)), want);
     }
 
@@ -106,7 +108,9 @@ contract GcxTpOneStepFuzzTest is GcxTpBuilders {
         if (ties) {
             // few distinct values: ties are frequent
             int256[] memory v = new int256[](2 * n);
-            for (uint256 i = 0; i < 2 * n; ++i) v[i] = int256(uint256(keccak256(abi.encode(seed, i))) % 3) - 1;
+            for (uint256 i = 0; i < 2 * n; ++i) {
+                v[i] = int256(uint256(keccak256(abi.encode(seed, i))) % 3) - 1;
+            }
             x = _ints(0, 2, 2, 2, n, v);
         }
         T[] memory ins = new T[](1);
@@ -115,11 +119,17 @@ contract GcxTpOneStepFuzzTest is GcxTpBuilders {
         rows[0] = 1;
         bytes memory body = _body(0, 5, 1, 0, 0, 0, 0, 0, _t(1, 2, 1, 1, 2));
         uint256 best;
-        for (uint256 j = 1; j < n; ++j) if (_elem(x, 1, j) > _elem(x, 1, best)) best = j;
+        for (uint256 j = 1; j < n; ++j) {
+            if (_elem(x, 1, j) > _elem(x, 1, best)) best = j;
+        }
         assertEq(_value(_step(body, ins, rows, 0, 1)), int256(best));
     }
 
-    function _t(uint32 id, uint8 dtype, uint8 rank, uint32 rows, uint32 cols) internal pure returns (T memory t) {
+    function _t(uint32 id, uint8 dtype, uint8 rank, uint32 rows, uint32 cols)
+        internal
+        pure
+        returns (T memory t)
+    {
         t.id = id;
         t.dtype = dtype;
         t.rank = rank;
@@ -127,11 +137,17 @@ contract GcxTpOneStepFuzzTest is GcxTpBuilders {
         t.cols = cols;
     }
 
-    function _randT(uint32 id, uint8 dtype, uint32 rows, uint32 cols, uint256 seed) internal pure returns (T memory t) {
+    function _randT(uint32 id, uint8 dtype, uint32 rows, uint32 cols, uint256 seed)
+        internal
+        pure
+        returns (T memory t)
+    {
         t = _t(id, dtype, 2, rows, cols);
         uint256 n = uint256(rows) * cols * _width(dtype);
         t.data = new bytes(n);
-        for (uint256 i = 0; i < n; ++i) t.data[i] = bytes1(uint8(uint256(keccak256(abi.encode(seed, i)))));
+        for (uint256 i = 0; i < n; ++i) {
+            t.data[i] = bytes1(uint8(uint256(keccak256(abi.encode(seed, i)))));
+        }
         t = _commit(t);
     }
 }

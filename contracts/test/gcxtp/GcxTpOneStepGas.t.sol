@@ -40,20 +40,30 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
     }
 
     /// @dev One committed row of a tensor whose other rows are unknown: random siblings, the root climbed.
-    function _fake(T memory t, uint32 r, bytes memory row, uint256 seed) internal pure returns (bytes memory proof) {
+    function _fake(T memory t, uint32 r, bytes memory row, uint256 seed)
+        internal
+        pure
+        returns (bytes memory proof)
+    {
         bytes32 h = sha256(abi.encodePacked(ROW_LEAF, t.id, r, t.dtype, t.cols, row));
         bytes memory sib;
         uint256 d = _depth(t.rows);
         for (uint256 l = 0; l < d; ++l) {
             bytes32 s = keccak256(abi.encode(seed, l));
             sib = bytes.concat(sib, s);
-            h = (r >> l) & 1 == 1 ? sha256(abi.encodePacked(ROW_NODE, s, h)) : sha256(abi.encodePacked(ROW_NODE, h, s));
+            h = (r >> l) & 1 == 1
+                ? sha256(abi.encodePacked(ROW_NODE, s, h))
+                : sha256(abi.encodePacked(ROW_NODE, h, s));
         }
         t.root = sha256(abi.encodePacked(TENSOR, _header(t), h));
         proof = bytes.concat(bytes2(0x0101), _header(t), bytes4(r), row, sib);
     }
 
-    function _t(uint32 id, uint8 dtype, uint8 rank, uint32 rows, uint32 cols) internal pure returns (T memory t) {
+    function _t(uint32 id, uint8 dtype, uint8 rank, uint32 rows, uint32 cols)
+        internal
+        pure
+        returns (T memory t)
+    {
         t.id = id;
         t.dtype = dtype;
         t.rank = rank;
@@ -68,7 +78,9 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
         returns (bytes32 root, bytes memory p150, bytes memory p151, bytes memory p200)
     {
         bytes32[] memory leaves = new bytes32[](N_OPS);
-        for (uint256 i = 0; i < N_OPS; ++i) leaves[i] = keccak256(abi.encode("op", i));
+        for (uint256 i = 0; i < N_OPS; ++i) {
+            leaves[i] = keccak256(abi.encode("op", i));
+        }
         leaves[150] = sha256(abi.encodePacked(OP_LEAF, b150));
         leaves[151] = sha256(abi.encodePacked(OP_LEAF, b151));
         leaves[OP] = sha256(abi.encodePacked(OP_LEAF, b200));
@@ -118,7 +130,8 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
         bytes memory yProof;
         if (!c.unary) yProof = _fake(c.y, c.yRow, _rand(uint256(c.y.cols) * _width(c.y.dtype), 2), 12);
         outProof = _fake(c.out, c.outRow, outRow, 13);
-        (bytes32 root, bytes memory p150, bytes memory p151, bytes memory p200) = _tree(_b150(c), _b151(c), _b200(c));
+        (bytes32 root, bytes memory p150, bytes memory p151, bytes memory p200) =
+            _tree(_b150(c), _b151(c), _b200(c));
         s.resultRoot = root;
         s.programDigest = DIGEST;
         s.nOps = N_OPS;
@@ -134,7 +147,9 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
     }
 
     function _tokens(bytes memory cd) internal pure returns (uint256 tokens) {
-        for (uint256 i = 0; i < cd.length; ++i) tokens += cd[i] == 0 ? 1 : 4;
+        for (uint256 i = 0; i < cd.length; ++i) {
+            tokens += cd[i] == 0 ? 1 : 4;
+        }
     }
 
     /// @dev Calls the prover with `cd`; returns the transaction gas under EIP-7623 and logs the figures.
@@ -168,7 +183,9 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
             outRow[c.outCol] = bytes1(uint8(int8(v)));
         } else {
             bytes4 le = bytes4(_bswap32(uint32(int32(v))));
-            for (uint256 i = 0; i < 4; ++i) outRow[c.outCol * 4 + i] = le[i];
+            for (uint256 i = 0; i < 4; ++i) {
+                outRow[c.outCol * 4 + i] = le[i];
+            }
         }
         bytes memory outProof;
         (s, outProof) = _build(c, outRow);
@@ -177,9 +194,16 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
         (reveal, step) = _revealPath(c, s, outProof, outRow, v);
     }
 
-    function _full(Case memory c, IGcxTpOneStep.Step memory s, bytes memory outProof) internal returns (uint256 full) {
+    function _full(Case memory c, IGcxTpOneStep.Step memory s, bytes memory outProof)
+        internal
+        returns (uint256 full)
+    {
         bytes memory ret;
-        (full, ret) = _tx(string.concat(c.name, ": decide (row and operands in one call)"), abi.encodeCall(osp.decide, (s, outProof)), "");
+        (full, ret) = _tx(
+            string.concat(c.name, ": decide (row and operands in one call)"),
+            abi.encodeCall(osp.decide, (s, outProof)),
+            ""
+        );
         assertTrue(abi.decode(ret, (bool)), "honest provider");
     }
 
@@ -223,12 +247,21 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
         console.log("  + revealedElement exec", openGas, " move total", step);
     }
 
-    function _open(Case memory c, bytes32 wordRoot, bytes memory outRow) internal view returns (bytes memory) {
-        (bytes32 word, bytes32[] memory sib) = _wordProofOf(outRow, uint256(c.outCol) * _width(c.out.dtype) / 32);
+    function _open(Case memory c, bytes32 wordRoot, bytes memory outRow)
+        internal
+        view
+        returns (bytes memory)
+    {
+        (bytes32 word, bytes32[] memory sib) =
+            _wordProofOf(outRow, uint256(c.outCol) * _width(c.out.dtype) / 32);
         return abi.encodeCall(osp.revealedElement, (wordRoot, c.out.dtype, c.out.cols, c.outCol, word, sib));
     }
 
-    function _wordProofOf(bytes memory row, uint256 index) internal pure returns (bytes32 word, bytes32[] memory sib) {
+    function _wordProofOf(bytes memory row, uint256 index)
+        internal
+        pure
+        returns (bytes32 word, bytes32[] memory sib)
+    {
         uint256 n = (row.length + 31) / 32;
         bytes32[] memory lv = new bytes32[](uint256(1) << _depth(n));
         assembly ("memory-safe") {
@@ -272,7 +305,9 @@ contract GcxTpOneStepGasTest is GcxTpBuilders {
     function test_gas_add_same_shape() public {
         Case memory c = _base("add int32 same shape", 2);
         (uint256 full, uint256 reveal, uint256 step) = _run(c);
-        assertGt(full, TARGET, "three int32 rows in one call exceed the target: the reveal path is the one to use");
+        assertGt(
+            full, TARGET, "three int32 rows in one call exceed the target: the reveal path is the one to use"
+        );
         assertLe(reveal, TARGET);
         assertLe(step, TARGET);
     }
