@@ -216,6 +216,7 @@ contract GcxTpOneStep is IGcxTpOneStep {
     {
         Operand calldata e = s.operands[slot];
         bytes32 root;
+        Header memory header;
         if (t < nIn) {
             if (e.opProof.length != 0) revert BadOperand(slot, "a program input has no op proof");
             if (t >= s.inputRoots.length || s.inputRoots[t] == bytes32(0)) revert NoInputRoot(t);
@@ -229,10 +230,15 @@ contract GcxTpOneStep is IGcxTpOneStep {
             }
             if (l.out.id != t) revert BadOperand(slot, "operand op leaf is not of this tensor");
             root = l.outRoot;
+            header = l.out;
         }
         M.Row memory row = M.rowProofRoot(e.rowProof);
         if (row.root != root) revert RootMismatch(root, row.root);
         if (row.header.id != t) revert BadOperand(slot, "row proof of another tensor");
+        // an earlier op's leaf and the root it names must agree on the header (both sides accepted that leaf)
+        if (t >= nIn && !_sameHeader(row.header, header)) {
+            revert BadOperand(slot, "header is not the op leaf's");
+        }
         o = Opnd({header: row.header, index: row.index, rowOffset: row.rowOffset});
     }
 

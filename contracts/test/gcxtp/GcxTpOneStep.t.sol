@@ -347,6 +347,34 @@ contract GcxTpOneStepTest is GcxTpBuilders {
         osp.oneStep(s);
     }
 
+    function test_operandRowOfAnotherHeaderThanItsLeafRefused() public {
+        // op 0's leaf says int32[2,3] but names the root of an int32[3,2] tensor 1; op 1 = relu(tensor 1)
+        T memory x = _ints(0, 2, 2, 2, 3, _vals(6, 11, -50, 100));
+        T memory t1 = _ints(1, 2, 2, 3, 2, _vals(6, 12, 0, 100));
+        T memory t1Said = _ints(1, 2, 2, 2, 3, _vals(6, 12, 0, 100));
+        T memory t2 = _ints(2, 2, 2, 3, 2, _vals(6, 12, 0, 100));
+        bytes[] memory bodies = new bytes[](2);
+        bodies[0] = bytes.concat(_slice(_body(0, 3, 1, 0, 0, 0, 0, 0, t1Said), 0, 34), t1.root);
+        bodies[1] = _body(1, 3, 1, 1, 0, 0, 0, 0, t2);
+        (bytes32 root, bytes[] memory proofs) = _result(DIGEST, bodies);
+        IGcxTpOneStep.Step memory s;
+        s.resultRoot = root;
+        s.programDigest = DIGEST;
+        s.nOps = 2;
+        s.op = 1;
+        s.opProof = proofs[1];
+        s.inputRoots = new bytes32[](1);
+        s.inputRoots[0] = x.root;
+        s.operands = new IGcxTpOneStep.Operand[](1);
+        s.operands[0] = _operand(proofs[0], _rowProof(t1, 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                GcxTpOneStep.BadOperand.selector, uint256(0), "header is not the op leaf's"
+            )
+        );
+        osp.oneStep(s);
+    }
+
     function test_revealedElements() public view {
         // int32 rows of 11 and int8 rows of 37 elements: a partial last word, padding words
         T memory a = _ints(0, 2, 2, 2, 11, _vals(22, 21, -(2 ** 31), 2 ** 32));
