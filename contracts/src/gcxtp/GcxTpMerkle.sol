@@ -87,6 +87,30 @@ library GcxTpMerkle {
         }
     }
 
+    /// @notice `ROW_PAD = H(row.pad)`, the padding leaf of row trees (docs/gcx-tp.md, "Padding leaves").
+    bytes32 internal constant ROW_PAD = 0xc11773a3f8a3e3524f001f496e8ab8e079528ba5dc4ccb117321aa7752850fac;
+    /// @notice `OP_PAD = H(op.pad)`, the padding leaf of op trees.
+    bytes32 internal constant OP_PAD = 0xeefdc01264d864d13164da4071c159465cb8f9a1372a377d19a127a3fcb9f6a9;
+
+    /// @notice The root `Z_h` of an all-padding subtree of height `h` (`Z_0 = pad`,
+    ///         `Z_{h+1} = H(nodeTag ‖ Z_h ‖ Z_h)`), for a bisection that reaches padding positions.
+    function padRoot(bytes16 nodeTag, bytes32 pad, uint256 h) internal view returns (bytes32 z) {
+        z = pad;
+        for (uint256 i = 0; i < h; ++i) {
+            z = node(nodeTag, z, z);
+        }
+    }
+
+    /// @notice The op leaf of a 66-byte body: `H(op.leaf ‖ body)`.
+    function opLeafOf(bytes calldata body) internal pure returns (bytes32) {
+        return sha256(abi.encodePacked(TAG_OP_LEAF, body));
+    }
+
+    /// @notice The result root: `H(result ‖ program digest ‖ n_ops u32 ‖ op tree root)`.
+    function resultRootOf(bytes32 digest, uint32 nOps, bytes32 treeRoot) internal pure returns (bytes32) {
+        return sha256(abi.encodePacked(TAG_RESULT, digest, nOps, treeRoot));
+    }
+
     /// @notice The tensor root of a header and a row-tree root: `H(tensor ‖ header (14) ‖ tree root)`.
     function tensorRoot(IGcxTpOneStep.Header memory h, bytes32 treeRoot) internal pure returns (bytes32) {
         return sha256(abi.encodePacked(TAG_TENSOR, h.id, h.dtype, h.rank, h.rows, h.cols, treeRoot));
@@ -181,13 +205,13 @@ library GcxTpMerkle {
         bytes calldata body = p[38:104];
         leaf = decodeBody(body);
         wellFormed = isWellFormed(leaf) && leaf.k == position;
-        bytes32 opLeaf = sha256(abi.encodePacked(TAG_OP_LEAF, body));
+        bytes32 opLeaf = opLeafOf(body);
         uint256 siblings;
         assembly {
             siblings := add(p.offset, 104)
         }
         bytes32 tree = climb(TAG_OP_NODE, opLeaf, position, siblings, depth);
-        root = sha256(abi.encodePacked(TAG_RESULT, digest, nOps, tree));
+        root = resultRootOf(digest, nOps, tree);
     }
 
     /// @notice Decode a 66-byte op-leaf body by its fixed offsets (no validity check: see {isWellFormed}).

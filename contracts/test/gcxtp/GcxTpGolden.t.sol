@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {IGcxTpOneStep} from "../../src/interfaces/IGcxTpOneStep.sol";
 import {GcxTpOneStep} from "../../src/gcxtp/GcxTpOneStep.sol";
+import {GcxTpMerkle} from "../../src/gcxtp/GcxTpMerkle.sol";
 import {GcxTpBuilders} from "./GcxTpBuilders.sol";
 
 /// @notice The GCX-TP golden vectors (tests/gcx/tp/golden/gcx-tp-golden-v1.json, the same file the Python
@@ -236,6 +237,8 @@ contract GcxTpGoldenTest is GcxTpBuilders {
         }
         assertEq(vm.parseJsonBytes32(json, ".constants.row_pad"), sha256(abi.encodePacked(ROW_PAD_TAG)));
         assertEq(vm.parseJsonBytes32(json, ".constants.op_pad"), sha256(abi.encodePacked(OP_PAD_TAG)));
+        assertEq(vm.parseJsonBytes32(json, ".constants.row_pad"), GcxTpMerkle.ROW_PAD);
+        assertEq(vm.parseJsonBytes32(json, ".constants.op_pad"), GcxTpMerkle.OP_PAD);
         assertEq(vm.parseJsonUint(json, ".constants.op_body_bytes"), 66);
         assertEq(vm.parseJsonUint(json, ".constants.proof_version"), 1);
         assertEq(vm.parseJsonUint(json, ".version"), 1);
@@ -305,8 +308,30 @@ contract GcxTpGoldenTest is GcxTpBuilders {
         _checkCase(15, "mlp");
     }
 
+    /// @dev rows_5 (depth 3): positions 5..7 are padding, so the tree root is
+    ///      H(H(H(l0,l1),H(l2,l3)), H(H(l4,PAD),Z_1)) with Z_1 = padRoot(1).
+    function test_golden_padRoot() public view {
+        bytes32[] memory l = vm.parseJsonBytes32Array(json, ".cases[13].inputs[0].leaves");
+        assertEq(l.length, 5);
+        bytes32 left = _n(_n(l[0], l[1]), _n(l[2], l[3]));
+        bytes32 right = _n(_n(l[4], GcxTpMerkle.ROW_PAD), PadProbe.z(1));
+        assertEq(_n(left, right), vm.parseJsonBytes32(json, ".cases[13].inputs[0].tree_root"));
+        assertEq(PadProbe.z(0), GcxTpMerkle.ROW_PAD);
+    }
+
+    function _n(bytes32 a, bytes32 b) internal pure returns (bytes32) {
+        return sha256(abi.encodePacked(ROW_NODE, a, b));
+    }
+
     function test_golden_case_count() public view {
         assertTrue(vm.keyExistsJson(json, ".cases[15]"));
         assertFalse(vm.keyExistsJson(json, ".cases[16]"), "a case this test does not check");
+    }
+}
+
+/// @dev Exposes the library's internal padRoot to the test.
+library PadProbe {
+    function z(uint256 h) internal view returns (bytes32) {
+        return GcxTpMerkle.padRoot(GcxTpMerkle.TAG_ROW_NODE, GcxTpMerkle.ROW_PAD, h);
     }
 }
