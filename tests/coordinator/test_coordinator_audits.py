@@ -9,9 +9,11 @@ the claim — come back late, the failures and their evidence show in ``GET /v1/
 and repeated failures make it slashable. An honest provider beside it is verified.
 
 Claims are set relative to this machine's measured NumPy int8 GEMM speed ``R`` (as in
-tests/gcx/audit): the honest report claims ``R/20``, the inflated one ``500 · R/20 = 25 R``. At
-``target_s`` 0.3 the inflated claim's challenge takes ``25 · 0.3 = 7.5 s`` of real work against a
-deadline of ``0.3 · 1.5 + 2 = 2.45 s``.
+tests/gcx/audit): the inflated report claims ``500 · R/20 = 25 R`` — at ``target_s`` 0.3 its
+challenge takes ``25 · 0.3 = 7.5 s`` of real work against a deadline of ``0.3 · 1.5 + 2 = 2.45 s``
+— and the honest one ``R/200``, far below its real rate, so that its audits (repeated every
+second) stay in time even while the boaster's abandoned computations and other work load the
+machine.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from gcx.reference import load_profile
 from gcx.settings import AuditSettings, CoordinatorSettings, Settings
 from gcx.tp.backends.numpy_backend import matmul_nt_blocked
 
-pytestmark = [pytest.mark.trio, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.trio, pytest.mark.timeout(400)]
 PROFILE = load_profile()
 REFERENCE_INT8 = 175e12  # configs/reference.toml gemm_int8, in ops/s
 
@@ -105,8 +107,8 @@ async def test_an_inflated_claim_fails_its_audits_and_an_honest_one_is_verified(
     isolated_home: Path, tmp_path: Path, make_report: Callable[..., dict[str, Any]]
 ) -> None:
     coordinator_key, honest_key, boaster_key = new_key("coordinator"), new_key("honest"), new_key("boaster")
-    factor = numpy_ops_per_s() / 20 / REFERENCE_INT8  # the honest claim: R/20
-    honest_report = make_report(honest_key, factor, now=None)
+    factor = numpy_ops_per_s() / 20 / REFERENCE_INT8  # R/20
+    honest_report = make_report(honest_key, factor / 10, now=None)  # R/200: ample headroom under load
     inflated_report = make_report(boaster_key, 500 * factor, now=None)  # every sample x 500, re-signed
     settings = Settings(
         coordinator=CoordinatorSettings(api_port=0, database=tmp_path / "registry.sqlite", uptime_slot_s=1),
@@ -128,7 +130,7 @@ async def test_an_inflated_claim_fails_its_audits_and_an_honest_one_is_verified(
             assert first["ch_per_hour"] == 0 and first["ch_per_hour_micro"] == 0
             assert first["claimed_ch_per_hour"] == pytest.approx(500 * factor, rel=1e-3, abs=2e-6)
 
-            with trio.fail_after(60):  # the honest provider passes its first audit
+            with trio.fail_after(120):  # the honest provider passes its first audit
                 while not (view := await _detail(client, api, honest))["verified"]:
                     await trio.sleep(0.2)
             assert view["grades"]["performance"] in "ABCD" and view["ch_per_hour"] > 0
