@@ -175,9 +175,17 @@ contract VerificationGameTest is GameBase {
                 vm.expectRevert(abi.encodeWithSelector(VerificationGame.DeadlinePassed.selector, deadline));
                 game.revealRoot(id, dg, 5, root, l, r);
             }
+            uint256 rewardBefore = gcx.balanceOf(honest);
+            address caller = makeAddr("timeout caller");
+            vm.prank(caller);
             game.timeout(id);
             assertEq(uint8(_phase(id)), uint8(VerificationGame.Phase.ChallengerWon), "withholding provider won");
             assertEq(uint8(escrow.stateOf(jobId)), uint8(JobEscrow.State.Refunded));
+            // The reward is bound to the bonded challenger, not to whoever sent the winning transaction.
+            assertEq(escrow.challengerOf(jobId), honest);
+            assertGt(gcx.balanceOf(honest), rewardBefore);
+            assertEq(gcx.balanceOf(caller), 0);
+            assertEq(game.credit(caller), 0);
         }
     }
 
