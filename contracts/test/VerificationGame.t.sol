@@ -6,6 +6,7 @@ import {JobEscrow} from "../src/JobEscrow.sol";
 import {VerificationGame} from "../src/VerificationGame.sol";
 import {GameModel} from "./game/GameModel.sol";
 import {GameBase} from "./game/GameBase.sol";
+import {GameHandler} from "./game/GameHandler.sol";
 
 /// @notice VerificationGame: Optimism-style 1-vs-1 actor tests (the honest party wins against any opponent),
 ///         N-vs-1 disputes on one job, conservation of bonds, stakes and payments, timeouts at every stage and
@@ -615,5 +616,69 @@ contract JobEscrowResolveAgainstTest is GameBase {
         assertEq(gcx.balanceOf(winner), lock * 2_000 / 10_000);
         assertEq(gcx.balanceOf(first), 0);
         assertEq(registry.lockedOf(provider, P), 0);
+    }
+}
+
+/// @notice Conservation and "the honest party wins" under random interleavings of several jobs and disputes.
+contract VerificationGameInvariantTest is GameBase {
+    GameHandler internal handler;
+
+    function setUp() public override {
+        super.setUp();
+        GameModel truth = new GameModel(_cfg(7_777, 5, 3, 2));
+        GameModel liar = new GameModel(_liar(_cfg(7_777, 5, 3, 2), 3, 2, 1));
+        handler = new GameHandler(escrow, game, oneStep, musd, truth, liar, buyer, provider);
+        targetContract(address(handler));
+    }
+
+    /// Positive control: the handler's actions reach both outcomes, and the invariants hold after them.
+    function test_handlerReachesBothOutcomes() public {
+        handler.openJob(true);
+        handler.openDispute(0, 0, true, 1);
+        for (uint256 i = 0; i < 20; ++i) handler.move(0);
+        assertEq(handler.ghostChallengerWon(), 1, "the honest challenger did not win");
+        handler.openJob(false);
+        handler.openDispute(1, 1, false, 2);
+        for (uint256 i = 0; i < 20; ++i) {
+            handler.move(1);
+            handler.warp(2 hours);
+            handler.timeout(1);
+        }
+        assertEq(handler.ghostProviderWon(), 1, "the honest provider did not win");
+        handler.withdraw(0);
+        handler.withdraw(1);
+        invariant_bondsConserved();
+        invariant_honestPartyNeverLoses();
+        invariant_noFinalizationWhileDisputed();
+    }
+
+    /// The game's ETH is exactly the live bonds plus the unwithdrawn credits; every bond paid in is either
+    /// still live, credited or withdrawn.
+    function invariant_bondsConserved() public view {
+        uint256 live = handler.liveBonds();
+        uint256 credited = handler.credits(burnSink);
+        assertEq(address(game).balance, live + credited, "game balance != live bonds + credits");
+        assertEq(handler.ghostBondsIn(), live + credited + handler.ghostWithdrawn(), "bonds not conserved");
+    }
+
+    /// An honest provider never loses a dispute; an honest challenger never loses against a liar.
+    function invariant_honestPartyNeverLoses() public view {
+        assertEq(handler.ghostHonestLost(), 0, "an honest party lost");
+    }
+
+    /// A job never ends paid to its provider while a dispute on it is live, and a job with a winning challenger
+    /// is never paid.
+    function invariant_noFinalizationWhileDisputed() public view {
+        for (uint256 i = 0; i < handler.jobCount(); ++i) {
+            bytes32 jobId = handler.jobs(i);
+            (, uint32 live,) = game.jobGames(jobId);
+            if (escrow.stateOf(jobId) == JobEscrow.State.Finalized) assertEq(live, 0, "paid with a live dispute");
+        }
+        for (uint256 i = 0; i < handler.disputeCount(); ++i) {
+            VerificationGame.Dispute memory d = game.getDispute(handler.disputes(i));
+            if (d.phase == VerificationGame.Phase.ChallengerWon) {
+                assertEq(uint8(escrow.stateOf(d.jobId)), uint8(JobEscrow.State.Refunded), "won but not refunded");
+            }
+        }
     }
 }
