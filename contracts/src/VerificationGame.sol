@@ -269,7 +269,9 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
         _setBurnSink(burnSink_);
     }
 
-    function _setBondParams(uint32 movesBound_, uint64 gasPerMove_, uint64 gasPrice_, uint16 bondBurnBps_) private {
+    function _setBondParams(uint32 movesBound_, uint64 gasPerMove_, uint64 gasPrice_, uint16 bondBurnBps_)
+        private
+    {
         if (
             movesBound_ == 0 || movesBound_ > 2 * MAX_PROVIDER_MOVES || gasPerMove_ < 21_000
                 || gasPerMove_ > 30_000_000 || gasPrice_ == 0 || bondBurnBps_ == 0 || bondBurnBps_ > BPS
@@ -318,7 +320,9 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
         if (msg.value != needed) revert WrongBond(msg.value, needed);
         (address provider,, bytes32 resultRoot, uint64 windowEnd, uint8 state) = escrow.challengeInfo(jobId);
         JobGame storage g = jobGames[jobId];
-        if (!(state == STATE_SUBMITTED || (state == STATE_CHALLENGED && g.marked))) revert NotDisputable(jobId, state);
+        if (!(state == STATE_SUBMITTED || (state == STATE_CHALLENGED && g.marked))) {
+            revert NotDisputable(jobId, state);
+        }
         if (block.timestamp >= windowEnd) revert WindowClosed(jobId, windowEnd);
         if (msg.sender == provider) revert ProviderCannotChallenge();
         uint256 existing = disputeOf[jobId][msg.sender];
@@ -395,10 +399,14 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
 
     /// @notice Provider: reveal the result-root preimage `H(result ‖ programDigest ‖ nOps u32 ‖ opTreeRoot)`
     ///         and, when the op tree has more than one leaf, the op-tree root's children `left`, `right`.
-    function revealRoot(uint256 id, bytes32 programDigest, uint32 nOps, bytes32 opTreeRoot, bytes32 left, bytes32 right)
-        external
-        nonReentrant
-    {
+    function revealRoot(
+        uint256 id,
+        bytes32 programDigest,
+        uint32 nOps,
+        bytes32 opTreeRoot,
+        bytes32 left,
+        bytes32 right
+    ) external nonReentrant {
         Dispute storage d = _move(id, Phase.AwaitRoot);
         if (nOps == 0) revert BadOpCount();
         if (sha256(abi.encodePacked(TAG_RESULT, programDigest, nOps, opTreeRoot)) != d.resultRoot) {
@@ -515,7 +523,8 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
         bool ops = p == Phase.OpChoose;
         uint256 count = ops ? d.nOps : d.rows;
         if (uint256(index) << height >= count) {
-            bytes32 pad = ops ? _padRoot(OP_PAD, TAG_OP_NODE, height) : _padRoot(ROW_PAD, TAG_ROW_NODE, height);
+            bytes32 pad =
+                ops ? _padRoot(OP_PAD, TAG_OP_NODE, height) : _padRoot(ROW_PAD, TAG_ROW_NODE, height);
             _finish(id, d, node == pad);
             return;
         }
@@ -627,7 +636,9 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
     }
 
     function _sideOf(Phase p) private pure returns (Side) {
-        return (p == Phase.OpChoose || p == Phase.RowChoose || p == Phase.AwaitStep) ? Side.Challenger : Side.Provider;
+        return (p == Phase.OpChoose || p == Phase.RowChoose || p == Phase.AwaitStep)
+            ? Side.Challenger
+            : Side.Provider;
     }
 
     function _deadline(Dispute storage d) private view returns (uint256) {

@@ -27,9 +27,15 @@ contract VerificationGameTest is GameBase {
     /// @dev Honest challenger against a liar at (wOp, wRow, wCol): the challenger wins, the bisection pins the
     ///      first disputed op and row, the provider's lock is slashed with the reward to the challenger, the buyer
     ///      is refunded and the game ends holding nothing.
-    function _honestBeatsLiar(uint256 seed, uint32 nOps, uint32 rows, uint32 cols, uint32 wOp, uint32 wRow, uint32 wCol)
-        internal
-    {
+    function _honestBeatsLiar(
+        uint256 seed,
+        uint32 nOps,
+        uint32 rows,
+        uint32 cols,
+        uint32 wOp,
+        uint32 wRow,
+        uint32 wCol
+    ) internal {
         GameModel truth = new GameModel(_cfg(seed, nOps, rows, cols));
         GameModel liar = new GameModel(_liar(_cfg(seed, nOps, rows, cols), wOp, wRow, wCol));
         bytes32 jobId = _job(truth, liar);
@@ -49,7 +55,9 @@ contract VerificationGameTest is GameBase {
         // Slash split: 50 % burned, 20 % to the bonded challenger, 30 % to the buyer; stake conserved.
         assertEq(gcx.balanceOf(honest), lock * 2_000 / 10_000, "reward");
         assertEq(gcx.balanceOf(buyer), lock * 3_000 / 10_000, "compensation");
-        assertEq(supplyBefore - gcx.totalSupply(), lock - lock * 2_000 / 10_000 - lock * 3_000 / 10_000, "burn");
+        assertEq(
+            supplyBefore - gcx.totalSupply(), lock - lock * 2_000 / 10_000 - lock * 3_000 / 10_000, "burn"
+        );
         assertGt(supplyBefore - gcx.totalSupply(), 0, "burn share zero");
         assertEq(escrow.challengerOf(jobId), honest);
         assertEq(game.credit(honest), b, "bond not returned");
@@ -60,7 +68,9 @@ contract VerificationGameTest is GameBase {
 
     /// @dev Honest provider against challenger `pl`: the provider wins, the bond goes to it net of the burn, and
     ///      after the window the job settles (the provider is paid).
-    function _honestProviderWins(uint256 seed, uint32 nOps, uint32 rows, uint32 cols, Player memory pl) internal {
+    function _honestProviderWins(uint256 seed, uint32 nOps, uint32 rows, uint32 cols, Player memory pl)
+        internal
+    {
         GameModel truth = new GameModel(_cfg(seed, nOps, rows, cols));
         bytes32 jobId = _job(truth, truth);
         uint256 id = _open(jobId, pl.who);
@@ -115,9 +125,13 @@ contract VerificationGameTest is GameBase {
     }
 
     /// Random liar positions, shapes and seeds.
-    function testFuzz_honestChallenger_vsRandomLiar(uint256 seed, uint32 nOps, uint32 rows, uint32 cols, uint32 w)
-        public
-    {
+    function testFuzz_honestChallenger_vsRandomLiar(
+        uint256 seed,
+        uint32 nOps,
+        uint32 rows,
+        uint32 cols,
+        uint32 w
+    ) public {
         nOps = uint32(bound(nOps, 1, 9));
         rows = uint32(bound(rows, 1, 9));
         cols = uint32(bound(cols, 1, 5));
@@ -180,7 +194,9 @@ contract VerificationGameTest is GameBase {
             address caller = makeAddr("timeout caller");
             vm.prank(caller);
             game.timeout(id);
-            assertEq(uint8(_phase(id)), uint8(VerificationGame.Phase.ChallengerWon), "withholding provider won");
+            assertEq(
+                uint8(_phase(id)), uint8(VerificationGame.Phase.ChallengerWon), "withholding provider won"
+            );
             assertEq(uint8(escrow.stateOf(jobId)), uint8(JobEscrow.State.Refunded));
             // The reward is bound to the bonded challenger, not to whoever sent the winning transaction.
             assertEq(escrow.challengerOf(jobId), honest);
@@ -192,8 +208,11 @@ contract VerificationGameTest is GameBase {
 
     /// A challenger that stops answering loses its bond, at every challenger stage.
     function test_challengerWithholding_losesAtEveryStage() public {
-        VerificationGame.Phase[3] memory targets =
-            [VerificationGame.Phase.OpChoose, VerificationGame.Phase.RowChoose, VerificationGame.Phase.AwaitStep];
+        VerificationGame.Phase[3] memory targets = [
+            VerificationGame.Phase.OpChoose,
+            VerificationGame.Phase.RowChoose,
+            VerificationGame.Phase.AwaitStep
+        ];
         for (uint256 stage = 0; stage < 3; ++stage) {
             GameModel truth = new GameModel(_cfg(20 + stage, 4, 4, 2));
             bytes32 jobId = _job(truth, truth);
@@ -209,7 +228,9 @@ contract VerificationGameTest is GameBase {
             (, uint256 deadline) = game.turnOf(id);
             vm.warp(deadline + 1);
             game.timeout(id);
-            assertEq(uint8(_phase(id)), uint8(VerificationGame.Phase.ProviderWon), "withholding challenger won");
+            assertEq(
+                uint8(_phase(id)), uint8(VerificationGame.Phase.ProviderWon), "withholding challenger won"
+            );
             assertGt(game.credit(provider), 0);
         }
     }
@@ -246,7 +267,9 @@ contract VerificationGameTest is GameBase {
 
     // ------------------------------------------------------------ honest provider vs a random challenger
 
-    function testFuzz_honestProvider_vsRandomChallenger(uint256 seed, uint256 rnd, uint32 nOps, uint32 rows) public {
+    function testFuzz_honestProvider_vsRandomChallenger(uint256 seed, uint256 rnd, uint32 nOps, uint32 rows)
+        public
+    {
         nOps = uint32(bound(nOps, 1, 9));
         rows = uint32(bound(rows, 1, 9));
         _honestProviderWins(seed, nOps, rows, 3, Player(makeAddr("random"), RANDOM, rnd));
@@ -312,7 +335,8 @@ contract VerificationGameTest is GameBase {
         vm.prank(honest);
         game.choose(id, true); // op 1
         (bytes memory body0, bytes memory body1) = (truth.body(0), truth.body(1));
-        (bytes32 tree0, bytes32 rl, bytes32 rr) = (truth.treeRootOf(0), truth.rowNode(0, 0, 0), truth.rowNode(0, 0, 1));
+        (bytes32 tree0, bytes32 rl, bytes32 rr) =
+            (truth.treeRootOf(0), truth.rowNode(0, 0, 0), truth.rowNode(0, 0, 1));
         vm.startPrank(provider);
         vm.expectRevert(VerificationGame.BadOpBody.selector); // op 0's body at index 1
         game.revealOp(id, body0, tree0, rl, rr);
@@ -349,7 +373,11 @@ contract VerificationGameTest is GameBase {
             game.timeout(accIds[i]);
             assertEq(uint8(_phase(accIds[i])), uint8(VerificationGame.Phase.ProviderWon));
         }
-        assertEq(uint8(escrow.stateOf(jobId)), uint8(JobEscrow.State.Challenged), "a lost sham dispute ended the job");
+        assertEq(
+            uint8(escrow.stateOf(jobId)),
+            uint8(JobEscrow.State.Challenged),
+            "a lost sham dispute ended the job"
+        );
         // The honest challenger and three more accomplices open later in the window.
         uint256 honestId = _open(jobId, honest);
         uint256[] memory ids = new uint256[](4);
@@ -369,7 +397,9 @@ contract VerificationGameTest is GameBase {
         vm.warp(windowEnd);
         vm.expectRevert(abi.encodeWithSelector(VerificationGame.NotSettleable.selector, jobId));
         game.settle(jobId);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongState.selector, jobId, JobEscrow.State.Challenged));
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.WrongState.selector, jobId, JobEscrow.State.Challenged)
+        );
         escrow.finalize(jobId);
         uint256 b2 = game.bond();
         address late = makeAddr("late");
@@ -380,7 +410,9 @@ contract VerificationGameTest is GameBase {
 
         _playAll(ids, pls, truth, liar, false);
 
-        assertEq(uint8(_phase(honestId)), uint8(VerificationGame.Phase.ChallengerWon), "honest challenger lost");
+        assertEq(
+            uint8(_phase(honestId)), uint8(VerificationGame.Phase.ChallengerWon), "honest challenger lost"
+        );
         _checkOneVsFive(jobId, lock, b, acc);
     }
 
@@ -388,18 +420,24 @@ contract VerificationGameTest is GameBase {
         assertEq(uint8(escrow.stateOf(jobId)), uint8(JobEscrow.State.Refunded));
         assertEq(escrow.challengerOf(jobId), honest, "reward not bound to the winner");
         assertEq(gcx.balanceOf(honest), lock * 2_000 / 10_000);
-        for (uint256 i = 0; i < 5; ++i) assertEq(gcx.balanceOf(acc[i]), 0, "an accomplice was paid from the slash");
+        for (uint256 i = 0; i < 5; ++i) {
+            assertEq(gcx.balanceOf(acc[i]), 0, "an accomplice was paid from the slash");
+        }
         // Bond conservation: 6 bonds in = 1 back to the honest + Σ accomplices' ends.
         uint256 provCredit = game.credit(provider);
         uint256 sinkCredit = game.credit(burnSink);
         uint256 back = game.credit(honest);
-        for (uint256 i = 0; i < 5; ++i) back += game.credit(acc[i]);
+        for (uint256 i = 0; i < 5; ++i) {
+            back += game.credit(acc[i]);
+        }
         assertEq(provCredit + sinkCredit + back, 6 * b, "bonds not conserved");
         assertEq(address(game).balance, 6 * b);
         (, uint32 live,) = game.jobGames(jobId);
         assertEq(live, 0);
         address[] memory all = new address[](7);
-        for (uint256 i = 0; i < 5; ++i) all[i] = acc[i];
+        for (uint256 i = 0; i < 5; ++i) {
+            all[i] = acc[i];
+        }
         all[5] = honest;
         all[6] = provider;
         _drain(all);
@@ -546,7 +584,9 @@ contract VerificationGameTest is GameBase {
         uint256 end = block.timestamp + game.maxDisputeLength();
         vm.prank(ch);
         vm.expectRevert(
-            abi.encodeWithSelector(VerificationGame.DisputeOutlivesEscrow.selector, end, block.timestamp + 3 days)
+            abi.encodeWithSelector(
+                VerificationGame.DisputeOutlivesEscrow.selector, end, block.timestamp + 3 days
+            )
         );
         game.open{value: b}(jobId);
         assertEq(uint8(escrow.stateOf(jobId)), uint8(JobEscrow.State.Submitted), "freeze not rolled back");
@@ -572,7 +612,9 @@ contract VerificationGameTest is GameBase {
 
     function test_admin_params() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, address(this), bytes32(0))
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, address(this), bytes32(0)
+            )
         );
         game.setBondParams(1, 21_000, 1, 1);
         vm.startPrank(admin);
@@ -601,7 +643,9 @@ contract JobEscrowResolveAgainstTest is GameBase {
         uint256 lock = escrow.stakeLockOf(jobId);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, address(this), escrow.CHALLENGER_GAME_ROLE()
+                IAccessControl.AccessControlUnauthorizedAccount.selector,
+                address(this),
+                escrow.CHALLENGER_GAME_ROLE()
             )
         );
         escrow.resolveAgainstProvider(jobId, winner);
@@ -609,7 +653,9 @@ contract JobEscrowResolveAgainstTest is GameBase {
         vm.expectRevert(JobEscrow.ZeroAddress.selector);
         escrow.resolveAgainstProvider(jobId, address(0));
         escrow.resolveAgainstProvider(jobId, winner);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongState.selector, jobId, JobEscrow.State.Refunded));
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.WrongState.selector, jobId, JobEscrow.State.Refunded)
+        );
         escrow.resolveAgainstProvider(jobId, winner);
         vm.stopPrank();
         assertEq(escrow.challengerOf(jobId), winner);
@@ -635,7 +681,9 @@ contract VerificationGameInvariantTest is GameBase {
     function test_handlerReachesBothOutcomes() public {
         handler.openJob(true);
         handler.openDispute(0, 0, true, 1);
-        for (uint256 i = 0; i < 20; ++i) handler.move(0);
+        for (uint256 i = 0; i < 20; ++i) {
+            handler.move(0);
+        }
         assertEq(handler.ghostChallengerWon(), 1, "the honest challenger did not win");
         handler.openJob(false);
         handler.openDispute(1, 1, false, 2);
@@ -672,12 +720,16 @@ contract VerificationGameInvariantTest is GameBase {
         for (uint256 i = 0; i < handler.jobCount(); ++i) {
             bytes32 jobId = handler.jobs(i);
             (, uint32 live,) = game.jobGames(jobId);
-            if (escrow.stateOf(jobId) == JobEscrow.State.Finalized) assertEq(live, 0, "paid with a live dispute");
+            if (escrow.stateOf(jobId) == JobEscrow.State.Finalized) {
+                assertEq(live, 0, "paid with a live dispute");
+            }
         }
         for (uint256 i = 0; i < handler.disputeCount(); ++i) {
             VerificationGame.Dispute memory d = game.getDispute(handler.disputes(i));
             if (d.phase == VerificationGame.Phase.ChallengerWon) {
-                assertEq(uint8(escrow.stateOf(d.jobId)), uint8(JobEscrow.State.Refunded), "won but not refunded");
+                assertEq(
+                    uint8(escrow.stateOf(d.jobId)), uint8(JobEscrow.State.Refunded), "won but not refunded"
+                );
             }
         }
     }

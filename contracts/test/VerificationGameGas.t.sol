@@ -35,11 +35,15 @@ contract VerificationGameGasTest is GameBase {
     }
 
     function _tokens(bytes memory data) internal pure returns (uint256 t) {
-        for (uint256 i = 0; i < data.length; ++i) t += data[i] == 0 ? 1 : 4;
+        for (uint256 i = 0; i < data.length; ++i) {
+            t += data[i] == 0 ? 1 : 4;
+        }
     }
 
     /// @dev Send `data` from `from` to the game, and account and log its gas under `kind`.
-    function _send(Tally memory t, string memory kind, address from, bytes memory data, uint256 value) internal {
+    function _send(Tally memory t, string memory kind, address from, bytes memory data, uint256 value)
+        internal
+    {
         vm.prank(from);
         (bool ok, bytes memory ret) = address(game).call{value: value}(data);
         if (!ok) {
@@ -75,7 +79,9 @@ contract VerificationGameGasTest is GameBase {
         bytes32 jobId = _job(truth, liar);
         uint256 b = game.bond();
         vm.deal(honest, b);
-        console.log(string.concat("ops ", vm.toString(nOps), " x rows ", vm.toString(rows), ": kind, exec, tx"));
+        console.log(
+            string.concat("ops ", vm.toString(nOps), " x rows ", vm.toString(rows), ": kind, exec, tx")
+        );
         _send(t, "open", honest, abi.encodeCall(VerificationGame.open, (jobId)), b);
         uint256 id = game.disputeCount();
 
@@ -88,18 +94,27 @@ contract VerificationGameGasTest is GameBase {
         uint256 rowDepth = liar.rowDepth();
         assertLe(t.moves - 1, 2 * (opDepth + rowDepth + 2), "round bound");
         console.log("  total (moves, exec, tx)", t.moves, t.exec, t.tx);
-
     }
 
     function _next(Tally memory t, uint256 id, GameModel truth, GameModel liar) internal {
         VerificationGame.Dispute memory d = game.getDispute(id);
         VerificationGame.Phase p = d.phase;
-        if (p == VerificationGame.Phase.AwaitRoot) _revealRoot(t, id, liar);
-        else if (p == VerificationGame.Phase.OpBisect || p == VerificationGame.Phase.RowBisect) _bisect(t, d, id, liar);
-        else if (p == VerificationGame.Phase.OpChoose || p == VerificationGame.Phase.RowChoose) _choose(t, d, id, truth);
-        else if (p == VerificationGame.Phase.AwaitOp) _revealOp(t, d, id, liar);
-        else if (p == VerificationGame.Phase.AwaitRow) {
-            _send(t, "revealRow", provider, abi.encodeCall(VerificationGame.revealRow, (id, liar.rowBytes(d.op, d.index))), 0);
+        if (p == VerificationGame.Phase.AwaitRoot) {
+            _revealRoot(t, id, liar);
+        } else if (p == VerificationGame.Phase.OpBisect || p == VerificationGame.Phase.RowBisect) {
+            _bisect(t, d, id, liar);
+        } else if (p == VerificationGame.Phase.OpChoose || p == VerificationGame.Phase.RowChoose) {
+            _choose(t, d, id, truth);
+        } else if (p == VerificationGame.Phase.AwaitOp) {
+            _revealOp(t, d, id, liar);
+        } else if (p == VerificationGame.Phase.AwaitRow) {
+            _send(
+                t,
+                "revealRow",
+                provider,
+                abi.encodeCall(VerificationGame.revealRow, (id, liar.rowBytes(d.op, d.index))),
+                0
+            );
         } else {
             bytes memory row = liar.rowBytes(d.op, d.row);
             _send(t, "step", honest, abi.encodeCall(VerificationGame.step, (id, d.cols - 1, row)), 0);
@@ -111,7 +126,8 @@ contract VerificationGameGasTest is GameBase {
         bytes32 l = h == 0 ? bytes32(0) : liar.opNode(h - 1, 0);
         bytes32 r = h == 0 ? bytes32(0) : liar.opNode(h - 1, 1);
         bytes memory data = abi.encodeCall(
-            VerificationGame.revealRoot, (id, liar.PROGRAM_DIGEST(), liar.config().nOps, liar.opTreeRoot(), l, r)
+            VerificationGame.revealRoot,
+            (id, liar.PROGRAM_DIGEST(), liar.config().nOps, liar.opTreeRoot(), l, r)
         );
         _send(t, "revealRoot", provider, data, 0);
     }
@@ -121,10 +137,18 @@ contract VerificationGameGasTest is GameBase {
         uint256 i = 2 * uint256(d.index);
         bytes32 l = ops ? liar.opNode(d.height - 1, i) : liar.rowNode(d.op, d.height - 1, i);
         bytes32 r = ops ? liar.opNode(d.height - 1, i + 1) : liar.rowNode(d.op, d.height - 1, i + 1);
-        _send(t, ops ? "bisect (op)" : "bisect (row)", provider, abi.encodeCall(VerificationGame.bisect, (id, l, r)), 0);
+        _send(
+            t,
+            ops ? "bisect (op)" : "bisect (row)",
+            provider,
+            abi.encodeCall(VerificationGame.bisect, (id, l, r)),
+            0
+        );
     }
 
-    function _choose(Tally memory t, VerificationGame.Dispute memory d, uint256 id, GameModel truth) internal {
+    function _choose(Tally memory t, VerificationGame.Dispute memory d, uint256 id, GameModel truth)
+        internal
+    {
         bool ops = d.phase == VerificationGame.Phase.OpChoose;
         uint256 i = 2 * uint256(d.index);
         bytes32 mine = ops ? truth.opNode(d.height - 1, i) : truth.rowNode(d.op, d.height - 1, i);
@@ -132,7 +156,9 @@ contract VerificationGameGasTest is GameBase {
         _send(t, ops ? "choose (op)" : "choose (row)", honest, data, 0);
     }
 
-    function _revealOp(Tally memory t, VerificationGame.Dispute memory d, uint256 id, GameModel liar) internal {
+    function _revealOp(Tally memory t, VerificationGame.Dispute memory d, uint256 id, GameModel liar)
+        internal
+    {
         uint32 k = d.index;
         uint8 h = liar.rowDepth();
         bytes memory data = abi.encodeCall(

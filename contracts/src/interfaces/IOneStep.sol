@@ -41,7 +41,10 @@ interface IOneStep {
     ///         than the program's op k, an output header that does not follow from the operands): the provider
     ///         loses without an element.
     /// @return rowCommit A commitment to the revealed row the game stores for {decide} (nonzero when `leafValid`).
-    function revealRow(Pinned calldata p, bytes calldata proof) external view returns (bool leafValid, bytes32 rowCommit);
+    function revealRow(Pinned calldata p, bytes calldata proof)
+        external
+        view
+        returns (bool leafValid, bytes32 rowCommit);
 
     /// @notice The verdict on element `(p.row, col)`: recompute it from the operands (proven in `proof` against
     ///         the provider's earlier commitments and the buyer's inputs) and compare it with the provider's

@@ -45,9 +45,13 @@ abstract contract GameBase is GCXFixtures {
 
     function setUp() public virtual {
         _deployGCX();
-        escrow = new JobEscrow(IERC20(address(musd)), admin, makeAddr("treasury"), makeAddr("feeSink"), 100, 2_000, 60);
+        escrow = new JobEscrow(
+            IERC20(address(musd)), admin, makeAddr("treasury"), makeAddr("feeSink"), 100, 2_000, 60
+        );
         oneStep = new MockOneStep();
-        game = new VerificationGame(IChallengeHook(address(escrow)), IOneStep(address(oneStep)), admin, burnSink);
+        game = new VerificationGame(
+            IChallengeHook(address(escrow)), IOneStep(address(oneStep)), admin, burnSink
+        );
         vm.startPrank(admin);
         escrow.grantRole(escrow.CHALLENGER_GAME_ROLE(), address(game));
         registry.grantRole(registry.LOCKER_ROLE(), address(escrow));
@@ -61,7 +65,11 @@ abstract contract GameBase is GCXFixtures {
 
     // ------------------------------------------------------------ models and jobs
 
-    function _cfg(uint256 seed, uint32 nOps, uint32 rows, uint32 cols) internal pure returns (GameModel.Config memory c) {
+    function _cfg(uint256 seed, uint32 nOps, uint32 rows, uint32 cols)
+        internal
+        pure
+        returns (GameModel.Config memory c)
+    {
         c.seed = seed;
         c.nOps = nOps;
         c.rows = rows;
@@ -128,7 +136,11 @@ abstract contract GameBase is GCXFixtures {
             bytes32 r = h == 0 ? bytes32(0) : m.opNode(h - 1, 1);
             game.revealRoot(id, m.PROGRAM_DIGEST(), m.config().nOps, m.opTreeRoot(), l, r);
         } else if (p == VerificationGame.Phase.OpBisect) {
-            game.bisect(id, m.opNode(d.height - 1, 2 * uint256(d.index)), m.opNode(d.height - 1, 2 * uint256(d.index) + 1));
+            game.bisect(
+                id,
+                m.opNode(d.height - 1, 2 * uint256(d.index)),
+                m.opNode(d.height - 1, 2 * uint256(d.index) + 1)
+            );
         } else if (p == VerificationGame.Phase.AwaitOp) {
             uint32 k = d.index;
             uint8 h = m.rowDepth();
@@ -196,9 +208,13 @@ abstract contract GameBase is GCXFixtures {
     ///      round-robin, until all have ended. A side whose deadline has passed is timed out; when nobody could
     ///      move (everyone left withholds), time jumps past the nearest deadline; otherwise a block (12 s) passes
     ///      per round.
-    function _playAll(uint256[] memory ids, Player[] memory players, GameModel truth, GameModel posted, bool providerWithholds)
-        internal
-    {
+    function _playAll(
+        uint256[] memory ids,
+        Player[] memory players,
+        GameModel truth,
+        GameModel posted,
+        bool providerWithholds
+    ) internal {
         for (uint256 round = 0; round < 2_000; ++round) {
             bool any;
             bool moved;
@@ -214,7 +230,9 @@ abstract contract GameBase is GCXFixtures {
                 } else if (side == VerificationGame.Side.Provider && !providerWithholds) {
                     _providerMove(id, posted);
                     moved = true;
-                } else if (side == VerificationGame.Side.Challenger && _challengerMove(id, players[n], truth, posted)) {
+                } else if (
+                    side == VerificationGame.Side.Challenger && _challengerMove(id, players[n], truth, posted)
+                ) {
                     moved = true;
                 } else if (deadline < nearest) {
                     nearest = deadline;

@@ -58,7 +58,9 @@ contract GameHandler is CommonBase, StdCheats, StdUtils {
         liar = liar_;
         buyer = buyer_;
         provider = provider_;
-        for (uint256 i = 0; i < 4; ++i) challengers.push(makeAddr(string.concat("inv challenger ", vm.toString(i))));
+        for (uint256 i = 0; i < 4; ++i) {
+            challengers.push(makeAddr(string.concat("inv challenger ", vm.toString(i))));
+        }
     }
 
     function disputeCount() external view returns (uint256) {
@@ -124,7 +126,8 @@ contract GameHandler is CommonBase, StdCheats, StdUtils {
             VerificationGame.Dispute memory d = game.getDispute(id);
             if (d.phase >= VerificationGame.Phase.ProviderWon) continue;
             (VerificationGame.Side side, uint256 deadline) = game.turnOf(id);
-            bool honestOnTurn = side == VerificationGame.Side.Provider ? !lying[d.jobId] : strategy[id] == HONEST;
+            bool honestOnTurn =
+                side == VerificationGame.Side.Provider ? !lying[d.jobId] : strategy[id] == HONEST;
             if (honestOnTurn && deadline >= block.timestamp && block.timestamp + dt > deadline) {
                 dt = deadline - block.timestamp;
             }
@@ -178,7 +181,13 @@ contract GameHandler is CommonBase, StdCheats, StdUtils {
             game.bisect(id, m.opNode(d.height - 1, i), m.opNode(d.height - 1, i + 1));
         } else if (p == VerificationGame.Phase.AwaitOp) {
             uint8 h = m.rowDepth();
-            game.revealOp(id, m.body(d.index), m.treeRootOf(d.index), m.rowNode(d.index, h - 1, 0), m.rowNode(d.index, h - 1, 1));
+            game.revealOp(
+                id,
+                m.body(d.index),
+                m.treeRootOf(d.index),
+                m.rowNode(d.index, h - 1, 0),
+                m.rowNode(d.index, h - 1, 1)
+            );
         } else if (p == VerificationGame.Phase.RowBisect) {
             uint256 i = 2 * uint256(d.index);
             game.bisect(id, m.rowNode(d.op, d.height - 1, i), m.rowNode(d.op, d.height - 1, i + 1));
@@ -237,7 +246,9 @@ contract GameHandler is CommonBase, StdCheats, StdUtils {
         if (d.phase == VerificationGame.Phase.ChallengerWon) ++ghostChallengerWon;
         if (d.phase == VerificationGame.Phase.ProviderWon) ++ghostProviderWon;
         if (d.phase == VerificationGame.Phase.ChallengerWon && !lie) ++ghostHonestLost; // honest provider lost
-        if (d.phase == VerificationGame.Phase.ProviderWon && lie && strategy[id] == HONEST) ++ghostHonestLost;
+        if (d.phase == VerificationGame.Phase.ProviderWon && lie && strategy[id] == HONEST) {
+            ++ghostHonestLost;
+        }
     }
 
     /// @dev Σ live bonds.
@@ -251,6 +262,8 @@ contract GameHandler is CommonBase, StdCheats, StdUtils {
     /// @dev Σ credits of every account that can hold one.
     function credits(address burnSink) external view returns (uint256 sum) {
         sum = game.credit(provider) + game.credit(burnSink);
-        for (uint256 i = 0; i < challengers.length; ++i) sum += game.credit(challengers[i]);
+        for (uint256 i = 0; i < challengers.length; ++i) {
+            sum += game.credit(challengers[i]);
+        }
     }
 }

@@ -3,7 +3,11 @@ pragma solidity 0.8.37;
 
 /// @notice The test "program": element (op, row, col)'s correct value, and reading an element out of row bytes.
 library GameTruth {
-    function value(uint256 seed, uint32 op, uint32 row, uint32 col, uint8 dtype) internal pure returns (int256) {
+    function value(uint256 seed, uint32 op, uint32 row, uint32 col, uint8 dtype)
+        internal
+        pure
+        returns (int256)
+    {
         uint256 h = uint256(keccak256(abi.encode(seed, op, row, col)));
         return dtype == 1 ? int256(int8(uint8(h))) : int256(int32(uint32(h)));
     }
@@ -12,8 +16,8 @@ library GameTruth {
     function read(bytes memory row, uint32 col, uint8 dtype) internal pure returns (int256) {
         if (dtype == 1) return int256(int8(uint8(row[col])));
         uint256 o = uint256(col) * 4;
-        uint32 u = uint32(uint8(row[o])) | (uint32(uint8(row[o + 1])) << 8) | (uint32(uint8(row[o + 2])) << 16)
-            | (uint32(uint8(row[o + 3])) << 24);
+        uint32 u = uint32(uint8(row[o])) | (uint32(uint8(row[o + 1])) << 8)
+            | (uint32(uint8(row[o + 2])) << 16) | (uint32(uint8(row[o + 3])) << 24);
         return int256(int32(u));
     }
 }
@@ -132,15 +136,21 @@ contract GameModel {
         bytes32[] memory leaves = new bytes32[](width);
         bytes memory hdr = header(k);
         for (uint32 i = 0; i < width; ++i) {
-            if (i >= c.rows) leaves[i] = ROW_PAD;
-            else if (c.sparse && i != c.sRow) leaves[i] = sha256(abi.encode("synthetic row", k, i));
-            else leaves[i] = sha256(abi.encodePacked(TAG_ROW_LEAF, N_INPUTS + k, i, c.dtype, c.cols, rowBytes(k, i)));
+            if (i >= c.rows) {
+                leaves[i] = ROW_PAD;
+            } else if (c.sparse && i != c.sRow) {
+                leaves[i] = sha256(abi.encode("synthetic row", k, i));
+            } else {
+                leaves[i] =
+                    sha256(abi.encodePacked(TAG_ROW_LEAF, N_INPUTS + k, i, c.dtype, c.cols, rowBytes(k, i)));
+            }
         }
         bytes32 treeRoot = _tree(leaves, TAG_ROW_NODE, _rowNode[k]);
         treeRootOf[k] = treeRoot;
         bytes32 tensorRoot = sha256(abi.encodePacked(TAG_TENSOR, hdr, treeRoot));
         // relu(tensor N_INPUTS + k - 1): opcode 3, one input, no attributes.
-        bytes memory b = abi.encodePacked(k, uint8(3), uint8(1), N_INPUTS + k - 1, uint32(0), int32(0), uint8(0), int8(0));
+        bytes memory b =
+            abi.encodePacked(k, uint8(3), uint8(1), N_INPUTS + k - 1, uint32(0), int32(0), uint8(0), int8(0));
         b = abi.encodePacked(b, hdr, tensorRoot);
         require(b.length == 66, "body");
         _body[k] = b;
