@@ -33,6 +33,7 @@ import {IChallengeHook} from "./interfaces/IChallengeHook.sol";
 /// | Submitted | finalize                    | anyone                | now >= challengeDeadline      | Finalized |
 /// | Challenged| resolve(providerWon = true) | CHALLENGER_GAME_ROLE  | any time                      | Finalized |
 /// | Challenged| resolve(providerWon = false)| CHALLENGER_GAME_ROLE  | any time                      | Refunded  |
+/// | Challenged| resolveAgainstProvider      | CHALLENGER_GAME_ROLE  | any time                      | Refunded  |
 /// | Challenged| timeoutDispute (no slash)   | anyone                | now >= disputeDeadlineOf      | Refunded  |
 ///
 /// Finalized and Refunded are terminal; a job id is never reused. A job id is bound to its buyer: its top 20 bytes
@@ -143,7 +144,8 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
     mapping(bytes32 jobId => uint256) public disputeDeadlineOf;
 
     mapping(bytes32 jobId => Job) private _jobs;
-    /// @notice The challenger of each challenged job (reward recipient of the slash).
+    /// @notice The challenger of each challenged job (reward recipient of the slash): the first dispute's opener,
+    ///         replaced by the winner in {resolveAgainstProvider}.
     mapping(bytes32 jobId => address) public challengerOf;
 
     // ---------------------------------------------------------------- events
@@ -468,6 +470,21 @@ contract JobEscrow is IChallengeHook, AccessControl, ReentrancyGuardTransient {
         // Refund the buyer and slash the stake the job locked (reward to the challenger, compensation to the
         // buyer). A failing slash reverts the whole resolve (the job stays Challenged, its payment escrowed and
         // its stake locked) so a cheater never keeps its stake silently.
+        _refundBuyer(jobId, j, true);
+    }
+
+    /// @inheritdoc IChallengeHook
+    function resolveAgainstProvider(bytes32 jobId, address challenger)
+        external
+        nonReentrant
+        onlyRole(CHALLENGER_GAME_ROLE)
+    {
+        if (challenger == address(0)) revert ZeroAddress();
+        Job storage j = _jobs[jobId];
+        State s = j.state;
+        if (s != State.Challenged) revert WrongState(jobId, s);
+        challengerOf[jobId] = challenger;
+        emit JobResolved(jobId, false);
         _refundBuyer(jobId, j, true);
     }
 

@@ -326,7 +326,8 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
         emit UnbondingDelayUpdated(old, newDelay);
     }
 
-    /// @notice Set the slash split in basis points (must sum to 10 000). Only `DEFAULT_ADMIN_ROLE`.
+    /// @notice Set the slash split in basis points (must sum to 10 000, with a non-zero burn share). Only
+    ///         `DEFAULT_ADMIN_ROLE`.
     /// @param burnBps Share burned.
     /// @param rewardBps Share paid to the `rewardTo` of a slash.
     /// @param compensationBps Share paid to the `compensateTo` of a slash.
@@ -364,7 +365,9 @@ contract StakingRegistry is AccessControl, ReentrancyGuardTransient {
     }
 
     function _setSlashSplit(uint16 burnBps, uint16 rewardBps, uint16 compensationBps) private {
-        if (uint256(burnBps) + rewardBps + compensationBps != BPS) {
+        // The burn share is never zero: a challenger colluding with the slashed account (or the account itself)
+        // must not be able to recycle the whole stake through the reward and compensation shares.
+        if (burnBps == 0 || uint256(burnBps) + rewardBps + compensationBps != BPS) {
             revert InvalidSlashSplit(burnBps, rewardBps, compensationBps);
         }
         slashBurnBps = burnBps;

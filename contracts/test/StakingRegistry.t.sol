@@ -215,6 +215,12 @@ contract StakingRegistryTest is GCXFixtures {
         registry.setSlashSplit(5_000, 5_000, 1);
     }
 
+    function test_setSlashSplit_revertsOnZeroBurn() public {
+        vm.expectRevert(abi.encodeWithSelector(StakingRegistry.InvalidSlashSplit.selector, 0, 5_000, 5_000));
+        vm.prank(admin);
+        registry.setSlashSplit(0, 5_000, 5_000);
+    }
+
     function test_setSlashSplit_revertsForNonAdmin() public {
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -623,7 +629,7 @@ contract StakingRegistryTest is GCXFixtures {
         unbonding = bound(unbonding, 0, CAP / 2);
         vm.assume(bonded + unbonding > 0);
         amount = bound(amount, 1, CAP);
-        burnBps = uint16(bound(burnBps, 0, 10_000));
+        burnBps = uint16(bound(burnBps, 1, 10_000));
         rewardBps = uint16(bound(rewardBps, 0, 10_000 - burnBps));
         uint16 compBps = 10_000 - burnBps - rewardBps;
         vm.prank(admin);
@@ -653,7 +659,7 @@ contract StakingRegistryTest is GCXFixtures {
 
     function testFuzz_setSlashSplit(uint16 a, uint16 b, uint16 c) public {
         vm.prank(admin);
-        if (uint256(a) + b + c != 10_000) {
+        if (a == 0 || uint256(a) + b + c != 10_000) {
             vm.expectRevert(abi.encodeWithSelector(StakingRegistry.InvalidSlashSplit.selector, a, b, c));
             registry.setSlashSplit(a, b, c);
         } else {

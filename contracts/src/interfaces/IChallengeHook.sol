@@ -18,6 +18,17 @@ interface IChallengeHook {
     ///        and the provider's stake is slashed.
     function resolve(bytes32 jobId, bool providerWon) external;
 
+    /// @notice End the dispute on job `jobId` against its provider (state Challenged → Refunded), like
+    ///         `resolve(jobId, false)`, with the slash's reward share paid to `challenger`: the game's first
+    ///         successful challenger, which need not be the one that opened the first dispute.
+    /// @param jobId The job.
+    /// @param challenger The bonded challenger that won (non-zero).
+    function resolveAgainstProvider(bytes32 jobId, address challenger) external;
+
+    /// @notice When the escrow's backstop {timeoutDispute} becomes callable for job `jobId` (zero before it is
+    ///         challenged). A game must end every dispute on the job before then.
+    function disputeDeadlineOf(bytes32 jobId) external view returns (uint256);
+
     /// @notice What a dispute contract needs to know about job `jobId`.
     /// @return provider The provider that posted the result.
     /// @return buyer The buyer that paid for the job.
