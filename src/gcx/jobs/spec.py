@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 from eth_hash.auto import keccak
 
 from gcx.tp.commit import (
