@@ -28,8 +28,6 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_hash.auto import keccak
 
 from gcx.backoff import Backoff
@@ -68,6 +66,7 @@ from .core import (
     select_provider,
     submit_deadline,
 )
+from .mismatches import MismatchDesk, mismatch_message
 from .store import JobStore
 
 log = logging.getLogger("gcx.coordinator.jobs")
@@ -75,10 +74,8 @@ DELIVERY_BACKOFF = Backoff(initial_s=0.5, max_s=10.0)
 OFFER_TIMEOUT_S = 15.0
 DIAL_TIMEOUT_S = 5.0
 WATCH_EVERY_S = 1.0
-MISMATCH_BACKOFF_S = 60.0
 FOLLOWED = ("ResultSubmitted", "JobFinalized", "JobRefunded", "JobChallenged")
 PROVIDER_ROLE, VERIFIER_ROLE = 0, 2  # StakingRegistry.Role
-MISMATCH_DOMAIN = b"gcx-mismatch/1"
 
 
 def hx(b: bytes | None) -> str | None:
@@ -94,11 +91,6 @@ def parse_hex(text: str, size: int, what: str) -> bytes:
         return bytes.fromhex(text[2:])
     except ValueError:
         raise JobsError(422, "invalid_request", f"{what} must be 0x and {2 * size} hex digits") from None
-
-
-def mismatch_message(job_id: bytes, evidence: bytes) -> bytes:
-    """What a verifier signs (EIP-191 personal_sign) to report a mismatch."""
-    return MISMATCH_DOMAIN + job_id + keccak(evidence)
 
 
 class JobBook:
@@ -121,13 +113,12 @@ class JobBook:
         self.host: Any = None
         self._delivering: set[str] = set()
         self._refunding: set[str] = set()
-        self._checking: set[str] = set()  # verifiers with a mismatch check in flight
-        self._failed_at: dict[str, float] = {}  # verifier → when its last evidence failed
         self._tx_lock = trio.Lock()  # one transaction at a time from the coordinator's key
         self._nursery: trio.Nursery | None = None
         self._started: float | None = None  # when run() started (see watch_once)
         self.free_stake: dict[str, int] = {}  # lower-cased address → bonded stake not locked
         self.lock: LockParams | None = None  # JobEscrow's lock rule, read from the chain
+        self.mismatches = MismatchDesk(store, chain, self._decode_stored, clock)
 
     def _now(self) -> int:
         return int(self.clock())
@@ -602,77 +593,8 @@ class JobBook:
     # -- mismatches --------------------------------------------------------------------------
 
     async def mismatch(self, job_id: str, evidence_b64: str, verifier: str, signature: str) -> dict[str, Any]:
-        """Check a verifier's evidence; flag the provider when it holds (see the spec)."""
-        from verifier.compare import EvidenceError, decode_mismatch
-
-        key = job_id.lower()
-        job = self.store.job(key)
-        if job is None:
-            raise JobsError(404, "unknown_job", f"no job {job_id}")
-        try:
-            evidence = base64.b64decode(evidence_b64, validate=True)
-            record = decode_mismatch(evidence)
-        except (ValueError, EvidenceError) as exc:
-            raise JobsError(422, "bad_evidence", f"the evidence does not decode: {exc}") from None
-        try:
-            sig = bytes.fromhex(signature[2:] if signature.startswith("0x") else signature)
-            message = mismatch_message(bytes.fromhex(key[2:]), evidence)
-            signer = str(Account.recover_message(encode_defunct(primitive=message), signature=sig))
-        except Exception:
-            raise JobsError(401, "bad_signature", "the signature does not recover") from None
-        if signer.lower() != verifier.lower():
-            raise JobsError(401, "bad_signature", f"the signature is by {signer}, not {verifier}")
-        who = signer.lower()
-        if who in self._checking:
-            raise JobsError(429, "rate_limited", "a check of this verifier's evidence is in flight")
-        failed = self._failed_at.get(who)
-        if failed is not None and self.clock() - failed < MISMATCH_BACKOFF_S:
-            raise JobsError(
-                429, "rate_limited", f"this verifier's last evidence failed; wait {MISMATCH_BACKOFF_S:g} s"
-            )
-        self._checking.add(who)  # before the first await: one check per verifier at a time
-        try:
-            holds = await self._check_evidence(key, signer, record)
-        finally:
-            self._checking.discard(who)
-        if not holds:
-            self._failed_at[who] = self.clock()
-            raise JobsError(422, "bad_evidence", "the evidence does not hold")
-        job = self.store.job(key)
-        assert job is not None
-        self.store.add_mismatch(job, who, record.op_index, record.row, evidence, self._now())
-        log.warning("job %s: verified mismatch at op %d by %s; provider %s flagged", key, record.op_index, who,
-                    job["provider_address"])  # fmt: skip
-        return {"accepted": True, "provider_flagged": True}
-
-    async def _check_evidence(self, key: str, signer: str, record: Any) -> bool:
-        """Whether ``record`` holds against job ``key``, after the stake and state checks."""
-        from gcx.tp.backends import NumpyBackend
-        from verifier.compare import check_mismatch
-
-        try:
-            active = await trio.to_thread.run_sync(
-                self.chain.call, "StakingRegistry", "isActive", signer, VERIFIER_ROLE
-            )
-        except GCXError as exc:
-            raise JobsError(503, "jobs_unavailable", f"cannot read the verifier's stake: {exc}") from None
-        if not active:
-            raise JobsError(403, "not_a_verifier", f"{signer} is not an active verifier in StakingRegistry")
-        job = self.store.job(key)
-        assert job is not None
-        if job["state"] not in ("submitted", "challenged") or job["result_root"] != hx(record.result_root):
-            raise JobsError(
-                409, "wrong_state", f"job {key} is {job['state']} with result root {job['result_root']}"
-            )
-        jobfile = await self._decode_stored(key)
-
-        def check() -> bool:
-            try:
-                return check_mismatch(jobfile.program, jobfile.values(), NumpyBackend(), record)
-            except GCXError:
-                return False
-
-        return await trio.to_thread.run_sync(check)
+        """Check a verifier's evidence; flag the provider when it holds (:class:`~.mismatches.MismatchDesk`)."""
+        return await self.mismatches.report(job_id, evidence_b64, verifier, signature)
 
     def close(self) -> None:
         """Close the job book's SQLite file."""
