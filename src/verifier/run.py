@@ -201,6 +201,9 @@ class VerifierConfig:
     rpc_url: str | None
     deployment: Path | None
     reference: Path | None
+    wrong_op: int | None = None
+    """``fault.wrong_op``: corrupt this op in every re-execution (a dishonest challenger, for
+    tests and demos only)."""
 
 
 def config_from_settings(settings: Settings) -> VerifierConfig:
@@ -231,6 +234,7 @@ def config_from_settings(settings: Settings) -> VerifierConfig:
         rpc_url=settings.chain.rpc_url,
         deployment=settings.chain.deployment,
         reference=settings.reference.profile,
+        wrong_op=settings.fault.wrong_op,
     )
 
 
@@ -299,6 +303,13 @@ class Verifier:
                     nursery.start_soon(self._check_loop, nursery)
                     nursery.start_soon(self._report_loop)
                     log.info("verifier %s (%s) following %s", self.key.address, peer_id, self.config.api)
+                    if self.config.wrong_op is not None:
+                        log.warning(
+                            "fault.wrong_op = %d: this verifier corrupts op %d of every re-execution "
+                            "(a dishonest challenger, for tests and demos only)",
+                            self.config.wrong_op,
+                            self.config.wrong_op,
+                        )
                     if ready:
                         ready({"verifier": self.key.address, "peer_id": peer_id, "api": self.config.api})
         finally:
@@ -446,7 +457,15 @@ class Verifier:
             self._backend = open_backend(self.config.backend)
             self._profile = load_profile(self.config.reference)
         self.executions += 1
-        return run_job(job, self._backend, self._profile)
+        bad = self.config.wrong_op
+        if bad is None:
+            return run_job(job, self._backend, self._profile)
+        from node_agent.jobs.faults import execute_ops
+
+        def faulty(program: Any, values: Any, backend: Any) -> Any:
+            return execute_ops(program, values, backend, bad if bad < len(program.ops) else None)
+
+        return run_job(job, self._backend, self._profile, faulty)
 
     async def _deadline(self, record: JobRecord) -> float:
         """Until when the provider's proofs are worth fetching: the job's challenge deadline."""

@@ -290,3 +290,37 @@ def test_run_without_a_coordinator_api_is_one_error_line(isolated_home: Path, ke
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("error: no coordinator API to follow")
+
+
+@pytest.mark.trio
+async def test_a_verifier_with_fault_wrong_op_blames_an_honest_provider_and_its_evidence_fails(
+    tmp_path: Path, coordinator: FakeCoordinator, key: ParticipantKey
+) -> None:
+    """``fault.wrong_op`` makes a dishonest challenger (the cheater scenario's): its own run is
+    wrong at that op, so it "finds" a mismatch on an honest result, and that evidence does not
+    hold when re-checked honestly."""
+    honest_job = job(3)
+    async with fake_provider(tmp_path / "provider") as provider:
+        root = provider.holds(*provider_run(honest_job))
+        jid = coordinator.add_job(honest_job, provider, root)
+        cfg = dataclasses.replace(config(tmp_path, coordinator.api), wrong_op=1)
+        verifier = Verifier(cfg, key)
+        await run_until(verifier, settled(1))
+    with VerifierState(tmp_path / "verifier" / "state.sqlite") as state:
+        rec = state.job(jid)
+    assert rec is not None and (rec.verdict, rec.op) == ("mismatch", 1)
+    mismatch = decode_mismatch(base64.b64decode(coordinator.posts[0][1]["evidence"]))
+    assert not check_mismatch(PROGRAM, honest_job.values(), NP, mismatch)
+
+
+def test_fault_wrong_op_reaches_the_verifier_config(tmp_path: Path) -> None:
+    settings = Settings.model_validate(
+        {"verifier": {"coordinator_api": "http://127.0.0.1:1"}, "fault": {"wrong_op": 2}}
+    )
+    assert config_from_settings(settings).wrong_op == 2
+    assert (
+        config_from_settings(
+            Settings.model_validate({"verifier": {"coordinator_api": "http://127.0.0.1:1"}})
+        ).wrong_op
+        is None
+    )

@@ -9,6 +9,7 @@ computed; the metered Compute Hours come from the program and the reference prof
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,9 @@ from .backends.base import Backend
 from .execute import ExecutionResult, execute
 from .jobfile import JobFile
 from .metering import Metering, meter
+from .program import Program
+
+Executor = Callable[[Program, Mapping[str, np.ndarray], Backend], ExecutionResult]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +67,17 @@ def score(job: JobFile, execution: ExecutionResult) -> Score | None:
     return Score(ev.output, n, float(np.mean(pred == ev.labels)), float(np.mean(pred == ev.reference)))
 
 
-def run_job(job: JobFile, backend: Backend, profile: ReferenceProfile) -> JobRun:
-    """Check, execute, commit and meter ``job`` on ``backend``."""
+def run_job(
+    job: JobFile, backend: Backend, profile: ReferenceProfile, executor: Executor = execute
+) -> JobRun:
+    """Check, execute, commit and meter ``job`` on ``backend``; ``executor`` runs the program
+    (:func:`gcx.tp.execute.execute`, or a deliberately faulty one in tests and demos)."""
     metering = meter(job.program, profile)
     values = job.values()
     t0 = time.perf_counter()
     inputs = commit_inputs(job.program, values, backend.commit)
     t1 = time.perf_counter()
-    execution = execute(job.program, values, backend)
+    execution = executor(job.program, values, backend)
     t2 = time.perf_counter()
     commitment = commit_run(job.program, execution, inputs, backend.commit)
     t3 = time.perf_counter()
