@@ -262,6 +262,7 @@ class Devnet:
         restart_policy: RestartPolicy | None = None,
         node_envs: dict[int, dict[str, str]] | None = None,
         verifier: bool = True,
+        extra_verifiers: dict[str, dict[str, str]] | None = None,
     ) -> None:
         if not 1 <= nodes <= 64:
             raise DevnetError("--nodes must be between 1 and 64")
@@ -272,6 +273,9 @@ class Devnet:
         self.node_envs = node_envs or {}  # per node (1-based): e.g. {3: {"GCX_FAULT__WRONG_OP": "0"}}
         self.verifier_env = dict(VERIFIER_ENV)
         self.with_verifier = verifier
+        # More verifiers by name, each with its own env (e.g. a dishonest challenger:
+        # {"challenger-2": {"GCX_FAULT__WRONG_OP": "0"}}); they start after the first.
+        self.extra_verifiers = extra_verifiers or {}
         self.policy = restart_policy or RestartPolicy()
         self.children: list[Child] = []
         self.chain: dict[str, Any] = {}
@@ -324,10 +328,15 @@ class Devnet:
         nodes = [_await_ready(c, deadline) for c in self.children[1:]]
         self._await_listed(info["api"], {n["peer_id"] for n in nodes}, deadline)
         verifier: dict[str, Any] | None = None
+        verifiers: dict[str, Any] = {}
         if self.with_verifier:
-            child = self.start_verifier(info["api"])
-            self.children.append(child)
-            verifier = _await_ready(child, deadline)
+            started = [self.start_verifier(info["api"])]
+            started += [
+                self.start_verifier(info["api"], name, env) for name, env in self.extra_verifiers.items()
+            ]
+            self.children += started
+            verifiers = {c.name: _await_ready(c, deadline) for c in started}
+            verifier = verifiers["verifier"]
         self.summary = {
             "api": info["api"],
             "coordinator": {
@@ -337,6 +346,7 @@ class Devnet:
             },
             "nodes": [],
             "verifier": verifier,
+            "verifiers": verifiers,
             "home": str(self.base),
             "chain": self.chain,
             "resumed": self.resumed,
@@ -488,10 +498,15 @@ class Devnet:
         deployment = read_deployment(Path(self.chain["deployment"]))
         faucet(self.chain["rpc_url"], deployment, self._deployer, address)
 
-    def start_verifier(self, api: str) -> Child:
-        """Start the devnet's verifier (`gcx verifier run`), funded the first time so that it can
-        stake as a verifier; it follows the coordinator's job feed and re-executes every job."""
-        home = self.base / "verifier"
+    def start_verifier(
+        self, api: str, name: str = "verifier", extra_env: dict[str, str] | None = None
+    ) -> Child:
+        """Start a devnet verifier (`gcx verifier run`) named ``name`` (its home is a folder of
+        that name), funded the first time so that it can stake as a verifier; it follows the
+        coordinator's job feed and re-executes every job."""
+        if name in ("coordinator", "anvil") or name.startswith("node-") or "/" in name:
+            raise DevnetError(f"{name!r} cannot name a verifier")
+        home = self.base / name
         first = not (home / "keys" / "verifier.json").exists()
         address = _make_key(home, "verifier")
         if first:
@@ -501,8 +516,9 @@ class Devnet:
             "GCX_VERIFIER__COORDINATOR_API": api,
             "GCX_CHAIN__RPC_URL": self.chain["rpc_url"],
             "GCX_CHAIN__DEPLOYMENT": self.chain["deployment"],
+            **(extra_env or {}),
         }
-        return _spawn("verifier", home, ["verifier", "run", "--json"], env)
+        return _spawn(name, home, ["verifier", "run", "--json"], env)
 
     def _await_listed(self, api: str, peers: set[str], deadline: float) -> None:
         """Wait until the registry lists every node of ``peers`` and has audited each once (or

@@ -83,9 +83,9 @@ def _providers(api: str) -> dict[str, dict[str, Any]]:
     return {p["peer_id"]: p for p in listing}
 
 
-def _verifier_status(net: Devnet) -> dict[str, Any]:
-    """``gcx verifier status --json`` in the verifier's home, as its operator would run it."""
-    env = {**os.environ, "GCX_HOME": str(net.base / "verifier")}
+def _verifier_status(net: Devnet, name: str = "verifier") -> dict[str, Any]:
+    """``gcx verifier status --json`` in verifier ``name``'s home, as its operator would run it."""
+    env = {**os.environ, "GCX_HOME": str(net.base / name)}
     proc = subprocess.run(
         [sys.executable, "-m", "gcx", "verifier", "status", "--json"],
         capture_output=True, text=True, env=env, timeout=60, check=False,

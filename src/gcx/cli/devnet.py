@@ -279,3 +279,70 @@ def scenario_jobs(
         print(json.dumps(out), flush=True)
     else:
         _print_jobs_scenario(out)
+
+
+def _print_cheater_scenario(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(width=160)
+    table = Table(title="jobs and disputes", show_lines=False)
+    for col in ("job", "node", "state", "disputes (challenger: outcome, moves)", "job id"):
+        table.add_column(col)
+    for j in out["per_job"]:
+        disputes = ", ".join(f"…{d['challenger'][-6:]}: {d['outcome']}, {d['moves']}" for d in j["disputes"])
+        table.add_row(j["name"], j["node"], j["state"], disputes or "-", "…" + j["job_id"][-12:])
+    console.print(table)
+    gas = out["dispute_gas"]
+    lines = [
+        f"{out['finalized']} of {out['jobs']} jobs finalized, {out['refunded']} refunded; "
+        f"{out['challenged']} job(s) challenged in {out['disputes']} dispute(s)",
+        f"slashed on chain: {', '.join(out['slashed']) or 'nobody'} (cheater {out['cheater']['address']}, "
+        f"fault.wrong_op = {out['cheater']['wrong_op']}); honest providers slashed: {out['honest_slashed']}",
+        f"bonds forfeited by challengers who disputed honest results: {out['bonds_forfeited']} "
+        f"({out['bonds_forfeited_wei']} wei)",
+        f"longest dispute: {out['rounds']} moves; dispute gas {gas['total']:,} in all: "
+        + ", ".join(f"{k} {v:,}" for k, v in gas.items() if k != "total"),
+        f"{out['seconds']} s in all",
+    ]
+    for line in lines:
+        console.print(escape(line))
+
+
+@scenario_app.command("cheater")
+def scenario_cheater(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
+    nodes: Annotated[int, typer.Option(help="Node agents (at least 3; node 3 is the cheater).")] = 3,
+    timeout_s: Annotated[float, typer.Option(help="How long jobs and disputes may take.")] = 900.0,
+) -> None:
+    """Start a fresh devnet with two honest nodes, one cheating node (fault.wrong_op), an honest
+    verifier and a dishonest challenger; submit jobs to every node; wait until every job has
+    ended and every dispute is decided on chain (the cheater slashed, the dishonest challenger's
+    bonds forfeited); print what the chain says, and tear down."""
+    from rich.console import Console
+
+    from gcx.devnet_cheater import run_cheater_scenario, scenario_devnet
+    from gcx.logs import FORMAT
+
+    logging.basicConfig(format=FORMAT, level=logging.WARNING)
+    console = Console(stderr=True)
+    net = scenario_devnet(nodes)
+    previous = {s: signal.signal(s, signal.default_int_handler) for s in (signal.SIGTERM,)}
+    try:
+        with (
+            console.status(f"starting a coordinator, {nodes} node(s) and two verifiers…")
+            if not as_json
+            else nullcontext()
+        ):
+            net.start()
+        with console.status("running jobs and disputes…") if not as_json else nullcontext():
+            out = run_cheater_scenario(net, timeout_s=timeout_s)
+    finally:
+        net.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if as_json:
+        print(json.dumps(out), flush=True)
+    else:
+        _print_cheater_scenario(out)
