@@ -93,14 +93,23 @@ async def play(
     *,
     poll_s: float = 1.0,
     on_move: Callable[[str, int], None] | None = None,
+    tx_lock: trio.Lock | None = None,
 ) -> str:
-    """Play dispute ``dispute_id`` as ``side`` until it ends; its outcome (a phase name)."""
+    """Play dispute ``dispute_id`` as ``side`` until it ends; its outcome (a phase name).
+
+    ``tx_lock`` serializes this player's transactions with its others (one account, sequential
+    nonces): the node passes its executor's lock, a verifier one lock for all its disputes."""
+    lock = tx_lock or trio.Lock()
     row = journal.dispute(dispute_id)
     if row is None:
         raise ValueError(f"dispute {dispute_id} is not in the journal: track it first")
 
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
         return await trio.to_thread.run_sync(fn, *args)
+
+    async def run_tx(fn: Callable[..., Any], *args: Any) -> Any:
+        async with lock:
+            return await trio.to_thread.run_sync(fn, *args)
 
     while True:
         try:
@@ -110,17 +119,17 @@ async def play(
                     log.info(
                         "dispute %d on job %s ended: %s (we are the %s)", dispute_id, row.job_id, phase, side
                     )
-                await _withdraw(chain, journal, dispute_id, run)
+                await _withdraw(chain, journal, dispute_id, run, run_tx)
                 return str(phase)
             turn, deadline = await run(chain.turn_of, dispute_id)
             if turn == side:
                 move = await run(strategy.next_move, dispute_id)
-                await _send(chain, journal, dispute_id, move, run, on_move)
+                await _send(chain, journal, dispute_id, move, run_tx, on_move)
             elif await run(chain.now) > deadline:
                 log.info(
                     "dispute %d: the %s missed its deadline %d: claiming the win", dispute_id, turn, deadline
                 )
-                await _send(chain, journal, dispute_id, Move("timeout"), run, on_move)
+                await _send(chain, journal, dispute_id, Move("timeout"), run_tx, on_move)
         except GCXError as exc:
             log.warning("dispute %d: %s (retrying)", dispute_id, exc)
         await trio.sleep(poll_s)
@@ -148,14 +157,18 @@ async def _send(
 
 
 async def _withdraw(
-    chain: GameChain, journal: DisputeJournal, dispute_id: int, run: Callable[..., Any]
+    chain: GameChain,
+    journal: DisputeJournal,
+    dispute_id: int,
+    run: Callable[..., Any],
+    run_tx: Callable[..., Any],
 ) -> None:
     row = journal.dispute(dispute_id)
     if row is None or row.credit_withdrawn:
         return
     if await run(chain.credit) > 0:
         try:
-            tx, gas = await run(chain.withdraw)
+            tx, gas = await run_tx(chain.withdraw)
             log.info("withdrew the game credit, %d gas (tx %s)", gas, tx)
         except GCXError as exc:
             if getattr(exc, "reason", None) != "NothingToWithdraw":  # another dispute's end took it
