@@ -258,3 +258,62 @@ def test_plan_posts_resumes_after_the_newest_posted_and_skips_stale_ones() -> No
     assert plan_posts(at, [True, True, True], now, period) == 3  # all on chain: nothing
     stale = [now - period - 1, now - period + 30, now - 10]  # the first is out, the second too close
     assert plan_posts(stale, [False, False, False], now, period) == 2
+
+
+@pytest.mark.trio
+async def test_a_crash_between_two_posts_resumes_with_the_next_one(
+    isolated_home: Path,
+    tmp_path: Path,
+    make_report: Callable[..., dict[str, Any]],
+    chain_parts: tuple[AnvilNode, Deployment, bytes],
+) -> None:
+    """The registry flags a provider slashable; a first poster posts the run's first failure and
+    "crashes"; a fresh one (nothing in memory) posts the other two, linked after it, and the run is
+    slashed once. Sending the first post again is refused by the contract (``EvidenceKnown``)."""
+    from gcx.chain import TransactionFailed
+    from gcx.chain.audit_slasher import failure_post
+
+    coordinator_key, cheat_key = new_key("coordinator-2"), new_key("cheat-2")
+    admin, _ = _set_up_chain(chain_parts, coordinator_key, [cheat_key])
+    start_block = admin.w3.eth.block_number
+    slashes_before = int(admin.call("AuditSlasher", "slashCount"))
+    policy = AuditPolicy(first_within_s=0.1, interval_s=0.3, failures_to_flag=3, min_gap_s=0.2, keep=20)
+    registry = Registry(RegistryStore(tmp_path / "r.sqlite"), PROFILE, clock=time.time, audit_policy=policy)
+    async with (
+        open_host(coordinator_key.private_key, ["/ip4/127.0.0.1/tcp/0"]) as coordinator,
+        open_host(cheat_key.private_key, ["/ip4/127.0.0.1/tcp/0"]) as cheat_host,
+    ):
+        serve(cheat_host, PROTOCOL, _refuse, timeout_s=30)
+        peer = str(cheat_host.get_id())
+        advert = make_advert(
+            cheat_key, peer, make_report(cheat_key, now=None), price_per_ch=1, hours=1, nonce=1,
+            now=int(time.time()), ttl_s=300, listen_addrs=listen_addrs(cheat_host),
+        )  # fmt: skip
+        assert registry.ingest_advert(advert, peer, cheat_key.address)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                functools.partial(
+                    run_audits, registry, coordinator, coordinator_key.private_key, AuditConfig(target_s=0.1),
+                    poll_s=0.05,
+                )
+            )  # fmt: skip
+            with trio.fail_after(60):
+                while not ((registry.provider(peer) or {}).get("audit") or {}).get("slashable"):
+                    await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+
+    chain = Chain(admin.deployment, coordinator_key.private_key)
+    first = AuditSlashPoster(chain)
+    ((_, entries),) = first.runs(registry)
+    assert len(entries) >= 3
+    first.sync([(peer, entries[:1])])  # posted the first, then "crashed"
+    again = failure_post(entries[0].record, entries[0].stored.record)
+    with pytest.raises(TransactionFailed, match="EvidenceKnown"):
+        chain.transact("AuditSlasher", "postFailure", *again.args())
+    fresh = AuditSlashPoster(chain)
+    fresh.sync(fresh.runs(registry))
+    posted = admin.events("AuditSlasher", "FailurePosted", start_block)
+    assert [e["args"]["challengeId"] for e in posted] == [e.challenge_id for e in entries]
+    assert [e["args"]["prevId"] for e in posted] == [b"\0" * 32] + [e.challenge_id for e in entries[:-1]]
+    assert int(admin.call("AuditSlasher", "slashCount")) == slashes_before + 1
+    registry.store.close()
