@@ -57,6 +57,7 @@ from gcx.paths import ensure_home
 from gcx.reference import ReferenceProfile
 from gcx.settings import Settings
 
+from .audit_slash import start_audit_slasher
 from .exchange.service import open_exchange
 from .http_app import create_app
 from .http_server import serve_api
@@ -88,6 +89,8 @@ CHAIN_BACKOFF = Backoff(initial_s=0.5, max_s=10.0)
 #: Capacity audits in flight at once (each provider has at most one).
 MAX_AUDITS_IN_FLIGHT = 2
 AUDIT_DIAL_TIMEOUT_S = 5.0
+#: How often slashable providers' failures are posted to AuditSlasher and due slashes executed.
+AUDIT_SLASH_POLL_S = 5.0
 
 
 def audit_policy(settings: Settings) -> AuditPolicy | None:
@@ -343,7 +346,8 @@ def _start_registry_tasks(
     n: trio.Nursery, registry: Registry, settings: Settings, chain: Any, host: Any, key: ParticipantKey
 ) -> None:
     """The registry's background work: its own liveness, pruning, stakes (with a chain) and
-    capacity audits (with ``[audit] enabled``)."""
+    capacity audits (with ``[audit] enabled``; with a chain too, slashable providers' failures
+    are posted to ``AuditSlasher``, :mod:`.audit_slash`)."""
     n.start_soon(_observe, registry, max(1.0, min(5.0, settings.coordinator.uptime_slot_s / 2)))
     n.start_soon(_prune, registry)
     if chain is not None:
@@ -353,6 +357,9 @@ def _start_registry_tasks(
         config = AuditConfig(target_s=settings.audit.target_s)
         poll_s = min(0.5, settings.audit.first_within_s / 4)
         n.start_soon(functools.partial(run_audits, registry, host, key.private_key, config, poll_s=poll_s))
+        if chain is not None:  # failures on-chain, when the deployment has AuditSlasher and we audit for it
+            url, deployment = settings.chain.rpc_url or "", settings.chain.deployment
+            n.start_soon(start_audit_slasher, registry, url, deployment, key, AUDIT_SLASH_POLL_S)
 
 
 async def run_coordinator(

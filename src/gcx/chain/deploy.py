@@ -7,6 +7,7 @@ JobEscrow gets LOCKER_ROLE on the staking registry (lock, unlock and slash the s
 job; raise the unbonding-delay floor), its per-job lock, maximum challenge window and maximum dispute
 duration are set (each raise of the last two raises the registry's floor to their sum, so the
 unbonding delay must cover it), and the deployer gets MINTER_ROLE on the token for the devnet faucet.
+AuditSlasher (capacity-audit failures on-chain, :mod:`gcx.chain.audit_slasher`) gets SLASHER_ROLE.
 The result is written as the deployment file (:mod:`gcx.chain.deployment`).
 """
 
@@ -21,6 +22,7 @@ from eth_hash.auto import keccak
 from web3 import HTTPProvider, Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
+from .audit_slasher import deploy_audit_slasher
 from .deployment import Deployed, Deployment, load_artifact
 from .errors import ChainError
 
@@ -158,6 +160,7 @@ def deploy_all(
     _send(w3, me, escrow, "setSlashParams", staking.address, PROVIDER)
     _send(w3, me, escrow, "setLockParams", p.min_job_lock, p.lock_per_unit)
     _send(w3, me, token, "grantRole", keccak(b"MINTER_ROLE"), me)
+    deploy_audit_slasher(deploy, lambda c, fn, *a: _send(w3, me, c, fn, *a), staking, me, p.unbonding_delay_s)
     block = w3.eth.block_number
     return Deployment(chain_id=chain_id, rpc_url=rpc_url, block=block, contracts=contracts)
 
