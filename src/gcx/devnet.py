@@ -312,6 +312,7 @@ class Devnet:
         coord_address = _make_key(coord_home, "coordinator")
         if coord_first:  # the coordinator pays the gas of refunds at jobs' deadlines
             self.fund(coord_address)
+            self.grant_auditor(coord_address)
         # Fixed ports, so a restarted coordinator is found where the nodes expect it.
         self.coordinator_env["GCX_NETWORK__LISTEN"] = f'["/ip4/127.0.0.1/tcp/{self.config["p2p_port"]}"]'
         coord = _spawn(
@@ -490,6 +491,17 @@ class Devnet:
             faucet(self.chain["rpc_url"], deployment, self._deployer, address)
         env = {**self.node_env, **self.node_envs.get(i, {})}
         return _spawn(f"node-{i}", home, ["node", "run", "--json", "--bootstrap", bootstrap], env)
+
+    def grant_auditor(self, address: str) -> None:
+        """Let ``address`` (the coordinator's key, which signs its capacity audits) post failed
+        audits' evidence to the AuditSlasher, so that repeated failures end in a slash on chain
+        (docs/audits.md, "On-chain: evidence and the slash")."""
+        from gcx.chain import Chain, read_deployment
+        from gcx.chain.audit_slasher import grant_auditor
+
+        deployment = read_deployment(Path(self.chain["deployment"]))
+        if "AuditSlasher" in deployment.contracts:
+            grant_auditor(Chain(deployment, self._deployer, rpc_url=self.chain["rpc_url"]), address)
 
     def fund(self, address: str) -> None:
         """Give ``address`` devnet ETH, GCX and mock USD from the faucet (e.g. a buyer's key)."""
