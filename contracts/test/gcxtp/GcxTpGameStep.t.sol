@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
+import {console} from "forge-std/Test.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {GCXFixtures} from "../utils/GCXFixtures.sol";
 import {StakingRegistry} from "../../src/StakingRegistry.sol";
@@ -31,6 +32,7 @@ contract GcxTpGameStepTest is GCXFixtures {
     TestJobSpecs internal specs;
     GcxTpGameStep internal adapter;
     string internal json;
+    bool internal isolated;
 
     address internal buyer = makeAddr("buyer");
     address internal provider = makeAddr("provider");
@@ -56,6 +58,9 @@ contract GcxTpGameStepTest is GCXFixtures {
         musd.mint(buyer, 1_000_000e6);
         vm.prank(buyer);
         musd.approve(address(escrow), type(uint256).max);
+        GasPoke p = new GasPoke();
+        p.poke();
+        isolated = vm.lastCallGas().gasTotalUsed >= 21_000;
         json = vm.readFile(string.concat(vm.projectRoot(), "/../tests/gcx/game/vectors/game-vectors-v1.json"));
     }
 
@@ -92,23 +97,35 @@ contract GcxTpGameStepTest is GCXFixtures {
         id = game.open{value: b}(jobId);
     }
 
-    function _send(uint256 i, uint256 m) internal returns (uint256 gasUsed) {
+    /// @dev Send move `m` of scenario `i`; returns its execution gas and its transaction gas (EIP-7623:
+    ///      `21000 + max(4·tokens + exec, 10·tokens)`). Isolated (`--isolate`), every move is its own transaction
+    ///      with cold storage, as on chain; otherwise the execution figure is warm (lower).
+    function _send(uint256 i, uint256 m) internal returns (uint256 exec, uint256 txGas) {
         string memory side = vm.parseJsonString(json, _s(i, string.concat(".moves[", vm.toString(m), "].side")));
         bytes memory data = vm.parseJsonBytes(json, _s(i, string.concat(".moves[", vm.toString(m), "].data")));
         vm.warp(block.timestamp + 12);
-        vm.prank(keccak256(bytes(side)) == keccak256("provider") ? provider : challenger);
-        uint256 g0 = gasleft();
+        address from = keccak256(bytes(side)) == keccak256("provider") ? provider : challenger;
+        vm.prank(from);
         (bool ok, bytes memory ret) = address(game).call(data);
-        gasUsed = g0 - gasleft();
         if (!ok) {
-            assembly {
+            assembly ("memory-safe") {
                 revert(add(ret, 32), mload(ret))
             }
         }
+        uint256 total = vm.lastCallGas().gasTotalUsed;
+        uint256 tokens;
+        for (uint256 b = 0; b < data.length; ++b) {
+            tokens += data[b] == 0 ? 1 : 4;
+        }
+        exec = isolated ? total - 21_000 - 4 * tokens : total;
+        uint256 std = 21_000 + 4 * tokens + exec;
+        uint256 floor = 21_000 + 10 * tokens;
+        txGas = std > floor ? std : floor;
     }
 
     /// @dev Play scenario `i` (its name must be `name`) to its end and check the outcome and the escrow.
-    function _play(uint256 i, string memory name) internal returns (uint256 total) {
+    function _play(uint256 i, string memory name) internal {
+        uint256 total;
         assertEq(vm.parseJsonString(json, _s(i, ".name")), name, "scenario order");
         _job(i, true);
         uint256 id = _openDispute();
@@ -124,12 +141,12 @@ contract GcxTpGameStepTest is GCXFixtures {
                 assertFalse(ok, "a row proven at another index is refused");
                 assertEq(bytes4(ret), GcxTpOneStep.WrongRow.selector, "WrongRow");
             }
-            uint256 g = _send(i, m);
-            total += g;
+            (uint256 exec, uint256 txGas) = _send(i, m);
+            total += txGas;
             string memory fn = vm.parseJsonString(json, _s(i, string.concat(".moves[", vm.toString(m), "].fn")));
-            emit log_named_uint(string.concat("  gas ", fn), g);
+            console.log(string.concat("  ", fn, " (exec, tx)"), exec, txGas);
         }
-        emit log_named_uint("  gas whole dispute (moves, without open)", total);
+        console.log("  whole dispute: moves, tx gas (without open)", n, total);
         string memory expect = vm.parseJsonString(json, _s(i, ".expect"));
         VerificationGame.Phase want = keccak256(bytes(expect)) == keccak256("ProviderWon")
             ? VerificationGame.Phase.ProviderWon
@@ -198,5 +215,14 @@ contract GcxTpGameStepTest is GCXFixtures {
         new GcxTpGameStep(IGcxTpOneStep(address(0)), IJobSpecs(address(specs)));
         vm.expectRevert(GcxTpGameStep.ZeroAddress.selector);
         new GcxTpGameStep(IGcxTpOneStep(address(prover)), IJobSpecs(address(0)));
+    }
+}
+
+/// @dev A state change whose gas tells whether calls are isolated transactions.
+contract GasPoke {
+    uint256 internal x;
+
+    function poke() external {
+        ++x;
     }
 }
