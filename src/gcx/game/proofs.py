@@ -153,7 +153,9 @@ class StepProof:
 # -- trees ------------------------------------------------------------------------------------------
 
 
-def _tree(tree: ResultCommitment | TensorCommitment) -> tuple[tuple[tuple[bytes, ...], ...], tuple[bytes, ...]]:
+def _tree(
+    tree: ResultCommitment | TensorCommitment,
+) -> tuple[tuple[tuple[bytes, ...], ...], tuple[bytes, ...]]:
     if isinstance(tree, ResultCommitment):
         return tree.levels, pads_of(OP_PAD, TAG_OP_NODE, len(tree.levels) - 1)
     return tree.levels, pads_of(ROW_PAD, TAG_ROW_NODE, len(tree.levels) - 1)
@@ -204,8 +206,12 @@ def encode_op_proof(n_ops: int, program_digest: bytes, body: bytes, siblings: Se
     """``01 03 ‖ n_ops u32 ‖ program digest ‖ body (66) ‖ siblings``: an op proof from raw parts
     (the body need not be well formed: a provider's committed body is what it is)."""
     if len(body) != OP_BODY_SIZE or len(program_digest) != 32 or len(siblings) != tree_depth(n_ops):
-        raise GameProofError("an op proof needs a 66-byte body, a 32-byte digest and ceil(log2 n_ops) siblings")
-    return b"".join((bytes((PROOF_VERSION, ProofKind.OP)), struct.pack(">I", n_ops), program_digest, body, *siblings))
+        raise GameProofError(
+            "an op proof needs a 66-byte body, a 32-byte digest and ceil(log2 n_ops) siblings"
+        )
+    return b"".join(
+        (bytes((PROOF_VERSION, ProofKind.OP)), struct.pack(">I", n_ops), program_digest, body, *siblings)
+    )
 
 
 def _own_op_proof(side: Side, k: int) -> bytes:
@@ -248,7 +254,9 @@ def decode_reveal_row(proof: bytes) -> RevealedRow:
     ``row_proof.row``. :class:`GameProofError` when it is not such an encoding."""
     try:
         op_proof, skeleton, row_proof = abi_decode(REVEAL_ROW_TYPES, proof)
-        return RevealedRow(bytes(op_proof), tuple(bytes(s) for s in skeleton), decode_row_proof(bytes(row_proof)))
+        return RevealedRow(
+            bytes(op_proof), tuple(bytes(s) for s in skeleton), decode_row_proof(bytes(row_proof))
+        )
     except GCXError as err:
         raise GameProofError(f"not a revealRow proof: {err}") from None
     except Exception as err:  # eth_abi's decoding errors
@@ -282,9 +290,7 @@ def word_proof(row: bytes, dtype: int, col: int) -> tuple[bytes, tuple[bytes, ..
     return _words(row)[col * DType(dtype).width // 32], tuple(sibs)
 
 
-def provider_op_proof(
-    side: Side, revealed: NodeMap, j: int, body: bytes | None = None
-) -> bytes:
+def provider_op_proof(side: Side, revealed: NodeMap, j: int, body: bytes | None = None) -> bytes:
     """The op proof of op ``j`` under the *provider's* result root (the one-step prover verifies
     every op proof against it), for ``j ≤ k``, the disputed op.
 
@@ -304,7 +310,9 @@ def provider_op_proof(
     for h in range(len(levels) - 1):
         key = (h, (j >> h) ^ 1)
         sibs.append(revealed[key] if key in revealed else _node(levels, pads, *key))
-    return encode_op_proof(n_ops, result.program_digest, result.leaves[j].body() if body is None else body, sibs)
+    return encode_op_proof(
+        n_ops, result.program_digest, result.leaves[j].body() if body is None else body, sibs
+    )
 
 
 def operand_rows(opcode: int, x_rank: int, y_rank: int, row: int, col: int) -> tuple[int, ...]:

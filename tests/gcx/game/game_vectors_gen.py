@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,7 +38,18 @@ from gcx.game.play import (
 )
 from gcx.game.proofs import Side, decode_reveal_row, reveal_row_proof
 from gcx.jobs.spec import JobSpec, job_spec, verify_skeleton
-from gcx.tp import Add, Argmax, InputDecl, MatmulNT, OutputDecl, Relu, Requant, TensorType, execute, make_program
+from gcx.tp import (
+    Add,
+    Argmax,
+    InputDecl,
+    MatmulNT,
+    OutputDecl,
+    Relu,
+    Requant,
+    TensorType,
+    execute,
+    make_program,
+)
 from gcx.tp import commit as c
 from gcx.tp.attest import RunCommitment, commit_run
 from gcx.tp.backends import PythonBackend
@@ -60,10 +72,15 @@ def hx(data: bytes) -> str:
 # -- programs ---------------------------------------------------------------------------------------
 
 
-def _program(inputs: list[tuple[str, str, tuple[int, ...]]], ops: list[Any], out: int) -> tuple[Program, dict[str, np.ndarray]]:
-    values = {name: seeded_tensor(SEED, t, TensorType(dt, shape)) for t, (name, dt, shape) in enumerate(inputs)}  # type: ignore[arg-type]
+Decl = tuple[str, Literal["int8", "int32"], tuple[int, ...]]
+
+
+def _program(inputs: Sequence[Decl], ops: list[Any], out: int) -> tuple[Program, dict[str, np.ndarray]]:
+    values = {
+        name: seeded_tensor(SEED, t, TensorType(dt, shape)) for t, (name, dt, shape) in enumerate(inputs)
+    }
     decls = [
-        InputDecl(name, TensorType(dt, shape), c.tensor_root(t, values[name]))  # type: ignore[arg-type]
+        InputDecl(name, TensorType(dt, shape), c.tensor_root(t, values[name]))
         for t, (name, dt, shape) in enumerate(inputs)
     ]
     return make_program(decls, ops, [OutputDecl("out", out)]), values
@@ -72,14 +89,19 @@ def _program(inputs: list[tuple[str, str, tuple[int, ...]]], ops: list[Any], out
 def mlp() -> tuple[Program, dict[str, np.ndarray]]:
     """Seven ops, every opcode: matmul, add of a row-vector bias, relu, requant, matmul, relu,
     argmax (op tree of depth 3 with one padding leaf)."""
-    inputs = [("x", "int8", (4, 8)), ("w1", "int8", (6, 8)), ("b1", "int32", (6,)), ("w2", "int8", (3, 6))]
+    inputs: list[Decl] = [
+        ("x", "int8", (4, 8)),
+        ("w1", "int8", (6, 8)),
+        ("b1", "int32", (6,)),
+        ("w2", "int8", (3, 6)),
+    ]
     ops = [MatmulNT(0, 1), Add(4, 2), Relu(5), Requant(6, 3, 12, -1), MatmulNT(7, 3), Relu(8), Argmax(9)]
     return _program(inputs, ops, 10)
 
 
 def chain(n_ops: int) -> tuple[Program, dict[str, np.ndarray]]:
     """``n_ops`` ops alternating ``add(prev, y)`` and ``relu(prev)`` on an int32[4, 16] tensor."""
-    inputs = [("x", "int32", (4, 16)), ("y", "int32", (4, 16))]
+    inputs: list[Decl] = [("x", "int32", (4, 16)), ("y", "int32", (4, 16))]
     ops: list[Any] = []
     for k in range(n_ops):
         prev = 0 if k == 0 else 2 + k - 1
@@ -168,7 +190,9 @@ class Sim:
             index, height = 2 * s.index + int(right), s.height - 1
             count = self.n_ops if ops else self.rows
             if index << height >= count:
-                pad = c._pads(c.OP_PAD if ops else c.ROW_PAD, c.TAG_OP_NODE if ops else c.TAG_ROW_NODE, height)
+                pad = c._pads(
+                    c.OP_PAD if ops else c.ROW_PAD, c.TAG_OP_NODE if ops else c.TAG_ROW_NODE, height
+                )
                 return self._end(node == pad[height])
             if height == 0:
                 phase = Phase.AWAIT_OP if ops else Phase.AWAIT_ROW
@@ -224,22 +248,87 @@ def _scenarios() -> list[tuple[str, str, Side, Side, str, dict[str, Any]]]:
     relu_of_mm = np.maximum(truth.tensors[4], 0).astype(np.int32)
     chained = honest(*chain(256))
     out: list[tuple[str, str, Side, Side, str, dict[str, Any]]] = [
-        ("wrong_first_op_first_row", "op 0 (matmul) element (0, 2) wrong", wrong_element(truth, 0, 0, 2), truth, "ChallengerWon", {}),
-        ("wrong_bias_add_middle_row", "op 1 (add of a row-vector bias) element (2, 5) wrong", wrong_element(truth, 1, 2, 5), truth, "ChallengerWon", {}),
-        ("wrong_middle_op_last_row", "op 3 (requant) element (3, 4) wrong: the last row", wrong_element(truth, 3, 3, 4), truth, "ChallengerWon", {}),
-        ("wrong_matmul_reads_int8", "op 4 (matmul of the requantized tensor) element (1, 2) wrong", wrong_element(truth, 4, 1, 2), truth, "ChallengerWon", {}),
-        ("wrong_last_op", "op 6 (argmax, the last op, one row) element (0, 1) wrong", wrong_element(truth, 6, 0, 1), truth, "ChallengerWon", {}),
-        ("honest_vs_mistaken_challenger", "an honest provider; the challenger's own op 2 is wrong", truth, wrong_element(truth, 2, 1, 1), "ProviderWon", {}),
-        ("honest_vs_honest", "an honest provider and a challenger disputing a correct result (ends in the op padding)", truth, truth, "ProviderWon", {}),
-        ("other_op_relu_for_add", "op 1 committed as relu(t4), correctly computed, instead of the program's add", other_op(truth, 1, Relu(4), relu_of_mm), truth, "ChallengerWon", {}),
-        ("chain256_wrong_op_200", "256 ops (add/relu chain): op 200 element (3, 15) wrong", wrong_element(chained, 200, 3, 15), chained, "ChallengerWon", {}),
+        (
+            "wrong_first_op_first_row",
+            "op 0 (matmul) element (0, 2) wrong",
+            wrong_element(truth, 0, 0, 2),
+            truth,
+            "ChallengerWon",
+            {},
+        ),
+        (
+            "wrong_bias_add_middle_row",
+            "op 1 (add of a row-vector bias) element (2, 5) wrong",
+            wrong_element(truth, 1, 2, 5),
+            truth,
+            "ChallengerWon",
+            {},
+        ),
+        (
+            "wrong_middle_op_last_row",
+            "op 3 (requant) element (3, 4) wrong: the last row",
+            wrong_element(truth, 3, 3, 4),
+            truth,
+            "ChallengerWon",
+            {},
+        ),
+        (
+            "wrong_matmul_reads_int8",
+            "op 4 (matmul of the requantized tensor) element (1, 2) wrong",
+            wrong_element(truth, 4, 1, 2),
+            truth,
+            "ChallengerWon",
+            {},
+        ),
+        (
+            "wrong_last_op",
+            "op 6 (argmax, the last op, one row) element (0, 1) wrong",
+            wrong_element(truth, 6, 0, 1),
+            truth,
+            "ChallengerWon",
+            {},
+        ),
+        (
+            "honest_vs_mistaken_challenger",
+            "an honest provider; the challenger's own op 2 is wrong",
+            truth,
+            wrong_element(truth, 2, 1, 1),
+            "ProviderWon",
+            {},
+        ),
+        (
+            "honest_vs_honest",
+            "an honest provider and a challenger disputing a correct result (ends in the op padding)",
+            truth,
+            truth,
+            "ProviderWon",
+            {},
+        ),
+        (
+            "other_op_relu_for_add",
+            "op 1 committed as relu(t4), correctly computed, instead of the program's add",
+            other_op(truth, 1, Relu(4), relu_of_mm),
+            truth,
+            "ChallengerWon",
+            {},
+        ),
+        (
+            "chain256_wrong_op_200",
+            "256 ops (add/relu chain): op 200 element (3, 15) wrong",
+            wrong_element(chained, 200, 3, 15),
+            chained,
+            "ChallengerWon",
+            {},
+        ),
     ]
     # The provider of wrong_middle_op_last_row also tries to prove another row than the pinned one.
     out[2][5]["bad_reveal_row_row"] = 2
     return out
 
 
-def _scenario(name: str, about: str, provider: Side, challenger: Side, expect: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _scenario(
+    name: str, about: str, provider: Side, challenger: Side, expect: str, extra: dict[str, Any]
+) -> dict[str, Any]:
     moves, sim = play(provider, challenger)
     spec = provider.spec
     entry: dict[str, Any] = {
@@ -258,7 +347,7 @@ def _scenario(name: str, about: str, provider: Side, challenger: Side, expect: s
         "moves": [{"side": side, "fn": m.fn, "data": hx(calldata(m, 1))} for side, m in moves],
     }
     if "bad_reveal_row_row" in extra:
-        reveal = [i for i, (_, m) in enumerate(moves) if m.fn == "revealRow"][0]
+        reveal = next(i for i, (_, m) in enumerate(moves) if m.fn == "revealRow")
         bad = Move("revealRow", (reveal_row_proof(provider, sim.state.op, extra["bad_reveal_row_row"]),))
         entry["bad_reveal_row"] = {"before_move": reveal, "data": hx(calldata(bad, 1))}
     return entry
