@@ -123,8 +123,12 @@ contract GcxTpGameStep is IOneStep {
         view
         returns (bool providerRight)
     {
-        (bytes32 word, bytes32[] memory siblings, bytes memory opProof, IGcxTpOneStep.Operand[] memory operands) =
-            abi.decode(proof, (bytes32, bytes32[], bytes, IGcxTpOneStep.Operand[]));
+        (
+            bytes32 word,
+            bytes32[] memory siblings,
+            bytes memory opProof,
+            IGcxTpOneStep.Operand[] memory operands
+        ) = abi.decode(proof, (bytes32, bytes32[], bytes, IGcxTpOneStep.Operand[]));
         int256 claimed = prover.revealedElement(rowCommit, p.dtype, p.cols, col, word, siblings);
         IGcxTpOneStep.Step memory st = IGcxTpOneStep.Step({
             resultRoot: p.resultRoot,

@@ -29,7 +29,9 @@ contract TestJobSpecs is IJobSpecs {
     ) external {
         bytes32 s = _spec[jobId];
         if (s == bytes32(0)) revert NoSpec(jobId);
-        if (keccak256(abi.encode(programDigest, nOps, skeletonRoot, inputRoots)) != s) revert NotPreimage(jobId);
+        if (keccak256(abi.encode(programDigest, nOps, skeletonRoot, inputRoots)) != s) {
+            revert NotPreimage(jobId);
+        }
         _published[jobId] = true;
         _fields[jobId] = Spec(programDigest, nOps, skeletonRoot, inputRoots);
         emit SpecPublished(jobId, programDigest, nOps, skeletonRoot);

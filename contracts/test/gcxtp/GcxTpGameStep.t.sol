@@ -48,7 +48,9 @@ contract GcxTpGameStepTest is GCXFixtures {
         prover = new GcxTpOneStep();
         specs = new TestJobSpecs();
         adapter = new GcxTpGameStep(IGcxTpOneStep(address(prover)), IJobSpecs(address(specs)));
-        game = new VerificationGame(IChallengeHook(address(escrow)), IOneStep(address(adapter)), admin, makeAddr("burn"));
+        game = new VerificationGame(
+            IChallengeHook(address(escrow)), IOneStep(address(adapter)), admin, makeAddr("burn")
+        );
         vm.startPrank(admin);
         escrow.grantRole(escrow.CHALLENGER_GAME_ROLE(), address(game));
         registry.grantRole(registry.LOCKER_ROLE(), address(escrow));
@@ -101,7 +103,8 @@ contract GcxTpGameStepTest is GCXFixtures {
     ///      `21000 + max(4·tokens + exec, 10·tokens)`). Isolated (`--isolate`), every move is its own transaction
     ///      with cold storage, as on chain; otherwise the execution figure is warm (lower).
     function _send(uint256 i, uint256 m) internal returns (uint256 exec, uint256 txGas) {
-        string memory side = vm.parseJsonString(json, _s(i, string.concat(".moves[", vm.toString(m), "].side")));
+        string memory side =
+            vm.parseJsonString(json, _s(i, string.concat(".moves[", vm.toString(m), "].side")));
         bytes memory data = vm.parseJsonBytes(json, _s(i, string.concat(".moves[", vm.toString(m), "].data")));
         vm.warp(block.timestamp + 12);
         address from = keccak256(bytes(side)) == keccak256("provider") ? provider : challenger;
@@ -131,7 +134,8 @@ contract GcxTpGameStepTest is GCXFixtures {
         uint256 id = _openDispute();
         uint256 n = vm.parseJsonUint(json, _s(i, ".n_moves"));
         bool hasBad = vm.keyExistsJson(json, _s(i, ".bad_reveal_row"));
-        uint256 badAt = hasBad ? vm.parseJsonUint(json, _s(i, ".bad_reveal_row.before_move")) : type(uint256).max;
+        uint256 badAt =
+            hasBad ? vm.parseJsonUint(json, _s(i, ".bad_reveal_row.before_move")) : type(uint256).max;
         for (uint256 m = 0; m < n; ++m) {
             if (m == badAt) {
                 // A row proof of another row than the pinned one: the prover refuses it (WrongRow).
@@ -143,7 +147,8 @@ contract GcxTpGameStepTest is GCXFixtures {
             }
             (uint256 exec, uint256 txGas) = _send(i, m);
             total += txGas;
-            string memory fn = vm.parseJsonString(json, _s(i, string.concat(".moves[", vm.toString(m), "].fn")));
+            string memory fn =
+                vm.parseJsonString(json, _s(i, string.concat(".moves[", vm.toString(m), "].fn")));
             console.log(string.concat("  ", fn, " (exec, tx)"), exec, txGas);
         }
         console.log("  whole dispute: moves, tx gas (without open)", n, total);
@@ -195,6 +200,70 @@ contract GcxTpGameStepTest is GCXFixtures {
         _play(8, "chain256_wrong_op_200");
     }
 
+    /// Bad evidence reverts (the mover's failure, the dispute goes on): at revealRow, the op proof of another
+    /// op than the pinned one and a skeleton path of the wrong length; at step, a word that is not the revealed
+    /// row's and an operand op proof that does not verify. Then the honest moves still win.
+    function test_badEvidence_reverts_thenHonestMovesWin() public {
+        uint256 i = 0;
+        assertEq(vm.parseJsonString(json, _s(i, ".name")), "wrong_first_op_first_row");
+        _job(i, true);
+        uint256 id = _openDispute();
+        uint256 n = vm.parseJsonUint(json, _s(i, ".n_moves"));
+        for (uint256 m = 0; m < n; ++m) {
+            string memory fn =
+                vm.parseJsonString(json, _s(i, string.concat(".moves[", vm.toString(m), "].fn")));
+            bytes memory data =
+                vm.parseJsonBytes(json, _s(i, string.concat(".moves[", vm.toString(m), "].data")));
+            if (keccak256(bytes(fn)) == keccak256("revealRow")) {
+                (, bytes memory proof) = abi.decode(_args(data), (uint256, bytes));
+                (bytes memory opProof, bytes32[] memory sk, bytes memory rowProof) =
+                    abi.decode(proof, (bytes, bytes32[], bytes));
+                bytes memory other = bytes.concat(opProof); // another body: flip a byte of the output root
+                other[103] = bytes1(uint8(other[103]) ^ 1);
+                vm.prank(provider);
+                vm.expectPartialRevert(GcxTpGameStep.NotPinnedOp.selector);
+                game.revealRow(id, abi.encode(other, sk, rowProof));
+                bytes32[] memory shorter = new bytes32[](sk.length - 1);
+                for (uint256 l = 0; l < shorter.length; ++l) {
+                    shorter[l] = sk[l];
+                }
+                vm.prank(provider);
+                vm.expectRevert(
+                    abi.encodeWithSelector(
+                        GcxTpGameStep.SkeletonPathLength.selector, sk.length - 1, sk.length
+                    )
+                );
+                game.revealRow(id, abi.encode(opProof, shorter, rowProof));
+            } else if (keccak256(bytes(fn)) == keccak256("step")) {
+                (, uint32 col, bytes memory proof) = abi.decode(_args(data), (uint256, uint32, bytes));
+                (
+                    bytes32 word,
+                    bytes32[] memory sibs,
+                    bytes memory opProof,
+                    IGcxTpOneStep.Operand[] memory ops
+                ) = abi.decode(proof, (bytes32, bytes32[], bytes, IGcxTpOneStep.Operand[]));
+                vm.prank(challenger);
+                vm.expectPartialRevert(GcxTpOneStep.RootMismatch.selector);
+                game.step(id, col, abi.encode(word ^ bytes32(uint256(1)), sibs, opProof, ops));
+                // op 0 reads program inputs only: give input 0 an op proof (a program input has none)
+                ops[0].opProof = opProof;
+                vm.prank(challenger);
+                vm.expectPartialRevert(GcxTpOneStep.BadOperand.selector);
+                game.step(id, col, abi.encode(word, sibs, opProof, ops));
+            }
+            _send(i, m);
+        }
+        assertEq(uint8(game.getDispute(id).phase), uint8(VerificationGame.Phase.ChallengerWon));
+    }
+
+    /// @dev The abi-encoded arguments of calldata `data` (without the selector).
+    function _args(bytes memory data) internal pure returns (bytes memory out) {
+        out = new bytes(data.length - 4);
+        for (uint256 b = 4; b < data.length; ++b) {
+            out[b - 4] = data[b];
+        }
+    }
+
     /// No dispute before the spec is published; the adapter's `ready` follows the registry.
     function test_open_refusedBeforeSpecPublished() public {
         bytes32 jobId = _job(0, false);
@@ -220,9 +289,10 @@ contract GcxTpGameStepTest is GCXFixtures {
 
 /// @dev A state change whose gas tells whether calls are isolated transactions.
 contract GasPoke {
-    uint256 internal x;
+    uint256 public x = 1;
 
+    /// @dev ≈ 5,000 gas of execution (a non-zero slot rewritten): far below 21,000 unless isolated.
     function poke() external {
-        ++x;
+        x = 2;
     }
 }
