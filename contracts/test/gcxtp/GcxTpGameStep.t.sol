@@ -194,6 +194,22 @@ contract GcxTpGameStepTest is GCXFixtures {
 
     function test_otherOpThanProgram_losesBySkeleton() public {
         _play(7, "other_op_relu_for_add");
+        // Control: the prover alone accepts that leaf and row (relu is well formed and correctly computed):
+        // only the adapter's skeleton check makes the provider lose.
+        uint256 n = vm.parseJsonUint(json, _s(7, ".n_moves"));
+        bytes memory data =
+            vm.parseJsonBytes(json, _s(7, string.concat(".moves[", vm.toString(n - 1), "].data")));
+        (, bytes memory proof) = abi.decode(_args(data), (uint256, bytes));
+        (bytes memory opProof,, bytes memory rowProof) = abi.decode(proof, (bytes, bytes32[], bytes));
+        VerificationGame.Dispute memory d = game.getDispute(1);
+        (bool leafValid, bytes32 wordRoot) =
+            prover.revealRow(d.resultRoot, d.programDigest, d.nOps, d.op, d.row, opProof, rowProof);
+        assertTrue(leafValid, "the prover alone cannot tell relu from the program's add");
+        assertTrue(wordRoot != bytes32(0));
+    }
+
+    function test_otherOutputHeader_losesBySkeleton() public {
+        _play(9, "other_header_fewer_rows");
     }
 
     function test_chain256_wrongOp200_loses() public {

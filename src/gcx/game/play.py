@@ -137,9 +137,13 @@ def challenger_move(side: Side, state: DisputeState, seen: Seen) -> Move:
     end, the first column that differs, with the one-step evidence."""
     p = state.phase
     if p in (Phase.OP_CHOOSE, Phase.ROW_CHOOSE):
+        if p == Phase.ROW_CHOOSE and seen.body is not None and seen.body[:34] != side.spec.prefixes[state.op]:
+            # The provider's op header is not the program's (another shape: its row tree is not one's
+            # own). Go left: never into its padding, and at the row the skeleton check of revealRow
+            # makes the provider lose.
+            return Move("choose", (False,))
         tree = side.run.result if p == Phase.OP_CHOOSE else side.output(state.op)
-        depth = len(tree.levels) - 1
-        if state.height > depth:  # the provider's tree is deeper than one's own: any child is wrong
+        if state.height > len(tree.levels) - 1:  # cannot happen once the header is the program's
             return Move("choose", (False,))
         own = children(tree, state.height, state.index)
         return Move("choose", (choose_right(own, state.left, state.right),))

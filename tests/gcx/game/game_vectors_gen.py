@@ -320,6 +320,14 @@ def _scenarios() -> list[tuple[str, str, Side, Side, str, dict[str, Any]]]:
             "ChallengerWon",
             {},
         ),
+        (
+            "other_header_fewer_rows",
+            "op 0 committed with 2 rows (x's first two rows times w1, correctly computed) instead of 4",
+            other_op(truth, 0, MatmulNT(0, 1), truth.tensors[4][:2].copy()),
+            truth,
+            "ChallengerWon",
+            {},
+        ),
     ]
     # The provider of wrong_middle_op_last_row also tries to prove another row than the pinned one.
     out[2][5]["bad_reveal_row_row"] = 2

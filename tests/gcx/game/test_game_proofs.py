@@ -247,3 +247,14 @@ def test_calldata_selectors_are_the_games() -> None:
         assert abi_decode(list(SIGNATURES[fn]), data[4:])[0] == 42
     with pytest.raises(GameProofError):
         calldata(Move("steal", ()), 1)
+
+
+def test_a_provider_header_other_than_the_programs_is_bisected_leftwards_to_the_skeleton() -> None:
+    from gcx.tp import MatmulNT
+
+    short = GEN.other_op(MLP, 0, MatmulNT(0, 1), MLP.tensors[4][:2].copy())  # 2 rows, not 4
+    moves, sim = _play(short, MLP)
+    fns = [m.fn for _, m in moves]
+    row_choices = [m.args[0] for _, m in moves[fns.index("revealOp") :] if m.fn == "choose"]
+    assert row_choices == [False]  # left: never into the provider's row padding
+    assert moves[-1][1].fn == "revealRow" and sim.state.phase == Phase.CHALLENGER_WON
