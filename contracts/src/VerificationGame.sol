@@ -197,6 +197,9 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
     error AlreadyDisputing(uint256 id);
     /// @notice A dispute opened now could outlast the escrow's dispute deadline.
     error DisputeOutlivesEscrow(uint256 end, uint256 escrowDeadline);
+    /// @notice The one-step decision does not know job `jobId`'s program yet ({IOneStep.ready}: for GCX-TP, its
+    ///         spec is not published in the job-spec registry).
+    error SpecNotReady(bytes32 jobId);
     /// @notice No such dispute, or it has ended.
     error NotLive(uint256 id);
     /// @notice The call is not the move the dispute expects now.
@@ -313,7 +316,8 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
 
     /// @notice Open a dispute on job `jobId` (send exactly {bond} wei). The job must be Submitted, or already
     ///         Challenged by this game, and inside its challenge window; the caller must not be its provider
-    ///         nor already dispute it. The first dispute freezes the job in the escrow.
+    ///         nor already dispute it, and the one-step decision must be ready for the job ({IOneStep.ready}:
+    ///         its spec published), else {SpecNotReady}. The first dispute freezes the job in the escrow.
     /// @return id The dispute id; the provider moves first ({revealRoot}).
     function open(bytes32 jobId) external payable nonReentrant returns (uint256 id) {
         uint256 needed = bond();
@@ -327,6 +331,7 @@ contract VerificationGame is AccessControl, ReentrancyGuardTransient {
         if (msg.sender == provider) revert ProviderCannotChallenge();
         uint256 existing = disputeOf[jobId][msg.sender];
         if (existing != 0) revert AlreadyDisputing(existing);
+        if (!oneStep.ready(jobId)) revert SpecNotReady(jobId);
         if (state == STATE_SUBMITTED) {
             g.marked = true;
             escrow.markChallenged(jobId, msg.sender);

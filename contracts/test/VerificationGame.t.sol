@@ -546,6 +546,11 @@ contract VerificationGameTest is GameBase {
         vm.prank(provider);
         vm.expectRevert(VerificationGame.ProviderCannotChallenge.selector);
         game.open{value: b}(jobId);
+        // The one-step decision does not know the job's program yet (its spec is not published).
+        vm.prank(ch);
+        vm.expectRevert(abi.encodeWithSelector(VerificationGame.SpecNotReady.selector, jobId));
+        game.open{value: b}(jobId);
+        oneStep.setProgram(jobId, 80, truth.PROGRAM_DIGEST(), 1);
         // Twice by the same challenger.
         vm.prank(ch);
         uint256 id = game.open{value: b}(jobId);

@@ -13,8 +13,8 @@ import {GameBase} from "./game/GameBase.sol";
 ///         transaction, storage cold as on chain; without `--isolate` the tests still pass, with lower, warm
 ///         figures). "exec" is the call's execution gas; "tx" is the transaction's gas
 ///         under EIP-7623: `21000 + max(4·tokens + exec, 10·tokens)`. The one-step calls
-///         run against the test double (it hashes the revealed row twice); the real adapter's cost is measured
-///         on its own branch.
+///         run against the test double (it hashes the revealed row twice); whole disputes with the real prover
+///         behind the GCX-TP adapter are measured in test/gcxtp/GcxTpGameStep.t.sol.
 contract VerificationGameGasTest is GameBase {
     struct Tally {
         uint256 exec;

@@ -32,6 +32,11 @@ interface IOneStep {
         bytes32 rowLeaf; // the provider's row leaf at `row` (zero while only the op is pinned)
     }
 
+    /// @notice Whether job `jobId` can be disputed at all: its program is known to the one-step decision (for
+    ///         the GCX-TP adapter: the job's spec is published in `IJobSpecs`). {VerificationGame.open} refuses a
+    ///         dispute while this is false, so no game can start that the one-step decision cannot end.
+    function ready(bytes32 jobId) external view returns (bool);
+
     /// @notice Whether the provider's result-root preimage names job `jobId`'s program: its digest and its op
     ///         count. False makes the provider lose at once (it committed to another program).
     function checkRoot(bytes32 jobId, bytes32 programDigest, uint32 nOps) external view returns (bool ok);

@@ -36,6 +36,11 @@ contract MockOneStep is IOneStep {
         invalidOp[jobId][op] = true;
     }
 
+    /// @dev Ready once the job's program is set (a job the test never set cannot be disputed).
+    function ready(bytes32 jobId) external view returns (bool) {
+        return programs[jobId].set;
+    }
+
     function checkRoot(bytes32 jobId, bytes32 programDigest, uint32 nOps) external view returns (bool) {
         Program storage p = programs[jobId];
         if (!p.set) revert UnknownJob(jobId);
