@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import trio
@@ -31,20 +30,13 @@ import trio
 from gcx.errors import GCXError
 
 from .journal import DisputeJournal
+from .play import Move
 
 log = logging.getLogger("gcx.game")
 
 TERMINAL: Final = frozenset({"ProviderWon", "ChallengerWon", "Cancelled"})
 STALE_MOVE_ERRORS: Final = frozenset({"WrongPhase", "NotPlayer", "NotLive", "DeadlinePassed"})
 """Reverts that mean the dispute moved on (or ended) before this move was mined."""
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    """A game function and its arguments (after the dispute id)."""
-
-    fn: str
-    args: tuple[Any, ...] = ()
 
 
 class Strategy(Protocol):
@@ -129,7 +121,7 @@ async def play(
                 log.info(
                     "dispute %d: the %s missed its deadline %d: claiming the win", dispute_id, turn, deadline
                 )
-                await _send(chain, journal, dispute_id, Move("timeout"), run_tx, on_move)
+                await _send(chain, journal, dispute_id, Move("timeout", ()), run_tx, on_move)
         except GCXError as exc:
             log.warning("dispute %d: %s (retrying)", dispute_id, exc)
         await trio.sleep(poll_s)

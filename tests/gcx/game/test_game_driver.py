@@ -10,8 +10,9 @@ import pytest
 import trio
 
 from gcx.errors import GCXError
-from gcx.game.driver import Move, play
+from gcx.game.driver import play
 from gcx.game.journal import DisputeJournal
+from gcx.game.play import Move
 
 
 class RevertedError(GCXError):
