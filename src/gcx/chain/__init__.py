@@ -15,12 +15,22 @@ from __future__ import annotations
 
 from .anvil import AnvilNode, anvil_binary, run_anvil
 from .client import Chain, EventWatcher
-from .deploy import GUARANTOR, PROVIDER, VERIFIER, DeployParams, deploy_all, faucet
+from .deploy import (
+    DEVNET_GAME,
+    GUARANTOR,
+    PROVIDER,
+    VERIFIER,
+    DeployParams,
+    GameParams,
+    deploy_all,
+    faucet,
+)
 from .deployment import Deployment, default_deployment_path, read_deployment, write_deployment
 from .errors import ChainError, RpcUnreachable, TransactionFailed
 from .staking import active_providers, connect, ensure_provider_stake, ensure_verifier_stake
 
 __all__ = [
+    "DEVNET_GAME",
     "GUARANTOR",
     "PROVIDER",
     "VERIFIER",
@@ -30,6 +40,7 @@ __all__ = [
     "DeployParams",
     "Deployment",
     "EventWatcher",
+    "GameParams",
     "RpcUnreachable",
     "TransactionFailed",
     "active_providers",

@@ -114,18 +114,22 @@ class Chain:
         """A view call ``name.fn(*args)``."""
         return self._read(lambda: getattr(self.contract(name).functions, fn)(*args).call())
 
-    def transact(self, name: str, fn: str, *args: Any) -> Any:
-        """Send ``name.fn(*args)`` from the key's account, wait for the receipt; raise on revert."""
+    def transact(self, name: str, fn: str, *args: Any, value: int = 0) -> Any:
+        """Send ``name.fn(*args)`` (with ``value`` wei) from the key's account, wait for the receipt;
+        raise on revert."""
         if self.address is None:
             raise ChainError("this chain client has no key to sign transactions with")
         contract = self.contract(name)
         try:
-            tx_hash = getattr(contract.functions, fn)(*args).transact({"from": self.address})
+            tx: dict[str, Any] = {"from": self.address}
+            if value:
+                tx["value"] = value
+            tx_hash = getattr(contract.functions, fn)(*args).transact(tx)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except ContractCustomError as exc:
             data = exc.data if isinstance(exc.data, str) else ""
             reason = self._errors.get(data[:10], data[:10] or "unknown")
-            raise TransactionFailed(f"{name}.{fn} reverted: {reason}", reason) from None
+            raise TransactionFailed(f"{name}.{fn} reverted: {reason}", reason, data or None) from None
         except (ContractLogicError, ContractPanicError) as exc:
             raise TransactionFailed(f"{name}.{fn} reverted: {exc}", str(exc)) from None
         except Web3RPCError as exc:

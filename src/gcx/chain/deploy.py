@@ -8,6 +8,10 @@ job; raise the unbonding-delay floor), its per-job lock, maximum challenge windo
 duration are set (each raise of the last two raises the registry's floor to their sum, so the
 unbonding delay must cover it), and the deployer gets MINTER_ROLE on the token for the devnet faucet.
 AuditSlasher (capacity-audit failures on-chain, :mod:`gcx.chain.audit_slasher`) gets SLASHER_ROLE.
+Then the verification game (docs/verification.md, "The game"): JobSpecs (the buyers' per-job spec
+commitments, gated by the escrow's job states) → GcxTpOneStep (the one-step prover) →
+GcxTpGameStep (the game's one-step adapter over the prover and JobSpecs) → VerificationGame
+(escrow, adapter; its bond and clock parameters set), which gets the escrow's CHALLENGER_GAME_ROLE.
 The result is written as the deployment file (:mod:`gcx.chain.deployment`).
 """
 
@@ -36,6 +40,64 @@ BURN_SINK = "0x000000000000000000000000000000000000dEaD"
 # StakingRegistry.Role
 PROVIDER, GUARANTOR, VERIFIER = 0, 1, 2
 
+GAME_STEP = "GcxTpGameStep"
+"""The verification game's one-step adapter (IOneStep over the prover and JobSpecs)."""
+MAX_PROVIDER_MOVES = 67
+"""VerificationGame.MAX_PROVIDER_MOVES: root, 31 + 31 bisections, op body, row (2·32 + 3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GameParams:
+    """The VerificationGame's parameters (docs/verification.md, "Deadlines and bonds").
+
+    Clock: each move may take at most ``move_timeout_s`` and all of one side's moves in one dispute
+    at most ``clock_budget_s``; a dispute lasts at most ``2 · clock_budget_s + move_timeout_s``
+    (:attr:`max_dispute_length_s`). Bond (wei of ETH, sent with ``open``):
+    ``moves_bound · gas_per_move · gas_price_wei``; ``bond_burn_bps`` of a lost bond is burned.
+    The defaults are the contract's own, for a real chain: 1 h per move, 11 h per side (a dispute
+    ends within 23 h, inside the escrow's default 3-day dispute deadline after a 2-day window), a
+    bond of 67 × 150 000 gas × 20 gwei = 0.201 ETH, 10 % burned.
+    """
+
+    move_timeout_s: int = 3_600
+    clock_budget_s: int = 11 * 3_600
+    moves_bound: int = MAX_PROVIDER_MOVES
+    gas_per_move: int = 150_000
+    gas_price_wei: int = 20 * 10**9
+    bond_burn_bps: int = 1_000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.move_timeout_s <= self.clock_budget_s < 2**32:
+            raise ChainError(
+                f"game clock: need 1 <= move_timeout_s ({self.move_timeout_s}) <= clock_budget_s "
+                f"({self.clock_budget_s}) < 2^32"
+            )
+        if not 1 <= self.moves_bound <= 2 * MAX_PROVIDER_MOVES:
+            raise ChainError(f"game moves_bound ({self.moves_bound}) must be 1..{2 * MAX_PROVIDER_MOVES}")
+        if not 21_000 <= self.gas_per_move <= 30_000_000 or self.gas_price_wei < 1:
+            raise ChainError("game gas_per_move must be 21 000..30 000 000 and gas_price_wei positive")
+        if not 1 <= self.bond_burn_bps <= 10_000:
+            raise ChainError(f"game bond_burn_bps ({self.bond_burn_bps}) must be 1..10 000")
+        if self.bond_wei >= 2**96:
+            raise ChainError(f"game bond {self.bond_wei} wei does not fit uint96: lower gas_price_wei")
+
+    @property
+    def bond_wei(self) -> int:
+        """The bond a dispute needs (``VerificationGame.bond()``)."""
+        return self.moves_bound * self.gas_per_move * self.gas_price_wei
+
+    @property
+    def max_dispute_length_s(self) -> int:
+        """The longest one dispute can last (``VerificationGame.maxDisputeLength()``)."""
+        return 2 * self.clock_budget_s + self.move_timeout_s
+
+
+DEVNET_GAME = GameParams(
+    move_timeout_s=6, clock_budget_s=45, gas_per_move=150_000, gas_price_wei=10**9, bond_burn_bps=1_000
+)
+"""The devnet's game (anvil mines a block a second): 6 s per move, 45 s per side (a dispute ends
+within 96 s), a bond of 67 × 150 000 gas × 1 gwei = 0.01005 ETH, 10 % of a lost bond burned."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeployParams:
@@ -43,7 +105,9 @@ class DeployParams:
 
     ``unbonding_delay_s`` must be at least ``max_challenge_window_s + max_dispute_s`` (the
     registry's floor, raised by JobEscrow; deployment fails otherwise), and
-    ``min_challenge_window_s ≤ max_challenge_window_s``. A job paying ``amount`` micro-USD locks
+    ``min_challenge_window_s ≤ max_challenge_window_s``, and ``max_challenge_window_s`` plus the
+    game's longest dispute (:attr:`GameParams.max_dispute_length_s`) at most ``max_dispute_s`` (the
+    game refuses a dispute that could outlive the escrow's backstop). A job paying ``amount`` micro-USD locks
     ``max(min_job_lock, amount * lock_per_unit)`` GCX wei of its provider's bonded stake until it
     ends (defaults: at least 10 GCX, 1 GCX per USD), so a provider's stake bounds its open jobs.
     """
@@ -64,6 +128,7 @@ class DeployParams:
     max_dispute_s: int = 3 * 86_400  # a challenged job times out (buyer refunded) after this
     min_job_lock: int = 10 * TOKEN  # least provider stake a job locks
     lock_per_unit: int = 10**12  # GCX wei locked per micro-USD of payment: 1 GCX per USD
+    game: GameParams = GameParams()
 
     def __post_init__(self) -> None:
         if self.unbonding_delay_s < self.max_challenge_window_s + self.max_dispute_s:
@@ -79,6 +144,14 @@ class DeployParams:
             )
         if self.min_job_lock <= 0 or self.lock_per_unit < 0:
             raise ChainError("min_job_lock must be positive and lock_per_unit not negative")
+        # A dispute opened at the very end of a challenge window must end before the escrow's
+        # backstop, which runs from the first dispute (at the earliest, the window's start).
+        if self.max_challenge_window_s + self.game.max_dispute_length_s > self.max_dispute_s:
+            raise ChainError(
+                f"max_challenge_window_s + the game's longest dispute ({self.max_challenge_window_s} + "
+                f"{self.game.max_dispute_length_s}) exceeds max_dispute_s ({self.max_dispute_s}): a late "
+                "dispute could outlive the escrow's dispute deadline"
+            )
 
 
 def _signer(rpc_url: str, private_key: bytes) -> tuple[Web3, str]:
@@ -161,8 +234,21 @@ def deploy_all(
     _send(w3, me, escrow, "setLockParams", p.min_job_lock, p.lock_per_unit)
     _send(w3, me, token, "grantRole", keccak(b"MINTER_ROLE"), me)
     deploy_audit_slasher(deploy, lambda c, fn, *a: _send(w3, me, c, fn, *a), staking, me, p.unbonding_delay_s)
+    _deploy_game(w3, me, p.game, escrow, deploy)
     block = w3.eth.block_number
     return Deployment(chain_id=chain_id, rpc_url=rpc_url, block=block, contracts=contracts)
+
+
+def _deploy_game(w3: Web3, me: str, g: GameParams, escrow: Any, deploy: Any) -> None:
+    """JobSpecs, the prover, the adapter and the VerificationGame; the game gets the escrow's
+    CHALLENGER_GAME_ROLE."""
+    specs = deploy("JobSpecs", escrow.address)
+    prover = deploy("GcxTpOneStep")
+    one_step = deploy(GAME_STEP, prover.address, specs.address)
+    game = deploy("VerificationGame", escrow.address, one_step.address, me, BURN_SINK)
+    _send(w3, me, game, "setClockParams", g.move_timeout_s, g.clock_budget_s)
+    _send(w3, me, game, "setBondParams", g.moves_bound, g.gas_per_move, g.gas_price_wei, g.bond_burn_bps)
+    _send(w3, me, escrow, "grantRole", keccak(b"CHALLENGER_GAME_ROLE"), game.address)
 
 
 def faucet(

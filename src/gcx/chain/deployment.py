@@ -4,6 +4,12 @@ The deployment file (JSON, default ``$GCX_HOME/chain/deployment.json``) records 
 the RPC URL it was made on, and for each contract its address, the keccak of its artifact's
 creation bytecode (which build was deployed) and the keccak of the code found at the address
 right after deployment (so a reset chain or a wrong file is detected before any call).
+
+Contracts are keyed by their Foundry artifact name: ``MockUSD``, ``GCXToken``,
+``StakingRegistry``, ``InsuranceFund``, ``CollateralVault``, ``JobEscrow`` and the verification
+game's ``JobSpecs``, ``GcxTpOneStep`` (the prover), ``GcxTpGameStep`` (its adapter) and
+``VerificationGame``. A file written before the game existed simply lacks the last four (a client
+that needs them fails with "the deployment has no ... contract"; deploy again).
 """
 
 from __future__ import annotations
@@ -62,6 +68,10 @@ class Deployment:
     block: int
     contracts: dict[str, Deployed]
     version: int = DEPLOYMENT_VERSION
+
+    def has(self, name: str) -> bool:
+        """Whether the deployment holds contract ``name``."""
+        return name in self.contracts
 
     def address(self, name: str) -> str:
         try:

@@ -20,10 +20,12 @@ class RpcUnreachable(ChainError):  # noqa: N818 - reads as a state, like PeerUnr
 
 
 class TransactionFailed(ChainError):  # noqa: N818 - reads as what happened
-    """A transaction reverted or could not be sent; ``reason`` names the custom error when known."""
+    """A transaction reverted or could not be sent; ``reason`` names the custom error when known,
+    ``data`` holds the raw revert data (``0x`` + selector + ABI-encoded arguments) of a custom error."""
 
     exit_code = 1
 
-    def __init__(self, message: str, reason: str | None = None) -> None:
+    def __init__(self, message: str, reason: str | None = None, data: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.data = data

@@ -48,6 +48,7 @@ RefuseCode = Literal[
     "underpaid",  # the escrowed amount is below its price for the job's metered CH
     "deadline",  # the submit deadline is too close to run the job
     "bad_program",  # the program does not decode, or its inputs do not match it
+    "bad_spec",  # the job's spec committed in JobSpecs is not the program's (or none is)
     "not_staked",  # its own stake does not cover the job (or it is not active)
     "duplicate",  # it already holds this job (accepted earlier): not an error for the sender
     "internal",  # anything else; the message says what

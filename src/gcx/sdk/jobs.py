@@ -21,6 +21,10 @@ accepted only when the op leaves commit (``commit_result``) to the root the prov
 chain**, describe the program's ops, and every output tensor downloaded from the provider over
 ``/gcx/data/1`` hashes to the root its op leaf names.
 
+Before the escrow opens, the buyer commits the job's spec (``JobSpecs.commit``:
+:func:`gcx.jobs.spec.job_spec` of the program, what the verification game holds the provider
+to); a provider refuses a job whose committed spec is not its program's (``bad_spec``).
+
 Local state: each submitted job's file and a small JSON record live in
 ``$GCX_HOME/buyer/jobs/<job_id>.gcxjob`` / ``.json``, written *before* the escrow is opened, so
 ``result`` can score against the evaluation later and :meth:`JobsClient.resume` can finish a
@@ -57,6 +61,7 @@ from gcx.chain.deploy import PROVIDER
 from gcx.chain.errors import TransactionFailed
 from gcx.errors import GCXError
 from gcx.files import write_atomic
+from gcx.jobs.spec import job_spec
 from gcx.paths import gcx_home
 from gcx.tp.commit import CommitmentError, OpLeaf, ProofError, commit_result, decode_op_leaf
 from gcx.tp.jobfile import JobFile, decode_job
@@ -749,13 +754,16 @@ class JobsClient:
             now=self._clock(),
         )
 
-    def open_escrow(self, quote: Quote, nonce: int | None = None) -> str:
-        """Open the quote's escrow on chain: approve MockUSD to JobEscrow when the allowance is
-        short, then ``JobEscrow.open(jobIdFor(buyer, nonce), provider, amount, window, deadline)``;
-        return the job id. ``nonce`` (a uint96) is random when None.
+    def open_escrow(self, quote: Quote, nonce: int | None = None, *, spec_hash: bytes) -> str:
+        """Open the quote's escrow on chain: commit the job's spec (``spec_hash``,
+        :func:`gcx.jobs.spec.job_spec` of the job's program) in JobSpecs unless it is committed
+        already, approve MockUSD to JobEscrow when the allowance is short, then
+        ``JobEscrow.open(jobIdFor(buyer, nonce), provider, amount, window, deadline)``; return the
+        job id. ``nonce`` (a uint96) is random when None. Restart-safe: run again for the same
+        nonce after a crash between the commit and the open, the equal committed spec is kept.
 
         :class:`InsufficientBalance`, :class:`ProviderNotStaked`, or :class:`EscrowError` with
-        the contract's revert reason.
+        the contract's revert reason (also when another spec is committed for the job id).
         """
         chain = self._require_chain()
         buyer = self._require_key().address
@@ -777,6 +785,7 @@ class JobsClient:
                 "JobEscrow would refuse the job: ask for a quote from another provider",
                 "ProviderNotActive",
             )
+        self._commit_spec(job_id, spec_hash)
         try:
             allowance = int(chain.call("MockUSD", "allowance", buyer, escrow))
             if allowance < quote.amount:
@@ -798,6 +807,23 @@ class JobsClient:
                 raise InsufficientBalance(f"opening the escrow failed: {exc}", reason) from None
             raise EscrowError(f"opening the escrow failed: {exc}", exc.reason) from None
         return job_id
+
+    def _commit_spec(self, job_id: str, spec_hash: bytes) -> None:
+        """JobSpecs.commit of the job's spec, skipped when that spec is committed already."""
+        chain = self._require_chain()
+        if not chain.deployment.has("JobSpecs"):
+            log.warning("the deployment has no JobSpecs: job %s opens without a spec commitment", job_id)
+            return
+        from gcx.chain.game import GameClient, SpecConflict
+
+        try:
+            sent = GameClient(chain).ensure_spec_committed(_job_id_bytes(job_id), spec_hash)
+        except SpecConflict as exc:
+            raise EscrowError(f"cannot commit the job's spec: {exc}", "AlreadyCommitted") from None
+        except TransactionFailed as exc:
+            raise EscrowError(f"committing the job's spec failed: {exc}", exc.reason) from None
+        if sent is not None:
+            log.info("committed spec 0x%s of job %s (%d gas)", spec_hash.hex(), job_id, sent.gas_used)
 
     def _post(self, quote_id: str, job_id: str, job_bytes: bytes) -> JobView:
         body = {"quote_id": quote_id, "job_id": job_id, "job": base64.b64encode(job_bytes).decode()}
@@ -843,8 +869,9 @@ class JobsClient:
             reoffer_of=reoffer_of,
         )
         self.store.save(record, job_bytes)
+        spec_hash = job_spec(decode_job(job_bytes).program).hash
         try:
-            job_id = self.open_escrow(q, nonce)
+            job_id = self.open_escrow(q, nonce, spec_hash=spec_hash)
         except EscrowError:  # refused before or by the contract: no escrow exists
             self.store.save(replace(record, stage="abandoned"))
             raise

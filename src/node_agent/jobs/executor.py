@@ -61,6 +61,7 @@ from gcx.jobs.delivery import (
     decode,
     encode,
 )
+from gcx.jobs.spec import job_spec
 from gcx.jobs.store import TensorStore
 from gcx.p2p import request, serve
 from gcx.reference import ReferenceProfile
@@ -254,6 +255,13 @@ class JobExecutor:
         """The escrow's view of ``job_id``."""
         return EscrowJob.of(await self._chain_read(lambda: self.chain.call("JobEscrow", "getJob", job_id)))
 
+    async def _committed_spec(self, job_id: bytes) -> bytes | None:
+        """``JobSpecs.specOf(job_id)`` (zero bytes: none committed); ``None`` when the deployment
+        predates JobSpecs (nothing to check)."""
+        if not self.chain.deployment.has("JobSpecs"):
+            return None
+        return bytes(await self._chain_read(lambda: self.chain.call("JobSpecs", "specOf", job_id)))
+
     # ------------------------------------------------------------------ /gcx/job/1
 
     async def handle(self, peer: ID, data: bytes) -> bytes:
@@ -319,6 +327,7 @@ class JobExecutor:
                     lambda: self.chain.call("StakingRegistry", "isActive", self.address, 0)
                 )
             )
+            committed = await self._committed_spec(jid)
         except GCXError as exc:
             return refuse("internal", f"cannot read the chain: {exc}")
         if job.state != OPEN or job.provider.lower() != self.address.lower():
@@ -331,6 +340,13 @@ class JobExecutor:
         ):
             if ours != theirs:
                 return refuse("terms", f"the offer's {what} is {ours}, the escrow's {theirs}")
+        if committed is not None and committed != (spec := job_spec(program).hash):
+            # The verification game holds the provider to the committed spec: running another
+            # program's job would lose every dispute on it, however honest the result.
+            what = "no spec" if committed == bytes(32) else f"spec 0x{committed.hex()}"
+            return refuse(
+                "bad_spec", f"JobSpecs holds {what} for the job, the program's spec is 0x{spec.hex()}"
+            )
         if not active:
             return refuse("not_staked", f"{self.address}'s provider stake is not active")
         price = price_of(micro_ch, self.settings.node.price_per_ch)

@@ -23,6 +23,8 @@ from buyer_fakes import (
 from eth_account import Account
 
 from gcx.chain import Chain
+from gcx.chain.game import GameClient
+from gcx.jobs.spec import job_spec
 from gcx.sdk.errors import (
     ApiError,
     EscrowError,
@@ -90,7 +92,8 @@ def test_open_escrow_approves_only_when_short_and_locks_the_amount(client: JobsC
     q = client.quote(data, "A", 10_000)
     assert q.amount == 3_000 and q.provider.price_per_ch == PRICES[0]
     before = usd(chain, me)
-    job_id = client.open_escrow(q, nonce=7)
+    spec = job_spec(classifier_job()[0].program).hash
+    job_id = client.open_escrow(q, nonce=7, spec_hash=spec)
     assert job_id == job_id_for(me, 7) and escrow_state(chain, job_id) == 1
     assert usd(chain, me) == before - q.amount
     j = chain.call("JobEscrow", "getJob", bytes.fromhex(job_id[2:]))
@@ -100,9 +103,37 @@ def test_open_escrow_approves_only_when_short_and_locks_the_amount(client: JobsC
     escrow = chain.deployment.address("JobEscrow")
     chain.transact("MockUSD", "approve", escrow, 10**9)  # a standing allowance: no approve needed
     block = chain.w3.eth.block_number
-    client.open_escrow(client.quote(data, "A", 10_000))
-    assert chain.w3.eth.block_number == block + 1  # one transaction: open alone
+    client.open_escrow(client.quote(data, "A", 10_000), spec_hash=spec)
+    assert chain.w3.eth.block_number == block + 2  # two transactions: the spec's commit and open
     assert int(chain.call("MockUSD", "allowance", me, escrow)) == 10**9 - 3_000
+
+
+def test_open_escrow_commits_the_spec_first_and_resumes_after_a_crash_in_between(
+    client: JobsClient,
+) -> None:
+    assert client.chain is not None and client.key is not None
+    chain, me = client.chain, client.key.address
+    job, data = classifier_job()
+    spec = job_spec(job.program).hash
+    q = client.quote(data, "A", 10_000)
+    chain.transact("MockUSD", "approve", chain.deployment.address("JobEscrow"), 10**9)
+    specs = GameClient(chain)
+    # A crash after the commit, before the open: the same spec is committed already.
+    first = job_id_for(me, 11)
+    specs.commit_spec(bytes.fromhex(first[2:]), spec)
+    block = chain.w3.eth.block_number
+    assert client.open_escrow(q, nonce=11, spec_hash=spec) == first
+    assert chain.w3.eth.block_number == block + 1  # open alone: the commit is not sent again
+    assert escrow_state(chain, first) == 1 and specs.spec_of(bytes.fromhex(first[2:])) == spec
+    # A fresh job gets its spec committed before the escrow opens.
+    fresh = client.open_escrow(client.quote(data, "A", 10_000), nonce=12, spec_hash=spec)
+    assert specs.spec_of(bytes.fromhex(fresh[2:])) == spec and escrow_state(chain, fresh) == 1
+    # Another spec under the job id: refused before any escrow exists.
+    clash = job_id_for(me, 13)
+    specs.commit_spec(bytes.fromhex(clash[2:]), b"\x05" * 32)
+    with pytest.raises(EscrowError, match="already has spec") as info:
+        client.open_escrow(client.quote(data, "A", 10_000), nonce=13, spec_hash=spec)
+    assert info.value.reason == "AlreadyCommitted" and escrow_state(chain, clash) == 0
 
 
 def test_a_buyer_without_the_money_is_refused_before_any_transaction(
@@ -113,7 +144,7 @@ def test_a_buyer_without_the_money_is_refused_before_any_transaction(
         q = client.quote(classifier_job()[1], "A", 10_000)
         block = chain.w3.eth.block_number
         with pytest.raises(InsufficientBalance, match="2999"):
-            client.open_escrow(q)
+            client.open_escrow(q, spec_hash=job_spec(classifier_job()[0].program).hash)
         assert chain.w3.eth.block_number == block
 
 
@@ -123,7 +154,7 @@ def test_an_unstaked_provider_is_refused_with_a_clear_message(
     fake.providers = [FakeProvider.of(jobs_chain.unstaked, 1_000_000)]
     q = client.quote(classifier_job()[1], "A", 10_000)
     with pytest.raises(ProviderNotStaked, match="not staked") as info:
-        client.open_escrow(q)
+        client.open_escrow(q, spec_hash=job_spec(classifier_job()[0].program).hash)
     assert isinstance(info.value, EscrowError)
     with pytest.raises(ProviderNotStaked):
         client.submit(classifier_job()[1], "A", 10_000)

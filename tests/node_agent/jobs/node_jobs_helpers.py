@@ -28,6 +28,7 @@ from gcx.chain import (
 )
 from gcx.jobs.data import DATA_PROTOCOL, MAX_FRAME, DataServer
 from gcx.jobs.delivery import MAX_MESSAGE, PROTOCOL, Ack, Offer, OfferInput, Result, decode, encode
+from gcx.jobs.spec import job_spec
 from gcx.jobs.store import TensorStore
 from gcx.p2p import Host, RemoteError, connect, listen_addrs, open_host, serve
 from gcx.reference import load_profile
@@ -67,11 +68,20 @@ class ChainEnv:
 
 
 def open_job(
-    buyer: Chain, provider: str, amount: int, *, window: int = WINDOW_S, deadline_in: int = 300
+    buyer: Chain,
+    provider: str,
+    amount: int,
+    *,
+    program: Program | None,
+    window: int = WINDOW_S,
+    deadline_in: int = 300,
 ) -> bytes:
-    """The buyer approves and opens a JobEscrow job for ``provider``; its id."""
+    """The buyer commits ``program``'s spec in JobSpecs (none when ``program`` is None), approves
+    and opens a JobEscrow job for ``provider``; its id."""
     assert buyer.address is not None
     job_id = ((int(buyer.address, 16) << 96) | secrets.randbits(96)).to_bytes(32, "big")
+    if program is not None:
+        buyer.transact("JobSpecs", "commit", job_id, job_spec(program).hash)
     buyer.transact("MockUSD", "approve", buyer.deployment.address("JobEscrow"), amount)
     buyer.transact("JobEscrow", "open", job_id, provider, amount, window, int(time.time()) + deadline_in)
     return job_id

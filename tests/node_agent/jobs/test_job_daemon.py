@@ -59,7 +59,7 @@ async def test_the_daemon_runs_offered_jobs_and_advertises_its_free_hours(
         await wait_for(lambda: coord.adverts, what="the first advert")
         assert coord.adverts[-1] == 24 and daemon.stake is not None
 
-        job_id = open_job(buyer, key.address, job.price)
+        job_id = open_job(buyer, key.address, job.price, program=job.program)
         node_peer = daemon.peer_id
         assert await coord.send(node_peer, job.offer(job_id, buyer)) == Accept(job_id)
         # at once (advert_interval_s is 600 s): one hour of the 24 is taken by the job

@@ -48,7 +48,7 @@ async def test_an_offer_is_run_submitted_reported_and_finalized(env: ChainEnv, t
     job = make_test_job()
     node_chain, buyer = env.provider(), env.funded()
     assert node_chain.address is not None
-    job_id = open_job(buyer, node_chain.address, job.price)
+    job_id = open_job(buyer, node_chain.address, job.price, program=job.program)
     changes: list[int] = []
     executor = make_executor(
         node_settings(retention=0), tmp_path, node_chain, on_change=lambda: changes.append(1)
@@ -118,29 +118,36 @@ async def test_bad_offers_are_refused_with_their_codes(env: ChainEnv, tmp_path: 
             assert reply.job_id == offer.job_id
             return "accept" if isinstance(reply, Accept) else reply.code
 
-        ok = open_job(buyer, node_chain.address, job.price)
+        ok = open_job(buyer, node_chain.address, job.price, program=job.program)
         never = ((int(buyer.address, 16) << 96) | secrets.randbits(96)).to_bytes(32, "big")
         assert await code(job.offer(ok, buyer, job_id=never)) == "unknown_job"
         other = env.provider()  # a job escrowed for another provider is not ours
         assert other.address is not None
-        theirs = open_job(buyer, other.address, job.price)
+        theirs = open_job(buyer, other.address, job.price, program=job.program)
         assert await code(job.offer(theirs, buyer)) == "unknown_job"
         assert await code(job.offer(ok, buyer, amount=job.price + 1)) == "terms"
         assert await code(job.offer(ok, buyer, challenge_window=99)) == "terms"
-        cheap = open_job(buyer, node_chain.address, job.price - 1)
+        cheap = open_job(buyer, node_chain.address, job.price - 1, program=job.program)
         assert await code(job.offer(cheap, buyer)) == "underpaid"
-        rushed = open_job(buyer, node_chain.address, job.price, deadline_in=3)
+        rushed = open_job(buyer, node_chain.address, job.price, program=job.program, deadline_in=3)
         assert await code(job.offer(rushed, buyer)) == "deadline"
         assert await code(job.offer(ok, buyer, program=b"\x81\xa1x\x01")) == "bad_program"
         swapped = (OfferInput("b", seed=1), OfferInput("a", root=job.program.inputs[0].root))
         assert await code(job.offer(ok, buyer, inputs=swapped)) == "bad_program"
         wrong_root = (OfferInput("a", root=b"\x07" * 32), OfferInput("b", seed=1))
         assert await code(job.offer(ok, buyer, inputs=wrong_root)) == "bad_program"
+        # The spec committed in JobSpecs must be the program's: another program's, or none at all.
+        other_program = make_test_job(seed=8).program
+        assert other_program.digest != job.program.digest
+        misspecced = open_job(buyer, node_chain.address, job.price, program=other_program)
+        assert await code(job.offer(misspecced, buyer)) == "bad_spec"
+        unspecced = open_job(buyer, node_chain.address, job.price, program=None)
+        assert await code(job.offer(unspecced, buyer)) == "bad_spec"
         assert executor.table.jobs() == []  # nothing refused was taken
 
         assert await code(job.offer(ok, buyer)) == "accept"
         assert await code(job.offer(ok, buyer)) == "duplicate"
-        second = open_job(buyer, node_chain.address, job.price)
+        second = open_job(buyer, node_chain.address, job.price, program=job.program)
         assert await code(job.offer(second, buyer)) == "busy"  # max_jobs = 1, the first is queued
 
 
@@ -149,7 +156,7 @@ async def test_wrong_op_1_corrupts_op_1_and_not_op_0(env: ChainEnv, tmp_path: Pa
     job = make_test_job()
     node_chain, buyer = env.provider(), env.funded()
     assert node_chain.address is not None
-    job_id = open_job(buyer, node_chain.address, job.price)
+    job_id = open_job(buyer, node_chain.address, job.price, program=job.program)
     executor = make_executor(node_settings(wrong_op=1), tmp_path, node_chain)
     async with coordinator_and_node(tmp_path) as (coord, node_host), running(executor, node_host):
         coord.store.put(0, job.a)
@@ -171,7 +178,7 @@ async def test_a_job_cancelled_mid_fetch_runs_again_after_a_restart_and_submits_
     job = make_test_job()
     node_chain, buyer = env.provider(), env.funded()
     assert node_chain.address is not None
-    job_id = open_job(buyer, node_chain.address, job.price)
+    job_id = open_job(buyer, node_chain.address, job.price, program=job.program)
     async with coordinator_and_node(tmp_path, gated_data=True) as (coord, node_host):
         coord.store.put(0, job.a)
         first = make_executor(node_settings(), tmp_path, node_chain)
@@ -199,7 +206,7 @@ async def test_a_submission_made_before_a_crash_is_adopted_not_repeated(
     job = make_test_job()
     node_chain, buyer = env.provider(), env.funded()
     assert node_chain.address is not None
-    job_id = open_job(buyer, node_chain.address, job.price)
+    job_id = open_job(buyer, node_chain.address, job.price, program=job.program)
     async with coordinator_and_node(tmp_path) as (coord, node_host):
         coord.store.put(0, job.a)
         crashed = make_executor(node_settings(), tmp_path, node_chain)
@@ -226,7 +233,7 @@ async def test_an_unacknowledged_result_is_resent_after_a_restart_without_rerunn
     job = make_test_job()
     node_chain, buyer = env.provider(), env.funded()
     assert node_chain.address is not None
-    job_id = open_job(buyer, node_chain.address, job.price)
+    job_id = open_job(buyer, node_chain.address, job.price, program=job.program)
     async with coordinator_and_node(tmp_path) as (coord, node_host):
         coord.store.put(0, job.a)
         coord.answering = False
@@ -261,7 +268,7 @@ async def test_withhold_data_refuses_reads_of_the_nodes_results(env: ChainEnv, t
     job = make_test_job()
     node_chain, buyer = env.provider(), env.funded()
     assert node_chain.address is not None
-    job_id = open_job(buyer, node_chain.address, job.price)
+    job_id = open_job(buyer, node_chain.address, job.price, program=job.program)
     executor = make_executor(node_settings(withhold_data=True), tmp_path, node_chain)
     async with coordinator_and_node(tmp_path) as (coord, node_host), running(executor, node_host):
         coord.store.put(0, job.a)
