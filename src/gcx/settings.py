@@ -158,6 +158,8 @@ class VerifierSettings(_Section):
     backend: Literal["auto", "cupy", "numpy"] = "auto"
     poll_s: Seconds = 2.0  # how often the coordinator's job feed is read
     max_job_elements: Annotated[int, Field(ge=1)] = 1 << 28  # skip re-executing larger jobs
+    dispute: bool = True  # open an on-chain dispute on every contradicted result (needs a chain)
+    disputes: Path | None = None  # dispute journal; default: $GCX_HOME/verifier/disputes.sqlite
 
 
 class BenchSettings(_Section):

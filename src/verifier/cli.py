@@ -136,6 +136,19 @@ def status_cmd(
         raise ConfigError(f"no verifier state at {path}: run `gcx verifier run` first")
     with VerifierState(path) as state:
         summary: dict[str, Any] = {"state": str(path), **state.summary()}
+    journal = settings.verifier.disputes or gcx_home() / "verifier" / "disputes.sqlite"
+    if journal.exists():
+        from gcx.game.journal import DisputeJournal
+
+        with DisputeJournal(journal) as j:
+            summary["disputes"] = {
+                **j.summary(),
+                "list": [
+                    {"id": d.id, "job_id": d.job_id, "outcome": d.outcome, "moves": len(j.moves(d.id)),
+                     "gas": sum(m.gas for m in j.moves(d.id))}
+                    for d in j.disputes()
+                ],
+            }  # fmt: skip
     if as_json:
         typer.echo(json.dumps(summary))
         return
@@ -145,6 +158,12 @@ def status_cmd(
         f"{summary['withheld']} withheld, {summary['failed']} failed, {summary['pending']} pending; "
         f"{summary['skipped']} skipped"
     )
+    if "disputes" in summary:
+        d = summary["disputes"]
+        typer.echo(
+            f"disputes: {d['disputes']} ({d['won']} won, {d['lost']} lost, {d['cancelled']} cancelled, "
+            f"{d['live']} live); {d['moves']} moves, {d['gas']:,} gas"
+        )
     for m in summary["mismatches"]:
         row = "" if m["row"] is None else f" row {m['row']}"
         report = m["report"] + (f" ({m['report_detail']})" if m["report_detail"] else "")

@@ -201,6 +201,9 @@ class VerifierConfig:
     rpc_url: str | None
     deployment: Path | None
     reference: Path | None
+    dispute: bool = True
+    """Open and play an on-chain dispute on every contradicted result (with a chain)."""
+    disputes: Path | None = None
     wrong_op: int | None = None
     """``fault.wrong_op``: corrupt this op in every re-execution (a dishonest challenger, for
     tests and demos only)."""
@@ -234,6 +237,8 @@ def config_from_settings(settings: Settings) -> VerifierConfig:
         rpc_url=settings.chain.rpc_url,
         deployment=settings.chain.deployment,
         reference=settings.reference.profile,
+        dispute=v.dispute,
+        disputes=v.disputes or home / "disputes.sqlite",
         wrong_op=settings.fault.wrong_op,
     )
 
@@ -285,6 +290,7 @@ class Verifier:
         self._down_since: float | None = None
         self._client: DataClient | None = None
         self._host: Any = None
+        self.disputer: Any = None  # verifier.dispute.Disputer, with a chain and verifier.dispute
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -299,6 +305,9 @@ class Verifier:
                 self._client = DataClient(host)
                 peer_id = host.get_id().to_base58()
                 async with trio.open_nursery() as nursery:
+                    if self.config.rpc_url and self.config.dispute:
+                        self.disputer = await trio.to_thread.run_sync(self._open_disputer)
+                        await nursery.start(self.disputer.run)
                     nursery.start_soon(self._feed_loop)
                     nursery.start_soon(self._check_loop, nursery)
                     nursery.start_soon(self._report_loop)
@@ -316,6 +325,26 @@ class Verifier:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self.api.close)
             self.state.close()
+
+    def _open_disputer(self) -> Any:
+        from gcx.chain import connect as connect_chain
+        from gcx.game.journal import DisputeJournal
+
+        from .dispute import Disputer
+
+        chain = connect_chain(self.config.rpc_url or "", self.config.deployment, self.key)
+        assert self.config.disputes is not None
+        return Disputer(chain, DisputeJournal(self.config.disputes), self._reload, poll_s=self.config.poll_s)
+
+    async def _reload(self, job_id: str) -> tuple[JobFile, Any]:
+        """A job's file (from the coordinator) and this verifier's own run of it, again."""
+        try:
+            spec = await self._api(self.api.spec, job_id)
+        except CoordinatorRefused as exc:
+            raise GCXError(f"no job spec for {job_id}: {exc}") from None
+        job = await trio.to_thread.run_sync(decode_job, spec)
+        own = await _in_thread(lambda: self._execute(job), self._exec)
+        return job, own
 
     def _ensure_stake(self) -> int:
         from gcx.chain import connect as connect_chain
@@ -446,6 +475,8 @@ class Verifier:
         result_root = bytes.fromhex(record.result_root[2:])
         if own.result_root == result_root:
             return Outcome("verified")
+        if self.disputer is not None:  # the game needs no proofs from the provider: start now
+            self.disputer.start(record.job_id, job, own)
         return await self._locate(record, job, own, result_root)
 
     def _execute(self, job: JobFile) -> Any:

@@ -21,6 +21,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_hash.auto import keccak
 from web3 import Web3
 
+from gcx.game.play import Phase
 from gcx.jobs.spec import JobSpec
 
 from .client import Chain
@@ -51,29 +52,6 @@ GAME: Final = "VerificationGame"
 SPECS: Final = "JobSpecs"
 _DECODED_BY: Final = (GAME, SPECS, "GcxTpGameStep", "GcxTpOneStep")
 """The contracts whose custom errors a game transaction can revert with (nested calls bubble up)."""
-
-
-class Phase(IntEnum):
-    """``VerificationGame.Phase``. Provider to move: AWAIT_ROOT, OP_BISECT, AWAIT_OP, ROW_BISECT,
-    AWAIT_ROW; challenger: OP_CHOOSE, ROW_CHOOSE, AWAIT_STEP; the last three are terminal."""
-
-    NONE = 0
-    AWAIT_ROOT = 1
-    OP_CHOOSE = 2
-    OP_BISECT = 3
-    AWAIT_OP = 4
-    ROW_CHOOSE = 5
-    ROW_BISECT = 6
-    AWAIT_ROW = 7
-    AWAIT_STEP = 8
-    PROVIDER_WON = 9
-    CHALLENGER_WON = 10
-    CANCELLED = 11
-
-    @property
-    def ended(self) -> bool:
-        """Whether the dispute is over."""
-        return self >= Phase.PROVIDER_WON
 
 
 class Side(IntEnum):

@@ -6,7 +6,8 @@ move it sent with its transaction and gas (the log an operator reads), how each 
 whether its credit was withdrawn. Every change is one committed transaction. Used from one thread.
 
 Tables: ``disputes(id, job_id, side, opened_at, outcome, ended_at, credit_withdrawn)`` and
-``moves(dispute_id, seq, kind, tx, gas, at)``.
+``moves(dispute_id, seq, kind, tx, gas, at)``; ``meta(key, value)`` (e.g. the block an event
+follower has read up to).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS moves (
     at REAL NOT NULL,
     PRIMARY KEY (dispute_id, seq)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -155,6 +157,15 @@ class DisputeJournal:
     def withdrawn(self, dispute_id: int) -> None:
         """Record that the dispute's credit (if any) was withdrawn or that there is none."""
         self.db.execute("UPDATE disputes SET credit_withdrawn = 1 WHERE id = ?", (dispute_id,))
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored value (None: none)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``."""
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def summary(self) -> dict[str, Any]:
         """Counts by side and outcome, moves and gas: what ``status`` commands print."""

@@ -60,6 +60,11 @@ class Phase(IntEnum):
     CHALLENGER_WON = 10
     CANCELLED = 11
 
+    @property
+    def ended(self) -> bool:
+        """Whether the dispute is over."""
+        return self >= Phase.PROVIDER_WON
+
 
 SIGNATURES: Final = {
     "revealRoot": ("uint256", "bytes32", "uint32", "bytes32", "bytes32", "bytes32"),

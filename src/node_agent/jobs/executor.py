@@ -186,6 +186,7 @@ class JobExecutor:
         self._nursery: trio.Nursery | None = None
         self._sending: set[bytes] = set()
         self.host: IHost | None = None
+        self.defender: Any = None  # .defend.Defender, when the deployment has the game
 
     # ------------------------------------------------------------------ wiring
 
@@ -238,6 +239,15 @@ class JobExecutor:
                     self._start_sender(rec.job_id)
             nursery.start_soon(self._worker)
             nursery.start_soon(self._finalizer)
+            if self.chain.deployment.has("VerificationGame"):
+                from gcx.game.journal import DisputeJournal
+
+                from .defend import Defender
+
+                self.defender = Defender(
+                    self, DisputeJournal(self.table.path.parent / "disputes.sqlite"), poll_s=self.poll_s
+                )
+                await nursery.start(self.defender.run)
             task_status.started()
 
     # ------------------------------------------------------------------ chain
@@ -618,6 +628,9 @@ class JobExecutor:
             elif job.state == REFUNDED:
                 self.table.move(jid, "refunded", error="refunded after a challenge")
                 return
+            elif job.state == CHALLENGED:
+                await self._settle(jid)
+                return
             else:
                 log.warning("cannot finalize job 0x%s (state %d): %s", jid.hex(), job.state, exc)
                 return
@@ -626,6 +639,24 @@ class JobExecutor:
             return
         self.table.move(jid, "finalized")
         log.info("job 0x%s finalized: paid", jid.hex())
+
+    async def _settle(self, jid: bytes) -> None:
+        """A disputed job past its window: the game pays it once its last dispute ended in our
+        favour (``VerificationGame.settle``; anyone may, and the last dispute's end does it when
+        the window had closed already). Until then, or after a lost dispute, nothing to do here."""
+        if self.defender is None:
+            return
+        game = self.defender.game
+        state = await self._chain_read(lambda: game.job_game(jid))
+        if state.live:
+            log.debug("job 0x%s: %d dispute(s) still open", jid.hex(), state.live)
+            return
+        try:
+            sent = await self._chain_tx(lambda: game.settle(jid))
+        except GCXError as exc:
+            log.info("job 0x%s: not settled yet: %s", jid.hex(), exc)
+            return
+        log.info("job 0x%s: disputes won, settled through the game (%d gas)", jid.hex(), sent.gas_used)
 
     def _purge(self, now: float) -> None:
         """Delete the tensors and result of jobs ended ``node.job_retention_s`` ago (a tensor

@@ -142,3 +142,12 @@ def test_the_journal_refuses_unknown_sides_and_untracked_disputes(tmp_path: Path
         j.track(2, "0x01", "buyer")
     with pytest.raises(ValueError):
         trio.run(play, ScriptedChain([("ProviderWon", "")]), j, 9, "provider", Bisector())
+
+
+def test_meta_values_survive_a_reopen(tmp_path: Path) -> None:
+    with DisputeJournal(tmp_path / "d.sqlite") as j:
+        assert j.get_meta("follow_block") is None
+        j.set_meta("follow_block", "12")
+        j.set_meta("follow_block", "13")
+    with DisputeJournal(tmp_path / "d.sqlite") as j:
+        assert j.get_meta("follow_block") == "13"
