@@ -96,18 +96,18 @@ window ends, a deadline passes) even while nobody sends a transaction."""
 
 def devnet_deploy_params() -> DeployParams:
     """The devnet's contract parameters: jobs use ~10 s challenge windows; the verification game
-    plays on a seconds clock (:data:`gcx.chain.deploy.DEVNET_GAME`: disputes end within 96 s), so a
-    dispute opened at the end of the longest window (120 s) ends before the escrow's 240 s dispute
-    backstop; and unbonding must outlast the longest challenge window plus the longest dispute
-    (the floor that JobEscrow sets in the StakingRegistry: 120 + 240 s)."""
+    plays on a seconds clock (:data:`gcx.chain.deploy.DEVNET_GAME`: disputes end within 255 s), so
+    a dispute opened at the end of the longest window (120 s) ends before the escrow's 400 s
+    dispute backstop; and unbonding must outlast the longest challenge window plus the longest
+    dispute (the floor that JobEscrow sets in the StakingRegistry: 120 + 400 s)."""
     from gcx.chain import DeployParams
     from gcx.chain.deploy import DEVNET_GAME
 
     return DeployParams(
-        unbonding_delay_s=360,
+        unbonding_delay_s=600,
         min_challenge_window_s=5,
         max_challenge_window_s=120,
-        max_dispute_s=240,
+        max_dispute_s=400,
         game=DEVNET_GAME,
     )
 

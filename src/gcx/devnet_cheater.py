@@ -42,6 +42,7 @@ DISHONEST_WRONG_OP = 0
 """The dishonest challenger corrupts op 0 as the cheater does, so it agrees with the cheater and
 "disagrees" with every honest provider (an accomplice of the cheater's, in effect)."""
 GRADE = "D"
+CHALLENGE_WINDOW_S = 45
 PHASES = (
     "None", "AwaitRoot", "OpChoose", "OpBisect", "AwaitOp", "RowChoose", "RowBisect", "AwaitRow",
     "AwaitStep", "ProviderWon", "ChallengerWon", "Cancelled",
@@ -218,4 +219,6 @@ def scenario_devnet(nodes: int = 3, base: Path | None = None) -> Devnet:
         fresh=True,
         node_envs={CHEATER_NODE: {"GCX_FAULT__WRONG_OP": str(CHEATER_WRONG_OP)}},
         extra_verifiers={DISHONEST: {"GCX_FAULT__WRONG_OP": str(DISHONEST_WRONG_OP)}},
+        # Windows long enough for a verifier to re-execute and open its dispute on a loaded machine.
+        coordinator_env={"GCX_JOBS__CHALLENGE_WINDOW_S": str(CHALLENGE_WINDOW_S)},
     )

@@ -202,6 +202,10 @@ def scenario_devnet(nodes: int = 3, base: Path | None = None) -> Devnet:
     """A fresh devnet for the scenario: node ``FAULTY_NODE`` runs with ``fault.wrong_op``."""
     if nodes < FAULTY_NODE:
         raise DevnetError(f"the jobs scenario needs at least {FAULTY_NODE} nodes")
-    return Devnet(
+    net = Devnet(
         nodes, base=base, fresh=True, node_envs={FAULTY_NODE: {"GCX_FAULT__WRONG_OP": str(WRONG_OP)}}
     )
+    # This scenario shows detection and reporting, and that every job is paid: its verifier does
+    # not dispute on chain (``gcx devnet scenario cheater`` plays the game).
+    net.verifier_env["GCX_VERIFIER__DISPUTE"] = "false"
+    return net

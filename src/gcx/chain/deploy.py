@@ -93,10 +93,11 @@ class GameParams:
 
 
 DEVNET_GAME = GameParams(
-    move_timeout_s=6, clock_budget_s=45, gas_per_move=150_000, gas_price_wei=10**9, bond_burn_bps=1_000
+    move_timeout_s=15, clock_budget_s=120, gas_per_move=150_000, gas_price_wei=10**9, bond_burn_bps=1_000
 )
-"""The devnet's game (anvil mines a block a second): 6 s per move, 45 s per side (a dispute ends
-within 96 s), a bond of 67 × 150 000 gas × 1 gwei = 0.01005 ETH, 10 % of a lost bond burned."""
+"""The devnet's game (anvil mines a block a second): 15 s per move, 120 s per side (a dispute ends
+within 255 s; a node defending several disputes from one account, on a loaded 2-core machine,
+needs that room), a bond of 67 × 150 000 gas × 1 gwei = 0.01005 ETH, 10 % of a lost bond burned."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,14 +269,16 @@ def test_the_devnet_parameters_deploy_and_a_delay_below_the_floor_is_refused(
     chain = Chain(devnet)
     assert chain.call("JobEscrow", "minChallengeWindow") == 5
     assert chain.call("JobEscrow", "maxChallengeWindow") == 120
-    assert chain.call("StakingRegistry", "minUnbondingDelay") == 360
+    assert (
+        chain.call("StakingRegistry", "minUnbondingDelay") == 120 + 400
+    )  # the floor: longest window + longest dispute
     # The game's devnet clock fits the escrow's backstop after the longest window.
     game_length = chain.call("VerificationGame", "maxDisputeLength")
     assert (chain.call("VerificationGame", "moveTimeout"), chain.call("VerificationGame", "clockBudget")) == (
-        6,
-        45,
+        15,
+        120,
     )
-    assert 120 + game_length <= chain.call("JobEscrow", "maxDisputeDuration") == 240
+    assert 120 + game_length <= chain.call("JobEscrow", "maxDisputeDuration") == 400
     assert chain.call("VerificationGame", "bond") == 67 * 150_000 * 10**9
     with pytest.raises(ChainError, match="shorter than max_challenge_window_s"):
         DeployParams(unbonding_delay_s=60)  # what the devnet deployed before the floor

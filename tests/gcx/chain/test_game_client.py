@@ -112,7 +112,7 @@ def test_deployment_has_the_game_wired(deployment: Deployment) -> None:
     assert chain.call("VerificationGame", "escrow") == deployment.address("JobEscrow")
     expected = "GcxTpGameStep" if deployment.has("GcxTpGameStep") else "GcxTpOneStep"
     assert chain.call("VerificationGame", "oneStep") == deployment.address(expected)
-    assert GameClient(chain).clock() == (6, 45)
+    assert GameClient(chain).clock() == (15, 120)
 
 
 def test_spec_commit_is_buyer_only_once_and_before_open(players: Players) -> None:
@@ -179,16 +179,16 @@ def test_a_silent_provider_loses_by_timeout_and_the_challenger_withdraws(players
     d = challenger.get_dispute(opened.dispute_id)
     assert d.phase is Phase.AWAIT_ROOT and d.job_id == job and d.bond == bond
     assert (d.challenger, d.provider) == (challenger.chain.address, provider.chain.address)
-    assert d.move_timeout == 6 and d.clock_provider == d.clock_challenger == 45
+    assert d.move_timeout == 15 and d.clock_provider == d.clock_challenger == 120
     assert challenger.dispute_of(job, str(challenger.chain.address)) == opened.dispute_id
     assert challenger.job_game(job).live == 1
     turn = challenger.turn_of(opened.dispute_id)
-    assert turn.side is Side.PROVIDER and turn.deadline == d.turn_start + 6
+    assert turn.side is Side.PROVIDER and turn.deadline == d.turn_start + 15
 
     with pytest.raises(DeadlineNotPassed) as early:
         challenger.timeout(opened.dispute_id)
     assert early.value.fields == {"deadline": turn.deadline}
-    _travel(challenger.chain, 7)
+    _travel(challenger.chain, 16)
     ended = challenger.timeout(opened.dispute_id)
     assert ended.gas_used > 21_000
     assert challenger.get_dispute(opened.dispute_id).phase is Phase.CHALLENGER_WON
