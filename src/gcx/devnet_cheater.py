@@ -51,16 +51,18 @@ PHASES = (
 
 
 def plan(nodes: int) -> list[tuple[str, bytes, int]]:
-    """(name, job bytes, node) of the scenario's jobs: the digits classifier on an honest node
-    and on the cheater, a GEMM on each node."""
+    """(name, job bytes, node) of the scenario's jobs: the digits classifier on the cheater (first:
+    once its wrong result is reported the coordinator stops quoting it), then on an honest node,
+    and a GEMM on each honest node."""
     from gcx.tp.examples.digits import digits_job
     from gcx.tp.examples.matmul import matmul_job
     from gcx.tp.jobfile import encode_job
 
     digits = encode_job(digits_job(0)[0])
-    jobs = [("digits", digits, 1), ("digits-cheater", digits, CHEATER_NODE)]
+    jobs = [("digits-cheater", digits, CHEATER_NODE), ("digits", digits, 1)]
     for i in range(1, nodes + 1):
-        jobs.append((f"gemm-node{i}", encode_job(matmul_job(128, seed=i)), i))
+        if i != CHEATER_NODE:
+            jobs.append((f"gemm-node{i}", encode_job(matmul_job(128, seed=i)), i))
     return jobs
 
 

@@ -78,7 +78,8 @@ class DisputeJournal:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.clock = path, clock
-        self.db = sqlite3.connect(path, isolation_level=None)
+        # Opened in one thread (e.g. a worker) and used in another (the trio thread): never by two at once.
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
