@@ -53,6 +53,7 @@ demo: $(STAMP) $(NATIVE_INFO) contracts
 	@GCX_HOME=$(DEMO_HOME) $(GCX) node verify-report $(DEMO_HOME)/report.json
 	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet up --nodes 3 --once --fresh
 	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet scenario jobs
+	@GCX_HOME=$(DEMO_HOME) $(GCX) devnet scenario cheater
 	@GCX_HOME=$(DEMO_HOME) $(GCX) job example digits --out $(DEMO_HOME)/digits.gcxjob
 	@GCX_HOME=$(DEMO_HOME) $(GCX) job run $(DEMO_HOME)/digits.gcxjob
 

@@ -133,6 +133,7 @@ def run_cheater_scenario(net: Devnet, timeout_s: float = 900.0) -> dict[str, Any
         return all(views.get(p, {}).get("verified") for p in peers.values())
 
     _wait("every node to pass its first capacity audit", all_verified, 120)
+    cheater_address = _address_of(api, peers[CHEATER_NODE])  # before it is slashed and delisted
     raw = secrets.token_bytes(32)
     buyer = ParticipantKey("buyer", Account.from_key(raw).address, net.base / "buyer", False, raw)
     net.fund(buyer.address)
@@ -157,7 +158,6 @@ def run_cheater_scenario(net: Devnet, timeout_s: float = 900.0) -> dict[str, Any
 
     figures = _wait("every dispute to end", games_over, timeout_s)
     slashes = [e["args"] for e in chain.events("StakingRegistry", "Slashed", first_block)]
-    cheater_address = _address_of(api, peers[CHEATER_NODE])
     slashed = sorted({str(a["account"]) for a in slashes})
     by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in figures["disputes"]:
@@ -181,8 +181,10 @@ def run_cheater_scenario(net: Devnet, timeout_s: float = 900.0) -> dict[str, Any
         ),
         "bonds_forfeited": len(lost),
         "bonds_forfeited_wei": sum(d["bond"] for d in lost),
-        "rounds": max((d["moves"] for d in figures["disputes"]), default=0),
-        "rounds_per_dispute": [d["moves"] for d in figures["disputes"]],
+        # A round is one provider move and the challenger's answer (the first: revealRoot and
+        # the first choice); the game bounds them by ⌈log₂ ops⌉ + ⌈log₂ rows⌉ + 2.
+        "rounds": max(((d["moves"] + 1) // 2 for d in figures["disputes"]), default=0),
+        "moves_per_dispute": [d["moves"] for d in figures["disputes"]],
         "dispute_gas": {"total": figures["gas_total"], **figures["gas_by_kind"]},
         "moves_by_kind": figures["calls_by_kind"],
         "per_job": [

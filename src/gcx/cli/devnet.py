@@ -302,7 +302,8 @@ def _print_cheater_scenario(out: dict[str, Any]) -> None:
         f"fault.wrong_op = {out['cheater']['wrong_op']}); honest providers slashed: {out['honest_slashed']}",
         f"bonds forfeited by challengers who disputed honest results: {out['bonds_forfeited']} "
         f"({out['bonds_forfeited_wei']} wei)",
-        f"longest dispute: {out['rounds']} moves; dispute gas {gas['total']:,} in all: "
+        f"longest dispute: {out['rounds']} rounds ({max(out['moves_per_dispute'], default=0)} moves); "
+        f"dispute gas {gas['total']:,} in all: "
         + ", ".join(f"{k} {v:,}" for k, v in gas.items() if k != "total"),
         f"{out['seconds']} s in all",
     ]
