@@ -93,9 +93,14 @@ def test_a_verifier_and_a_cheating_node_killed_mid_dispute_play_on_after_a_resta
             # The restarted players' journals hold the whole dispute: no move lost, none repeated.
             from gcx.game.journal import DisputeJournal
 
-            with DisputeJournal(net.base / "verifier" / "verifier" / "disputes.sqlite") as j:
-                row = j.dispute(dispute_id)
-                assert row is not None and row.outcome == "ChallengerWon" and row.credit_withdrawn
-                sent = [m.kind for m in j.moves(dispute_id)]
+            path = net.base / "verifier" / "verifier" / "disputes.sqlite"
+
+            def ended() -> list[str] | None:  # the verifier notices the end at its next poll
+                with DisputeJournal(path) as j:
+                    row = j.dispute(dispute_id)
+                    done = row is not None and row.outcome == "ChallengerWon" and row.credit_withdrawn
+                    return [m.kind for m in j.moves(dispute_id)] if done else None
+
+            sent = wait_for("the verifier to journal the end and withdraw", ended, 60)
             # A move sent just before the kill may be on chain and not in the journal; none is sent twice.
             assert sent.count("step") == 1 and len(sent) <= d.moves // 2

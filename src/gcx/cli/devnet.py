@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Annotated, Any
 
@@ -253,32 +254,46 @@ def scenario_jobs(
     """Start a fresh devnet with a verifier and one faulty node (fault.wrong_op), submit the
     digits classifier and a few GEMM jobs as a buyer, wait until every job is finalized and the
     verifier has reported the faulty node's results, print what happened, and tear down."""
+    from gcx.devnet_jobs import run_jobs_scenario, scenario_devnet
+
+    _run_scenario(
+        scenario_devnet(nodes),
+        lambda net: run_jobs_scenario(net, timeout_s=timeout_s),
+        f"starting a coordinator, {nodes} node(s) and a verifier…",
+        "running jobs…",
+        _print_jobs_scenario if not as_json else None,
+    )
+
+
+def _run_scenario(
+    net: Any,
+    run: Callable[[Any], dict[str, Any]],
+    starting: str,
+    running: str,
+    show: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """Start ``net``, ``run(net)`` with a status line each (none with ``show`` None: ``--json``),
+    stop everything (also on SIGTERM), then print the figures with ``show`` or as one JSON line."""
     from rich.console import Console
 
-    from gcx.devnet_jobs import run_jobs_scenario, scenario_devnet
     from gcx.logs import FORMAT
 
     logging.basicConfig(format=FORMAT, level=logging.WARNING)
     console = Console(stderr=True)
-    net = scenario_devnet(nodes)
     previous = {s: signal.signal(s, signal.default_int_handler) for s in (signal.SIGTERM,)}
     try:
-        with (
-            console.status(f"starting a coordinator, {nodes} node(s) and a verifier…")
-            if not as_json
-            else nullcontext()
-        ):
+        with console.status(starting) if show else nullcontext():
             net.start()
-        with console.status("running jobs…") if not as_json else nullcontext():
-            out = run_jobs_scenario(net, timeout_s=timeout_s)
+        with console.status(running) if show else nullcontext():
+            out = run(net)
     finally:
         net.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    if as_json:
+    if show is None:
         print(json.dumps(out), flush=True)
     else:
-        _print_jobs_scenario(out)
+        show(out)
 
 
 def _print_cheater_scenario(out: dict[str, Any]) -> None:
@@ -321,29 +336,12 @@ def scenario_cheater(
     verifier and a dishonest challenger; submit jobs to every node; wait until every job has
     ended and every dispute is decided on chain (the cheater slashed, the dishonest challenger's
     bonds forfeited); print what the chain says, and tear down."""
-    from rich.console import Console
-
     from gcx.devnet_cheater import run_cheater_scenario, scenario_devnet
-    from gcx.logs import FORMAT
 
-    logging.basicConfig(format=FORMAT, level=logging.WARNING)
-    console = Console(stderr=True)
-    net = scenario_devnet(nodes)
-    previous = {s: signal.signal(s, signal.default_int_handler) for s in (signal.SIGTERM,)}
-    try:
-        with (
-            console.status(f"starting a coordinator, {nodes} node(s) and two verifiers…")
-            if not as_json
-            else nullcontext()
-        ):
-            net.start()
-        with console.status("running jobs and disputes…") if not as_json else nullcontext():
-            out = run_cheater_scenario(net, timeout_s=timeout_s)
-    finally:
-        net.stop()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if as_json:
-        print(json.dumps(out), flush=True)
-    else:
-        _print_cheater_scenario(out)
+    _run_scenario(
+        scenario_devnet(nodes),
+        lambda net: run_cheater_scenario(net, timeout_s=timeout_s),
+        f"starting a coordinator, {nodes} node(s) and two verifiers…",
+        "running jobs and disputes…",
+        _print_cheater_scenario if not as_json else None,
+    )

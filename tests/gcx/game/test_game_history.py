@@ -3,46 +3,28 @@ dispute's moves alone (a challenger restarted mid-dispute), equals what it obser
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
+import game_vectors_gen as gen  # the vectors' generator: real runs and a Python mirror of the game
 import pytest
 
 from gcx.game.history import replay
 from gcx.game.play import Phase, challenger_move
 
-HERE = Path(__file__).parent
-
-
-def _gen() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("game_vectors_gen_h", HERE / "game_vectors_gen.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _gen()
-
 
 @pytest.mark.parametrize(
     ("make", "k", "row", "col"),
     [
-        (GEN.mlp, 0, 0, 0),
-        (GEN.mlp, 3, 3, 1),
-        (lambda: GEN.chain(37), 20, 0, 2),
-        (lambda: GEN.chain(37), 36, 0, 0),
+        (gen.mlp, 0, 0, 0),
+        (gen.mlp, 3, 3, 1),
+        (lambda: gen.chain(37), 20, 0, 2),
+        (lambda: gen.chain(37), 36, 0, 0),
     ],
     ids=["mlp-op0", "mlp-op3", "chain37-op20", "chain37-last"],
 )
 def test_replayed_history_gives_the_challenger_the_same_step(make, k, row, col) -> None:  # type: ignore[no-untyped-def]
     program, values = make()
-    honest = GEN.honest(program, values)
-    cheat = GEN.wrong_element(honest, k, row, col)
-    moves, sim = GEN.play(cheat, honest)
+    honest = gen.honest(program, values)
+    cheat = gen.wrong_element(honest, k, row, col)
+    moves, sim = gen.play(cheat, honest)
     assert sim.state.phase == Phase.AWAIT_STEP and moves[-1][1].fn == "step"
     history = [(m.fn, m.args) for _, m in moves[:-1]]  # everything before the step
     seen = replay(history)

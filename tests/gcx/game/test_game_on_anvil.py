@@ -12,15 +12,13 @@ registry), both sides played by their real players: :func:`gcx.game.driver.play`
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
-import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import game_vectors_gen as gen  # the vectors' generator: real runs, wrong ones
 import pytest
 import trio
 from eth_account import Account
@@ -37,21 +35,6 @@ pytestmark = pytest.mark.timeout(300)
 AMOUNT = 5 * 10**6
 WINDOW = 60
 REFUNDED, FINALIZED = 5, 4
-
-
-def _gen() -> ModuleType:
-    name = "gcx_game_vectors_gen"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "game_vectors_gen.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _gen()
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +111,8 @@ def _slashes(chain: Chain, account: str, since: int) -> list[Any]:
 def test_a_cheating_provider_loses_is_slashed_and_the_buyer_refunded(
     net: tuple[AnvilNode, Deployment, bytes], tmp_path: Path, k: int, row: int, col: int
 ) -> None:
-    honest = GEN.honest(*GEN.mlp())
-    cheat = GEN.wrong_element(honest, k, row, col)
+    honest = gen.honest(*gen.mlp())
+    cheat = gen.wrong_element(honest, k, row, col)
     job, buyer, provider = _job(net, cheat)
     challenger = _funded(net)
     start = int(buyer.w3.eth.block_number)
@@ -150,8 +133,8 @@ def test_a_cheating_provider_loses_is_slashed_and_the_buyer_refunded(
 def test_an_honest_provider_wins_against_a_wrong_challenger_and_is_paid(
     net: tuple[AnvilNode, Deployment, bytes], tmp_path: Path
 ) -> None:
-    honest = GEN.honest(*GEN.mlp())
-    wrong = GEN.wrong_element(honest, 2, 1, 1)
+    honest = gen.honest(*gen.mlp())
+    wrong = gen.wrong_element(honest, 2, 1, 1)
     job, buyer, provider = _job(net, honest)
     challenger = _funded(net)
     game = GameClient(challenger)
@@ -171,8 +154,8 @@ def test_an_honest_provider_wins_against_a_wrong_challenger_and_is_paid(
 def test_a_challenger_restarted_mid_dispute_rebuilds_what_it_saw_and_wins(
     net: tuple[AnvilNode, Deployment, bytes], tmp_path: Path
 ) -> None:
-    honest = GEN.honest(*GEN.chain(37))
-    cheat = GEN.wrong_element(honest, 29, 2, 3)
+    honest = gen.honest(*gen.chain(37))
+    cheat = gen.wrong_element(honest, 29, 2, 3)
     job, buyer, provider = _job(net, cheat)
     challenger = _funded(net)
     game = GameClient(challenger)
