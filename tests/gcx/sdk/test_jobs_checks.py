@@ -16,7 +16,7 @@ from eth_hash.auto import keccak
 
 from gcx.p2p import peer_id_of
 from gcx.sdk.errors import ApiError, InvalidRequest, QuoteRejected, ResultMismatch
-from gcx.sdk.jobs import (
+from gcx.sdk.jobs_checks import (
     buyer_of,
     check_quote,
     decode_job_view,
