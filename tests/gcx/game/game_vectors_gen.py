@@ -12,7 +12,12 @@ dispute id 1. contracts/test/gcxtp/GcxTpGameStep.t.sol replays the moves against
 VerificationGame + GcxTpGameStep + GcxTpOneStep and checks the outcome; tests/gcx/game/
 test_game_vectors.py checks that the committed file is ``render(build())``.
 
-Regenerate: ``PYTHONPATH=src python tests/gcx/game/game_vectors_gen.py``.
+The gas vectors (tests/gcx/game/vectors/game-gas-v1.json, :func:`build_gas`) are whole disputes
+whose disputed op has 16 KiB output rows (:func:`wide`: ops ∈ {1, 16, 256} × rows ∈ {64, 4096},
+the last op wrong in its last row's last element); contracts/test/gcxtp/GcxTpGameGas.t.sol replays
+them and asserts the per-transaction and whole-dispute gas targets.
+
+Regenerate (both files): ``PYTHONPATH=src python tests/gcx/game/game_vectors_gen.py``.
 """
 
 from __future__ import annotations
@@ -58,6 +63,10 @@ from gcx.tp.program import Program
 from gcx.tp.seeded import seeded_tensor
 
 VECTORS_PATH = Path(__file__).with_name("vectors") / "game-vectors-v1.json"
+GAS_VECTORS_PATH = Path(__file__).with_name("vectors") / "game-gas-v1.json"
+GAS_FORMAT = "gcx-game/gas-vectors"
+WIDE_COLS = 4_096
+GAS_SHAPES = ((1, 64), (1, 4_096), (16, 64), (16, 4_096), (256, 64), (256, 4_096))
 FORMAT = "gcx-game/vectors"
 VERSION = 1
 SEED = 0x6763782D67616D65  # "gcx-game"
@@ -107,6 +116,24 @@ def chain(n_ops: int) -> tuple[Program, dict[str, np.ndarray]]:
         prev = 0 if k == 0 else 2 + k - 1
         ops.append(Add(prev, 1) if k % 2 == 0 else Relu(prev))
     return _program(inputs, ops, 2 + n_ops - 1)
+
+
+def wide(n_ops: int, rows: int) -> tuple[Program, dict[str, np.ndarray]]:
+    """``n_ops`` ops: the first ``n_ops - 1`` the :func:`chain` of ``add``/``relu`` on int32[4, 16],
+    the last ``add(a, b)`` of two more program inputs of int32[rows, 4096] (16 KiB rows), whose
+    output is the program's: the one-step of its rows reads two 16 KiB operand rows."""
+    inputs: list[Decl] = [
+        ("x", "int32", (4, 16)),
+        ("y", "int32", (4, 16)),
+        ("a", "int32", (rows, WIDE_COLS)),
+        ("b", "int32", (rows, WIDE_COLS)),
+    ]
+    ops: list[Any] = []
+    for k in range(n_ops - 1):
+        prev = 0 if k == 0 else 4 + k - 1
+        ops.append(Add(prev, 1) if k % 2 == 0 else Relu(prev))
+    ops.append(Add(2, 3))
+    return _program(inputs, ops, 4 + n_ops - 1)
 
 
 def honest(program: Program, values: dict[str, np.ndarray]) -> Side:
@@ -371,6 +398,23 @@ def build() -> dict[str, Any]:
     }
 
 
+def _gas_scenario(n_ops: int, rows: int) -> dict[str, Any]:
+    truth = honest(*wide(n_ops, rows))
+    liar = wrong_element(truth, n_ops - 1, rows - 1, WIDE_COLS - 1)
+    about = f"{n_ops} ops, the last add(a, b) of int32[{rows}, 4096]: its element ({rows - 1}, 4095) wrong"
+    return _scenario(f"wide_ops{n_ops}_rows{rows}", about, liar, truth, "ChallengerWon", {})
+
+
+def build_gas() -> dict[str, Any]:
+    """The gas vector file (the :data:`GAS_SHAPES` disputes) as a JSON-ready dict."""
+    return {
+        "format": GAS_FORMAT,
+        "version": VERSION,
+        "regenerate": REGENERATE,
+        "scenarios": [_gas_scenario(n, r) for n, r in GAS_SHAPES],
+    }
+
+
 def render(vectors: dict[str, Any]) -> str:
     """The file's exact text."""
     return json.dumps(vectors, indent=1) + "\n"
@@ -380,6 +424,7 @@ def main() -> None:
     """Write the vector file."""
     VECTORS_PATH.parent.mkdir(parents=True, exist_ok=True)
     VECTORS_PATH.write_text(render(build()))
+    GAS_VECTORS_PATH.write_text(render(build_gas()))
 
 
 if __name__ == "__main__":

@@ -48,3 +48,24 @@ def test_every_scenario_ends_as_expected_in_the_python_mirror() -> None:
             assert fns[-1] == "choose"  # the bisection ends in the op tree's padding
         else:
             assert fns[-2:] == ["revealRow", "step"]
+
+
+GAS_VECTORS = HERE / "vectors" / "game-gas-v1.json"
+
+
+def test_committed_gas_vectors_are_what_the_generator_builds() -> None:
+    """The large-row disputes GcxTpGameGas.t.sol replays: regenerated (about 30 s), byte for byte."""
+    gen = generator()
+    assert GAS_VECTORS.read_text() == gen.render(gen.build_gas()), f"stale gas vectors: run {gen.REGENERATE}"
+
+
+def test_gas_vectors_dispute_the_last_ops_last_row_through_16_kib_rows() -> None:
+    data = json.loads(GAS_VECTORS.read_text())
+    shapes = [(s["spec"]["n_ops"], s["name"]) for s in data["scenarios"]]
+    assert [n for n, _ in shapes] == [1, 1, 16, 16, 256, 256]
+    for s in data["scenarios"]:
+        fns = [m["fn"] for m in s["moves"]]
+        assert s["expect"] == "ChallengerWon" and fns[0] == "revealRoot" and fns[-2:] == ["revealRow", "step"]
+        row_bytes = (len(s["moves"][-2]["data"]) - 2) // 2
+        step_bytes = (len(s["moves"][-1]["data"]) - 2) // 2
+        assert row_bytes > 16_384 and step_bytes > 2 * 16_384  # one 16 KiB row; two operand rows
