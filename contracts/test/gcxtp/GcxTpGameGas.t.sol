@@ -169,9 +169,11 @@ contract GcxTpGameGasTest is GCXFixtures {
         if (f == keccak256("revealRow")) {
             if (txGas > t.maxRevealRow) t.maxRevealRow = txGas;
             assertLe(txGas, ONE_STEP_TARGET, "revealRow over 1.5 M gas");
+            assertGt(data.length, 16_384, "revealRow carries a 16 KiB row");
         } else if (f == keccak256("step")) {
             if (txGas > t.maxStep) t.maxStep = txGas;
             assertLe(txGas, ONE_STEP_TARGET, "step over 1.5 M gas");
+            assertGt(data.length, 2 * 16_384, "step carries two 16 KiB operand rows");
         }
         console.log(string.concat("  ", fn), data.length, exec, txGas);
     }
