@@ -32,6 +32,7 @@ from eth_account import Account
 
 from .devnet import Devnet, DevnetError
 from .devnet_jobs import MAX_PRICE, _providers, _verifier_status, _wait
+from .game.play import Phase
 
 log = logging.getLogger("gcx.devnet.cheater")
 
@@ -43,11 +44,6 @@ DISHONEST_WRONG_OP = 0
 "disagrees" with every honest provider (an accomplice of the cheater's, in effect)."""
 GRADE = "D"
 CHALLENGE_WINDOW_S = 45
-PHASES = (
-    "None", "AwaitRoot", "OpChoose", "OpBisect", "AwaitOp", "RowChoose", "RowBisect", "AwaitRow",
-    "AwaitStep", "ProviderWon", "ChallengerWon", "Cancelled",
-)  # fmt: skip
-"""``VerificationGame.Phase`` by its number."""
 
 
 def plan(nodes: int) -> list[tuple[str, bytes, int]]:
@@ -90,7 +86,7 @@ def game_figures(chain: Any, from_block: int = 0) -> dict[str, Any]:
     for e in chain.events("VerificationGame", "DisputeEnded", from_block):
         d = disputes.get(int(e["args"]["id"]))
         if d is not None:
-            d["outcome"] = PHASES[int(e["args"]["outcome"])]
+            d["outcome"] = Phase(int(e["args"]["outcome"])).solidity_name
     gas: Counter[str] = Counter()
     calls: Counter[str] = Counter()
     seen: set[bytes] = set()

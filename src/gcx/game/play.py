@@ -65,6 +65,11 @@ class Phase(IntEnum):
         """Whether the dispute is over."""
         return self >= Phase.PROVIDER_WON
 
+    @property
+    def solidity_name(self) -> str:
+        """The name in ``VerificationGame.Phase`` (``AWAIT_ROOT`` → ``AwaitRoot``)."""
+        return "".join(w.capitalize() for w in self.name.split("_"))
+
 
 SIGNATURES: Final = {
     "revealRoot": ("uint256", "bytes32", "uint32", "bytes32", "bytes32", "bytes32"),

@@ -71,7 +71,7 @@ class ChainView:
 
     def phase(self, dispute_id: int) -> str:
         """The dispute's phase, by ``VerificationGame.Phase`` name."""
-        return _PHASE_NAMES[int(self.client.get_dispute(dispute_id).phase)]
+        return Phase(int(self.client.get_dispute(dispute_id).phase)).solidity_name
 
     def turn_of(self, dispute_id: int) -> tuple[str, int]:
         """(``provider``/``challenger``, deadline) of the side to move."""
@@ -96,12 +96,6 @@ class ChainView:
         """Withdraw this player's credit."""
         sent = self.client.withdraw()
         return sent.tx_hash, sent.gas_used
-
-
-_PHASE_NAMES = {
-    0: "None", 1: "AwaitRoot", 2: "OpChoose", 3: "OpBisect", 4: "AwaitOp", 5: "RowChoose", 6: "RowBisect",
-    7: "AwaitRow", 8: "AwaitStep", 9: "ProviderWon", 10: "ChallengerWon", 11: "Cancelled",
-}  # fmt: skip
 
 
 class ProviderStrategy:

@@ -151,3 +151,17 @@ def test_meta_values_survive_a_reopen(tmp_path: Path) -> None:
         j.set_meta("follow_block", "13")
     with DisputeJournal(tmp_path / "d.sqlite") as j:
         assert j.get_meta("follow_block") == "13"
+
+
+def test_phase_names_are_the_contracts() -> None:
+    import re
+
+    from gcx.game.driver import TERMINAL
+    from gcx.game.play import Phase
+
+    source = (Path(__file__).parents[3] / "contracts" / "src" / "VerificationGame.sol").read_text()
+    block = re.search(r"enum Phase \{(.*?)\}", source, re.S)
+    assert block is not None
+    names = [n.strip() for n in block.group(1).split(",")]
+    assert [p.solidity_name for p in Phase] == names
+    assert {p.solidity_name for p in Phase if p.ended} == TERMINAL
