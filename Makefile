@@ -10,7 +10,7 @@ DEMO_HOME ?= $(CURDIR)/.demo
 CONTRACTS_STAMP := contracts/node_modules/.installed
 FORGE := cd contracts && ./node_modules/.bin/forge
 
-.PHONY: install native demo test check bench bench-gpu clean contracts contracts-test gas-snapshot
+.PHONY: install native demo test check bench bench-gpu clean contracts contracts-test gas-snapshot dist
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ $(NATIVE_INFO): $(STAMP) $(NATIVE_DIR)/engine.py $(NATIVE_DIR)/engine.pxd
 native: $(NATIVE_INFO)
 
 install: $(STAMP) $(NATIVE_INFO)
+
+# The release: dist/gcx-<version>-cp311-cp311-<platform>.whl (with the contracts' ABIs and
+# bytecode and the compiled matching engine inside) and dist/gcx-<version>.tar.gz. Install the
+# wheel into any Python 3.11 virtualenv (docs/operations.md); nothing at run time needs this
+# checkout, npm or a compiler.
+dist: $(STAMP) contracts
+	$(PY) scripts/dist.py --out dist
 
 # Solidity toolchain from npm (solc-js, forge, anvil, OpenZeppelin, forge-std): offline after this.
 $(CONTRACTS_STAMP): contracts/package.json contracts/package-lock.json
@@ -61,8 +68,8 @@ test: $(STAMP) $(NATIVE_INFO) contracts-test
 	$(PY) -m pytest -q
 
 check: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts hatch_build.py
+	$(VENV)/bin/ruff format --check src tests bench scripts hatch_build.py
 	$(VENV)/bin/mypy
 
 bench: $(STAMP) $(NATIVE_INFO)
@@ -88,4 +95,4 @@ bench-gpu: $(STAMP)
 
 clean:
 	rm -f $(NATIVE_DIR)/engine.*.so $(NATIVE_INFO)
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/out contracts/cache
+	rm -rf $(VENV) $(DEMO_HOME) build dist .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/out contracts/cache

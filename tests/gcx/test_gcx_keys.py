@@ -218,3 +218,21 @@ def test_empty_home_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GCX_HOME", "")
     with pytest.raises(ConfigError, match="GCX_HOME"):
         keys.new_key("node")
+
+
+def test_encrypted_key_without_a_terminal_names_the_variable(gcx_home: Path) -> None:
+    """A daemon under systemd has no terminal to ask the passphrase at: one error line that says
+    what to set, not click's bare "Aborted!" (docs/operations.md, Keys)."""
+    import os
+    import subprocess
+    import sys
+
+    _write(gcx_home, "vault", _cheap_keystore(b"\x03" * 32, "right"))
+    env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV} | {"GCX_HOME": str(gcx_home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "gcx", "chain", "deploy", "--rpc-url", "http://127.0.0.1:9", "--key", "vault"],
+        stdin=subprocess.DEVNULL, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"no terminal to ask its passphrase: set {PASSPHRASE_ENV}" in done.stderr
+    assert "Aborted" not in done.stderr and "Traceback" not in done.stderr

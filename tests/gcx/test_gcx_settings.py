@@ -32,6 +32,25 @@ def test_shipped_example_config_equals_defaults(gcx_home: Path) -> None:
     assert load_settings(configs_dir() / "gcx.toml", environ={}) == Settings()
 
 
+def test_shipped_example_config_names_every_setting() -> None:
+    """configs/gcx.toml is the operator's reference (docs/operations.md): every key of every
+    section is there, set to its default or commented out."""
+    import re
+
+    text = (configs_dir() / "gcx.toml").read_text(encoding="utf-8")
+    sections = {m.group(1): m.start() for m in re.finditer(r"^\[(\w+)\]", text, re.MULTILINE)}
+    missing = []
+    for name, field in Settings.model_fields.items():
+        assert name in sections, f"configs/gcx.toml has no [{name}] section"
+        following = [start for start in sections.values() if start > sections[name]]
+        body = text[sections[name] : min(following, default=len(text))]
+        assert field.annotation is not None
+        for key in field.annotation.model_fields:
+            if not re.search(rf"^#? ?{key} =", body, re.MULTILINE):
+                missing.append(f"{name}.{key}")
+    assert not missing, f"configs/gcx.toml does not name {missing}"
+
+
 def test_file_values(gcx_home: Path, tmp_path: Path) -> None:
     path = _file(
         tmp_path,

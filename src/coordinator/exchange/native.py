@@ -24,29 +24,30 @@ the command changes anything; per-level totals and the traded volume stay Python
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
-import shutil
 import sys
 import sysconfig
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
 from .core import engine
+from .native_build import INFO_NAME, compile_engine, source_digest
 
 __all__ = ["NativeStatus", "build", "load_python_engine", "status"]
 
 _DIR = Path(__file__).resolve().parent / "core"
-_SOURCES = ("engine.py", "engine.pxd")
-_INFO = _DIR / "engine.build.json"
+_INFO = _DIR / INFO_NAME
 _PURE_NAME = "coordinator.exchange.core._engine_python"
-
-# Cython reads the types from engine.pxd only: the .py annotations are for mypy.
-_DIRECTIVES = {"language_level": 3, "annotation_typing": False, "embedsignature": True}
+# A source checkout builds it with make; an installed wheel either has it or never will.
+_NO_BUILD_HINT = (
+    "build the compiled one with `make native`"
+    if (_DIR.parents[3] / "Makefile").is_file()
+    else "this installation has no compiled engine for this platform; install the platform wheel "
+    "built by `make dist`"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class NativeStatus:
     def describe(self) -> str:
         """One line for logs and ``status``."""
         if self.build == "python":
-            return "matching engine: pure Python (build the compiled one with `make native`)"
+            return f"matching engine: pure Python ({_NO_BUILD_HINT})"
         if self.state == "stale":
             return (
                 f"matching engine: compiled but STALE ({self.path} was built from other sources; "
@@ -70,10 +71,7 @@ class NativeStatus:
 
 
 def _source_digest() -> str:
-    digest = hashlib.sha256()
-    for name in _SOURCES:
-        digest.update(name.encode() + b"\0" + (_DIR / name).read_bytes() + b"\0")
-    return digest.hexdigest()
+    return source_digest(_DIR)
 
 
 def _extension_path() -> Path:
@@ -112,36 +110,8 @@ def build(*, quiet: bool = True) -> Path:
     """Compile ``engine.py`` + ``engine.pxd`` into the extension module beside them and record
     the source digest; returns the module's path. Needs Cython, setuptools and a C compiler
     (``ImportError`` / the compiler's error otherwise; nothing beside the sources changes)."""
-    # Build-time dependencies only (the dev extra), so imported here.
-    from Cython.Build import cythonize
-    from setuptools import Distribution, Extension  # type: ignore[import-untyped]
-    from setuptools.command.build_ext import build_ext  # type: ignore[import-untyped]
-
-    digest = _source_digest()
-    with tempfile.TemporaryDirectory(prefix="gcx-native-") as tmp:
-        work = Path(tmp)
-        pkg = work / "coordinator" / "exchange" / "core"
-        pkg.mkdir(parents=True)
-        for name in _SOURCES:  # compile a copy: no generated file lands in the source tree
-            shutil.copyfile(_DIR / name, pkg / name)
-        for folder in (work / "coordinator", pkg.parent, pkg):
-            (folder / "__init__.py").touch()
-        ext = Extension("coordinator.exchange.core.engine", [str(pkg / "engine.py")])
-        modules = cythonize(  # type: ignore[no-untyped-call]
-            [ext], compiler_directives=_DIRECTIVES, quiet=quiet, force=True
-        )
-        dist = Distribution({"ext_modules": modules, "script_name": "gcx-native"})
-        cmd = build_ext(dist)
-        cmd.build_temp = str(work / "temp")
-        cmd.build_lib = str(work / "lib")
-        cmd.ensure_finalized()
-        cmd.run()
-        built = Path(cmd.get_ext_fullpath("coordinator.exchange.core.engine"))
-        target = _extension_path()
-        tmp_target = target.with_suffix(".tmp")
-        shutil.copyfile(built, tmp_target)
-        tmp_target.replace(target)  # an importer never sees half a file
-    _INFO.write_text(json.dumps({"source_sha256": digest, "extension": target.name}, indent=1) + "\n")
+    target = _extension_path()
+    compile_engine(_DIR, target, quiet=quiet)
     return target
 
 

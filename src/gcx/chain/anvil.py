@@ -1,5 +1,5 @@
-"""The embedded local chain: anvil (from Foundry's npm package in ``contracts/node_modules``) on a
-free loopback port, started and stopped by GCX programs (``gcx chain up``, ``gcx devnet up``)."""
+"""The embedded local chain: anvil (``$GCX_ANVIL``, Foundry's npm package in a checkout's
+``contracts/node_modules``, or ``anvil`` on the PATH) on a free loopback port, started and stopped by GCX programs (``gcx chain up``, ``gcx devnet up``)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ START_TIMEOUT_S = 15.0
 STATE_INTERVAL_S = 1  # run_anvil(state=...): how often the chain is saved (whole seconds)
 
 
-def contracts_dir() -> Path:
-    """The Foundry project (``contracts/``) beside the shipped configs."""
-    return configs_dir().parent / "contracts"
+def contracts_dir() -> Path | None:
+    """The Foundry project (``contracts/``) of a source checkout, or None in an installed wheel
+    (which ships the contracts' artifacts instead, see :mod:`gcx.chain.artifact_pack`)."""
+    candidate = configs_dir().parent / "contracts"
+    return candidate if (candidate / "foundry.toml").is_file() else None
 
 
 def anvil_binary() -> Path:
@@ -34,20 +36,24 @@ def anvil_binary() -> Path:
     (not npm's ``.bin/anvil``, a node script that runs it as a child: its pid would not be
     anvil's, and killing it would leave anvil running), else ``.bin/anvil``, else ``anvil`` on PATH."""
     if env := os.environ.get(ANVIL_ENV):
-        return Path(env)
-    modules = contracts_dir() / "node_modules"
-    native = [p for p in sorted(modules.glob("@foundry-rs/anvil-*/bin/anvil")) if os.access(p, os.X_OK)]
-    if native:
-        return native[0]
-    local = modules / ".bin" / "anvil"
-    if local.exists():
-        return local
+        path = Path(env).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ChainError(f"{ANVIL_ENV}={env} is not an executable file")
+        return path
+    project = contracts_dir()
+    if project is not None:
+        modules = project / "node_modules"
+        native = [p for p in sorted(modules.glob("@foundry-rs/anvil-*/bin/anvil")) if os.access(p, os.X_OK)]
+        if native:
+            return native[0]
+        local = modules / ".bin" / "anvil"
+        if local.exists():
+            return local
     found = shutil.which("anvil")
     if found:
         return Path(found)
-    raise ChainError(
-        f"anvil not found: run `make contracts` (npm ci in {contracts_dir()}) or set {ANVIL_ENV}"
-    )
+    hint = f"run `make contracts` in {project.parent}, " if project is not None else ""
+    raise ChainError(f"anvil not found: {hint}put Foundry's anvil on the PATH or set {ANVIL_ENV} to its path")
 
 
 def rpc_chain_id(rpc_url: str, timeout_s: float = 2.0) -> int:

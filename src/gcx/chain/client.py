@@ -71,7 +71,8 @@ class Chain:
             if "0x" + keccak(code).hex() != deployed.code_hash:
                 raise ChainError(
                     f"stale deployment file: {name} at {deployed.address} is not the deployed contract "
-                    "(was the chain reset?); deploy again with `gcx chain up`"
+                    "(was the chain reset?): deploy again (`gcx chain deploy`, or `gcx chain up` for a local chain) "
+                    "or copy the deployer's current file"
                 )
         self._contracts: dict[str, Contract] = {}
         self._errors: dict[str, str] = {}
@@ -106,6 +107,13 @@ class Chain:
         if name not in self._contracts:
             artifact = load_artifact(name)
             address = Web3.to_checksum_address(self.deployment.address(name))
+            deployed = self.deployment.contracts[name].artifact
+            if artifact.digest != deployed:
+                raise ChainError(
+                    f"this gcx's {name} build (bytecode keccak {artifact.digest[:18]}…) is not the one "
+                    f"deployed at {address} ({deployed[:18]}…): install the release the deployment was "
+                    "made with, or deploy again with this one"
+                )
             self._contracts[name] = self.w3.eth.contract(address=address, abi=artifact.abi)
             self._errors.update(_error_selectors(artifact.abi))
         return self._contracts[name]

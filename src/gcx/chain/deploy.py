@@ -24,7 +24,9 @@ from typing import Any
 from eth_account import Account
 from eth_hash.auto import keccak
 from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractLogicError
 from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import Wei
 
 from .audit_slasher import deploy_audit_slasher
 from .deployment import Deployed, Deployment, load_artifact
@@ -182,9 +184,12 @@ def _deploy(w3: Web3, sender: str, name: str, *args: Any) -> tuple[str, Deployed
 
 
 def _send(w3: Web3, sender: str, contract: Any, fn: str, *args: Any) -> None:
-    tx = getattr(contract.functions, fn)(*args).transact({"from": sender})
+    try:
+        tx = getattr(contract.functions, fn)(*args).transact({"from": sender})
+    except ContractLogicError as exc:  # refused at gas estimation: a role or argument is wrong
+        raise ChainError(f"{fn} from {sender} reverted: {exc}") from None
     if w3.eth.wait_for_transaction_receipt(tx)["status"] != 1:
-        raise ChainError(f"{fn} failed during deployment")
+        raise ChainError(f"{fn} from {sender} failed")
 
 
 def deploy_all(
@@ -261,15 +266,26 @@ def faucet(
     eth: int = 10 * TOKEN,
     gcx: int = 10_000 * TOKEN,
     usd: int = 100_000 * USD,
+    send_eth: bool = False,
 ) -> None:
-    """Fund a devnet participant: ETH for gas, GCX to stake, mock USD for collateral."""
+    """Fund a test-chain participant: ETH for gas, GCX to stake, mock USD for collateral (the
+    minter holds MINTER_ROLE on the token, as the deployer does). ``send_eth`` sends the ETH from
+    the minter's balance (any chain); otherwise it is set with ``anvil_setBalance`` (anvil only)."""
     w3, me = _signer(rpc_url, minter_key)
-    set_eth_balance(w3, to, eth)
+    if send_eth:
+        if eth:
+            tx = w3.eth.send_transaction({"from": me, "to": Web3.to_checksum_address(to), "value": Wei(eth)})
+            if w3.eth.wait_for_transaction_receipt(tx)["status"] != 1:
+                raise ChainError(f"sending {eth} wei to {to} failed")
+    else:
+        set_eth_balance(w3, to, eth)
     token = w3.eth.contract(
         address=Web3.to_checksum_address(deployment.address("GCXToken")), abi=load_artifact("GCXToken").abi
     )
-    _send(w3, me, token, "mint", to, gcx)
+    if gcx:
+        _send(w3, me, token, "mint", to, gcx)
     mock = w3.eth.contract(
         address=Web3.to_checksum_address(deployment.address("MockUSD")), abi=load_artifact("MockUSD").abi
     )
-    _send(w3, me, mock, "mint", to, usd)
+    if usd:
+        _send(w3, me, mock, "mint", to, usd)

@@ -25,6 +25,7 @@ from gcx.files import write_atomic
 from gcx.paths import gcx_home
 
 from .anvil import contracts_dir
+from .artifact_pack import PACKAGED_DIR
 from .errors import ChainError
 
 DEPLOYMENT_VERSION = 1
@@ -41,17 +42,50 @@ class Artifact:
         return "0x" + keccak(self.bytecode).hex()
 
 
+#: Where an installed wheel keeps the contracts' build (absent in a source checkout).
+PACKAGED_ARTIFACTS = Path(__file__).resolve().parent / PACKAGED_DIR
+
+
+def _artifact_path(name: str, out_dir: Path | None) -> Path:
+    """The file of contract ``name``: in ``out_dir`` (a Foundry ``out/``) when given, else the
+    installed package's artifacts, else the checkout's ``contracts/out``. A missing file is a
+    :class:`ChainError` naming a folder that exists and what to do."""
+    if out_dir is None and PACKAGED_ARTIFACTS.is_dir():
+        path = PACKAGED_ARTIFACTS / f"{name}.json"
+        if not path.is_file():
+            raise ChainError(
+                f"this installation ships no artifact for {name} (in {PACKAGED_ARTIFACTS}): "
+                "it was built from other contracts; install the release the deployment was made with"
+            )
+        return path
+    if out_dir is None:
+        project = contracts_dir()
+        if project is None:
+            raise ChainError(
+                f"this installation has no contract artifacts ({PACKAGED_ARTIFACTS.parent} has no "
+                f"{PACKAGED_DIR}/ folder): install a wheel built by `make dist`"
+            )
+        out_dir = project / "out"
+        if not out_dir.is_dir():
+            raise ChainError(f"the contracts are not built: run `make contracts` in {project.parent}")
+    path = out_dir / f"{name}.sol" / f"{name}.json"
+    if not path.is_file():
+        raise ChainError(f"{out_dir} has no artifact for {name}: rebuild the contracts (`make contracts`)")
+    return path
+
+
 def load_artifact(name: str, out_dir: Path | None = None) -> Artifact:
-    """The compiled contract ``name`` from Foundry's ``out/<name>.sol/<name>.json``."""
-    path = (out_dir or contracts_dir() / "out") / f"{name}.sol" / f"{name}.json"
+    """The compiled contract ``name``: its ABI and creation bytecode, from the installed package
+    (``gcx/chain/artifacts/<name>.json``) or, in a source checkout, Foundry's
+    ``contracts/out/<name>.sol/<name>.json`` (or ``out_dir``)."""
+    path = _artifact_path(name, out_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         bytecode = bytes.fromhex(data["bytecode"]["object"].removeprefix("0x"))
-    except FileNotFoundError:
-        raise ChainError(f"no artifact for {name} at {path}: run `make contracts`") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        abi = data["abi"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ChainError(f"artifact {path} is unreadable: {exc}") from None
-    return Artifact(name, data["abi"], bytecode)
+    return Artifact(name, abi, bytecode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +140,8 @@ def read_deployment(path: Path | None = None) -> Deployment:
         )
     except FileNotFoundError:
         raise ChainError(
-            f"no deployment file at {path}: deploy with `gcx chain up` (or `gcx devnet up`)"
+            f"no deployment file at {path}: copy the deployer's file there (or set chain.deployment), "
+            "or deploy: `gcx chain deploy --rpc-url URL` (`gcx chain up` for a local test chain)"
         ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ChainError(f"deployment file {path} is corrupt: {exc}") from None

@@ -11,7 +11,17 @@ import typer
 
 
 def prompt_passphrase() -> str:
-    """Ask for the passphrase of an encrypted key (only called when one is needed)."""
+    """Ask for the passphrase of an encrypted key (only called when one is needed). Without a
+    terminal (a systemd unit, a pipe) there is nobody to ask: a :class:`KeyStoreError` that names
+    the variable to set, instead of click's bare "Aborted!"."""
+    from gcx.errors import KeyStoreError
+    from gcx.paths import PASSPHRASE_ENV
+
+    if not sys.stdin.isatty():
+        raise KeyStoreError(
+            f"the key is encrypted and there is no terminal to ask its passphrase: set {PASSPHRASE_ENV} "
+            "(under systemd: an EnvironmentFile= readable only by the service's user, see docs/operations.md)"
+        )
     return str(typer.prompt("Key passphrase", hide_input=True))
 
 
