@@ -46,5 +46,13 @@ def configs_dir() -> Path:
     )
 
 
+def source_checkout() -> Path | None:
+    """The root of the source checkout GCX runs from (the folder with the ``Makefile`` and the
+    Foundry project ``contracts/``), or None in an installed wheel. Hints that send a user to
+    ``make …`` are given only in a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "Makefile").is_file() and (root / "contracts" / "foundry.toml").is_file() else None
+
+
 def default_reference_path() -> Path:
     return configs_dir() / "reference.toml"

@@ -33,6 +33,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
+from gcx.paths import source_checkout
+
 from .core import engine
 from .native_build import INFO_NAME, compile_engine, source_digest
 
@@ -44,7 +46,7 @@ _PURE_NAME = "coordinator.exchange.core._engine_python"
 # A source checkout builds it with make; an installed wheel either has it or never will.
 _NO_BUILD_HINT = (
     "build the compiled one with `make native`"
-    if (_DIR.parents[3] / "Makefile").is_file()
+    if source_checkout() is not None
     else "this installation has no compiled engine for this platform; install the platform wheel "
     "built by `make dist`"
 )
@@ -70,10 +72,6 @@ class NativeStatus:
         return f"matching engine: compiled ({self.path})"
 
 
-def _source_digest() -> str:
-    return source_digest(_DIR)
-
-
 def _extension_path() -> Path:
     return _DIR / f"engine{sysconfig.get_config_var('EXT_SUFFIX')}"
 
@@ -86,7 +84,7 @@ def status() -> NativeStatus:
             recorded = json.loads(_INFO.read_text())["source_sha256"]
         except (OSError, ValueError, KeyError, TypeError):
             recorded = None
-        state: Literal["current", "stale"] = "current" if recorded == _source_digest() else "stale"
+        state: Literal["current", "stale"] = "current" if recorded == source_digest(_DIR) else "stale"
         return NativeStatus("compiled", state, path)
     return NativeStatus("python", "absent", path)
 

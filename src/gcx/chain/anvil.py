@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from gcx.paths import configs_dir
+from gcx.paths import source_checkout
 
 from .errors import ChainError
 
@@ -27,8 +27,8 @@ STATE_INTERVAL_S = 1  # run_anvil(state=...): how often the chain is saved (whol
 def contracts_dir() -> Path | None:
     """The Foundry project (``contracts/``) of a source checkout, or None in an installed wheel
     (which ships the contracts' artifacts instead, see :mod:`gcx.chain.artifact_pack`)."""
-    candidate = configs_dir().parent / "contracts"
-    return candidate if (candidate / "foundry.toml").is_file() else None
+    root = source_checkout()
+    return None if root is None else root / "contracts"
 
 
 def anvil_binary() -> Path:

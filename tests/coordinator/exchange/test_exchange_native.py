@@ -46,7 +46,7 @@ def test_the_compiled_engine_is_built_and_current() -> None:
 def test_a_changed_source_makes_the_compiled_build_stale(monkeypatch: pytest.MonkeyPatch) -> None:
     if not COMPILED:
         pytest.skip("no compiled engine")
-    monkeypatch.setattr(native, "_source_digest", lambda: "0" * 64)
+    monkeypatch.setattr(native, "source_digest", lambda core_dir: "0" * 64)
     assert native.status().state == "stale"
     assert "STALE" in native.status().describe()
 
